@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make demo   set up a virtualenv, migrate SQLite, load demo data, serve on 127.0.0.1:8000
+#   make test   run the whole test suite (DATABASE_URL=postgres://… to run it on PostgreSQL)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo serve test lint setup
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# A random SECRET_KEY, made once per checkout and kept out of git.
+.env:
+	printf 'SECRET_KEY=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+
+setup: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+demo: setup
+	$(BIN)/python manage.py demo
+	$(BIN)/gunicorn --config gunicorn.conf.py callportal.wsgi
+
+serve: setup
+	$(BIN)/gunicorn --config gunicorn.conf.py callportal.wsgi
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

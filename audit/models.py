@@ -1,0 +1,38 @@
+from django.conf import settings
+from django.db import models
+
+
+class ApiRequest(models.Model):
+    """One request to /verba/api. Never holds a key, token or password."""
+
+    at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=64, blank=True)
+    api_key = models.ForeignKey(
+        "apikeys.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    result_code = models.PositiveSmallIntegerField()
+    # The call the answer pointed to; kept as a plain id so deleting calls keeps the trail.
+    call_id = models.UUIDField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "API request"
+        indexes = [
+            models.Index(fields=["api_key", "at"], name="apirequest_key_at"),
+            models.Index(fields=["result_code", "at"], name="apirequest_code_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action or '-'} → {self.result_code} at {self.at:%Y-%m-%d %H:%M:%S}"

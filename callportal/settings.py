@@ -1,0 +1,239 @@
+"""The one settings module of callportal.
+
+Every deployment-specific value comes from the environment (or a `.env` file beside
+`manage.py`); `.env.example` documents each variable. Defaults are safe for a developer's
+machine: SQLite, DEBUG off, nothing exposed beyond localhost.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _secret(name: str) -> str:
+    # Read around django-environ: it treats a value starting with "$" as a reference to
+    # another variable, and generated secrets may start with "$".
+    return os.environ.get(name, "")
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# A missing SECRET_KEY is tolerated only with DEBUG on (a throw-away key per process);
+# without it sessions and API key digests would change on every restart.
+SECRET_KEY = _secret("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Put a long random value in the SECRET_KEY environment "
+            "variable (or in .env), for example the output of: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    from django.core.management.utils import get_random_secret_key
+
+    SECRET_KEY = get_random_secret_key()
+
+# The key for the HMAC digests of API keys and tokens. Separate from SECRET_KEY so that the
+# session secret can be rotated without invalidating every integration's API key.
+API_DIGEST_KEY = _secret("API_DIGEST_KEY") or SECRET_KEY
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "import_export",
+    "calls",
+    "apikeys",
+    "audit",
+    "verba",
+    "ingest",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "callportal.urls"
+WSGI_APPLICATION = "callportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# SQLite is the zero-configuration default; DATABASE_URL=postgres://… switches to
+# PostgreSQL through psycopg2. The SQLite path is anchored to the project, not the
+# current directory.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent writers wait for the lock (busy timeout) and take it at BEGIN, instead
+    # of failing with "database is locked" when a read transaction tries to upgrade.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    # Persistent connections are worth ~7x throughput; the timeouts turn a stopped
+    # database into a quick "service unavailable" instead of a 30 s hang.
+    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
+            "options": f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=30000)}",
+        }
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and uploaded files ------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL = "media/"  # never served directly: recordings go through a permission check
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Tests and `runserver` work without a prior collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+# --- HTTPS and proxies ------------------------------------------------------------------
+# HTTPS=on is for deployments that are reached over TLS (directly or via a proxy).
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Addresses (IPs or CIDR ranges) of reverse proxies whose X-Forwarded-For / -Proto / -Host
+# headers are believed. Empty: the peer address is the client and those headers are ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+# --- The Verba Business API --------------------------------------------------------------
+# Base of the call URLs that GetCallURL returns; empty means "derive from the request".
+PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
+API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=3600)  # seconds
+# Requests per minute per API key (and per client address for requests without a valid
+# key); "off" switches throttling off entirely, for test rigs and benchmarks.
+API_THROTTLE = env.str("API_THROTTLE", default="600/min")
+NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
+NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
+MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
+
+# --- Recordings -------------------------------------------------------------------------
+RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)
+RECORDING_CONTENT_TYPES = env.list(
+    "RECORDING_CONTENT_TYPES",
+    default=[
+        "audio/wav",
+        "audio/x-wav",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/opus",
+        "audio/webm",
+        "audio/mp4",
+        "audio/flac",
+    ],
+)
+
+# --- Django REST framework ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    # responseType is the Business API's only format switch; DRF's own would answer 404/406.
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "callportal call ingestion API",
+    "DESCRIPTION": "Recorders and PBX connectors push call records here.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ----------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django logs every 4xx/5xx with the full path, query string included: that would
+        # put apiKey/token values into the log, so request logging stays at ERROR and the
+        # API answers its own errors in the body.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    # The Business API at /verba/api.
+    path("", include("verba.urls")),
+    # The call ingestion API for recorders and PBX connectors.
+    path("api/v1/", include("ingest.urls")),
+    # Staff pages: the call list, the call page and Verba's deep links to them.
+    path("", include("calls.urls")),
+]

@@ -1,0 +1,50 @@
+"""Fixtures shared by every app's tests."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Debian's Chromium, never a downloaded browser; no outbound connections."""
+    if not Path(CHROMIUM).exists():
+        # A failure, not a skip: browser tests must run wherever the suite runs.
+        pytest.fail(f"Chromium not found at {CHROMIUM}; install Debian's chromium package.")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    """A logged-in-able user with permission to view calls, password "pw-staff-1"."""
+    user = django_user_model.objects.create_user(
+        username="staff", password="pw-staff-1", is_staff=True
+    )
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_call", content_type__app_label="calls")
+    )
+    return user
+
+
+@pytest.fixture
+def api_key():
+    """An active key allowed to query the Business API, with its plaintext."""
+    from apikeys.services import create_api_key
+
+    key, plaintext = create_api_key("Test integration")
+    return key, plaintext

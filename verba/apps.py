@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VerbaConfig(AppConfig):
+    name = "verba"
+    verbose_name = "Verba Business API"
