@@ -15,9 +15,9 @@ NAME_MAX_LENGTH = 128
 
 
 def validate_networks(value: list[str]) -> None:
+    # Only the shape; each entry is checked (and named when bad) by ApiKey.clean().
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationError("Network restrictions must be a list of addresses or ranges.")
-    normalize_networks(value)
 
 
 class ApiKeyState(models.TextChoices):
