@@ -189,6 +189,8 @@ API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=3600)  # seconds
 API_THROTTLE = env.str("API_THROTTLE", default="600/min")
 NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
+# How often each process's long-poll watcher looks for calls written by other processes.
+NEXT_POLL_SECONDS = env.float("NEXT_POLL_SECONDS", default=0.25)
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 
 # --- Recordings -------------------------------------------------------------------------

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 MAX_RESULTS = 2
 # Keeps the IN (...) lists of the watcher's look well below any database's parameter limit.
 _NUMBERS_PER_QUERY = 500
-_DEFAULT_POLL_SECONDS = 0.25
 # After a failed look, wait this long before the next one (the database may be restarting).
 _ERROR_BACKOFF_SECONDS = 1.0
 
@@ -88,7 +87,7 @@ def _grace() -> timedelta:
 
 
 def _poll_seconds() -> float:
-    return float(getattr(settings, "NEXT_POLL_SECONDS", _DEFAULT_POLL_SECONDS))
+    return float(settings.NEXT_POLL_SECONDS)
 
 
 @dataclass(eq=False)
@@ -140,12 +139,19 @@ class _Hub:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Wakes the watcher early when the last waiter leaves, and `wait_idle` when it stops.
+        self._changed = threading.Condition(self._lock)
         self._waiters: dict[str, set[_Waiter]] = {}
         self._watcher: threading.Thread | None = None
 
     def waiting(self) -> int:
         with self._lock:
             return sum(len(group) for group in self._waiters.values())
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no watcher runs (its connection closed); False if it still runs."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._watcher is None, timeout=timeout)
 
     def add(self, waiter: _Waiter) -> None:
         with self._lock:
@@ -163,6 +169,8 @@ class _Hub:
                 group.discard(waiter)
                 if not group:
                     del self._waiters[waiter.number]
+            if not self._waiters:
+                self._changed.notify_all()
 
     def ready(self, waiter: _Waiter, known: frozenset[UUID], present: list[_Seen]) -> None:
         """The waiter's first look is done: judge what it saw and what was offered meanwhile."""
@@ -188,30 +196,37 @@ class _Hub:
                     waiter.offer(offered, now)
 
     def _watch(self) -> None:
-        try:
-            while True:
-                with self._lock:
-                    if not self._waiters:
-                        # Stop while holding the lock, so `add` starts a fresh watcher.
-                        self._watcher = None
-                        return
-                    numbers = list(self._waiters)
-                    since = (
-                        min(w.arrived_at for group in self._waiters.values() for w in group)
-                        - _grace()
-                    )
-                try:
-                    self.offer(_look(numbers, since))
-                except DatabaseError:
-                    # No query text or parameters in the log: only the failure's class.
-                    logger.warning("next watcher: database look failed; retrying", exc_info=False)
-                    connection.close()
-                    time.sleep(_ERROR_BACKOFF_SECONDS)
-                    continue
-                time.sleep(_poll_seconds())
-        finally:
-            # The watcher's own connection must not outlive its waiters.
+        while True:
+            self._watch_while_waited()
+            # The watcher's own connection must not outlive its waiters: close it first,
+            # then stop, unless a waiter arrived meanwhile (then carry on, reconnecting).
             connection.close()
+            with self._lock:
+                if not self._waiters:
+                    self._watcher = None
+                    self._changed.notify_all()
+                    return
+
+    def _watch_while_waited(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiters:
+                    return
+                numbers = list(self._waiters)
+                since = (
+                    min(w.arrived_at for group in self._waiters.values() for w in group) - _grace()
+                )
+            pause = _poll_seconds()
+            try:
+                self.offer(_look(numbers, since))
+            except Exception as error:  # the watcher must outlive any failure
+                # Only the failure's class: query text and parameters stay out of the log.
+                logger.warning("next watcher: look failed (%s); retrying", type(error).__name__)
+                if isinstance(error, DatabaseError):
+                    connection.close()
+                pause = _ERROR_BACKOFF_SECONDS
+            with self._changed:
+                self._changed.wait_for(lambda: not self._waiters, timeout=pause)
 
 
 _hub = _Hub()
@@ -274,3 +289,11 @@ def _fetch(matches: list[_Seen]) -> list[Call]:
     calls = {call.pk: call for call in Call.objects.filter(pk__in=[m.id for m in matches])}
     # A call deleted in the meantime simply drops out.
     return [calls[m.id] for m in matches if m.id in calls]
+
+
+def wait_until_idle(timeout: float) -> bool:
+    """Wait until this process has no watcher thread (and so no watcher DB connection).
+
+    For orderly shutdown and for tests that drop the database afterwards. False on timeout.
+    """
+    return _hub.wait_idle(timeout)
