@@ -1,9 +1,153 @@
-"""Writing the audit trail of the Business API."""
+"""Writing the audit trail of the Business API.
 
+One INSERT per request would add a database round trip (and, on SQLite, a write lock) to
+every API answer. Rows are therefore buffered in process and written in batches by one
+background thread: every `AUDIT_FLUSH_SECONDS` (default 1 s), as soon as
+`AUDIT_FLUSH_ROWS` rows are waiting, and at interpreter exit. `AUDIT_FLUSH_SECONDS=0`
+writes each row at once, in the caller's thread and transaction (the test settings do
+this, so a test sees its rows without waiting).
+"""
+
+import atexit
+import ipaddress
+import logging
+import os
+import threading
 import uuid
+from collections import deque
 from datetime import datetime
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    transaction,
+)
+
+from apikeys.models import ApiKey
 from audit.models import ApiRequest
+
+logger = logging.getLogger(__name__)
+
+# Rows kept while the database cannot take them; beyond this the oldest are dropped (and
+# counted in the log) rather than letting an outage grow the process without bound.
+MAX_PENDING_ROWS = 50_000
+
+
+class AuditWriter:
+    """A buffer of audit rows and the thread that writes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self.dropped = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._check_fork()
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING_ROWS:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append(row)
+            full = len(self._pending) >= settings.AUDIT_FLUSH_ROWS
+        self._ensure_thread()
+        if full:
+            self._wake.set()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every waiting row now, in the calling thread; returns how many."""
+        with self._lock:
+            rows = list(self._pending)
+            self._pending.clear()
+        if not rows:
+            return 0
+        try:
+            _write(rows)
+        except (OperationalError, InterfaceError):
+            # The database is away: keep the rows for the next attempt. The log names no
+            # values, only a count.
+            logger.exception("Could not write %d audit rows; will retry", len(rows))
+            with self._lock:
+                self._pending.extendleft(reversed(rows))
+                while len(self._pending) > MAX_PENDING_ROWS:
+                    self._pending.popleft()
+                    self.dropped += 1
+            return 0
+        except DatabaseError:
+            # Anything else would fail again on every retry; drop the batch, loudly.
+            logger.exception("Dropped %d audit rows the database refused", len(rows))
+            return 0
+        if self.dropped:
+            logger.warning("%d audit rows were dropped while the database was away", self.dropped)
+            self.dropped = 0
+        return len(rows)
+
+    def _check_fork(self) -> None:
+        # A forked worker (gunicorn preload) inherits the parent's buffer but not its thread.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._pending = deque()
+            self._wake = threading.Event()
+            self._thread = None
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="audit-flusher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(settings.AUDIT_FLUSH_SECONDS or 1.0)
+            self._wake.clear()
+            # This thread keeps its own connection; honour CONN_MAX_AGE and drop a broken one.
+            close_old_connections()
+            self.flush()
+
+
+def _write(rows: list[dict[str, Any]]) -> None:
+    objects = [ApiRequest(**row) for row in rows]
+    try:
+        with transaction.atomic():
+            ApiRequest.objects.bulk_create(objects)
+    except IntegrityError:
+        # A key or user was deleted between the request and the write: keep the row, lose
+        # the link (as the foreign keys' SET_NULL would have done).
+        _unlink_missing(objects)
+        with transaction.atomic():
+            ApiRequest.objects.bulk_create(objects)
+
+
+def _unlink_missing(objects: list[ApiRequest]) -> None:
+    key_ids = {o.api_key_id for o in objects if o.api_key_id is not None}
+    user_ids = {o.user_id for o in objects if o.user_id is not None}
+    live_keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+    live_users = set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+    for o in objects:
+        if o.api_key_id not in live_keys:
+            o.api_key_id = None
+        if o.user_id not in live_users:
+            o.user_id = None
+
+
+writer = AuditWriter()
+atexit.register(writer.flush)
 
 
 def record_api_request(
@@ -20,14 +164,37 @@ def record_api_request(
     """Leave one audit row for one /verba/api request.
 
     Callers pass identifiers only, never the key, token or password they were given.
+    Never raises: a lost audit row must not turn an answer into an error.
     """
-    ApiRequest.objects.create(
-        at=at,
-        action=action[:64],
-        api_key_id=api_key_id,
-        user_id=user_id,
-        client_address=client_address,
-        result_code=result_code,
-        call_id=call_id,
-        duration_ms=duration_ms,
-    )
+    row = {
+        "at": at,
+        "action": (action or "")[:64],
+        "api_key_id": api_key_id,
+        "user_id": user_id,
+        "client_address": _valid_address(client_address),
+        "result_code": min(max(int(result_code), 0), 32767),
+        "call_id": call_id,
+        "duration_ms": max(0, int(duration_ms)),
+    }
+    if settings.AUDIT_FLUSH_SECONDS > 0:
+        writer.add(row)
+        return
+    try:
+        _write([row])
+    except DatabaseError:
+        logger.exception("Could not write an audit row")
+
+
+def _valid_address(address: str | None) -> str | None:
+    # One malformed value must not make the whole batch fail on PostgreSQL's inet type.
+    if not address:
+        return None
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def flush() -> int:
+    """Write the buffered rows now (tests, shutdown hooks); returns how many were written."""
+    return writer.flush()

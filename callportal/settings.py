@@ -150,9 +150,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            # Without collectstatic's manifest (tests, a fresh checkout) the manifest
+            # storage cannot name any file and every page using {% static %} fails.
+            if not DEBUG and (STATIC_ROOT / "staticfiles.json").exists()
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
@@ -192,6 +194,12 @@ NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
 # How often each process's long-poll watcher looks for calls written by other processes.
 NEXT_POLL_SECONDS = env.float("NEXT_POLL_SECONDS", default=0.25)
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
+
+# --- Audit trail and admin ----------------------------------------------------------------
+# Audit rows are buffered in process and written in batches: every AUDIT_FLUSH_SECONDS, or
+# as soon as AUDIT_FLUSH_ROWS are waiting. 0 seconds writes each row at once (tests).
+AUDIT_FLUSH_SECONDS = env.float("AUDIT_FLUSH_SECONDS", default=1.0)
+AUDIT_FLUSH_ROWS = env.int("AUDIT_FLUSH_ROWS", default=500)
 
 # --- Recordings -------------------------------------------------------------------------
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)

@@ -1,0 +1,57 @@
+"""An admin paginator that never counts a whole large table.
+
+`COUNT(*)` over millions of rows costs a full scan on PostgreSQL on every page view. This
+paginator counts at most `CAP` + 1 rows; beyond that an unfiltered list on PostgreSQL shows
+the planner's estimate of the table size, and anything else shows "more than CAP".
+"""
+
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+
+
+class AtLeast(int):
+    """A count known only to be at least this much; shown as "10000+"."""
+
+    def __str__(self) -> str:
+        return f"{int(self)}+"
+
+
+class About(int):
+    """An estimated count; shown as "about 1000000"."""
+
+    def __str__(self) -> str:
+        return f"about {int(self)}"
+
+
+class BoundedCountPaginator(Paginator):
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if not isinstance(qs, QuerySet):
+            return super().count
+        bounded = qs.order_by()[: self.CAP + 1].count()
+        if bounded <= self.CAP:
+            return bounded
+        estimate = _table_estimate(qs) if not qs.query.where else None
+        if estimate is not None and estimate > self.CAP:
+            return About(estimate)
+        return AtLeast(self.CAP)
+
+
+def _table_estimate(qs: QuerySet) -> int | None:
+    connection = connections[qs.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [qs.model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    # -1 means "never analysed": no estimate to offer.
+    return int(row[0]) if row and row[0] and row[0] > 0 else None

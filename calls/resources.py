@@ -1,0 +1,110 @@
+"""CSV import and export of calls in the admin (django-import-export).
+
+- Idempotent by `id`: importing the same file twice changes nothing the second time.
+- Every write goes through calls.services, like the ingestion API's.
+- Spreadsheet formulas are defused on export and restored on import (see `escape_cell`).
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from import_export import fields, resources, widgets
+
+from calls.models import Call
+from calls.services import WRITABLE_FIELDS, upsert_call
+
+# A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: str) -> str:
+    """Prefix a formula-like text with an apostrophe, so spreadsheets show it as text.
+
+    A plain number with a sign ("+442070000000", "-5") is left alone: spreadsheets read it
+    as a number, never a formula, and phone numbers in E.164 start with "+".
+    """
+    if value.startswith(FORMULA_STARTS) and not _is_signed_number(value):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: str) -> str:
+    """Undo `escape_cell`, so that an exported file imports back unchanged."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def _is_signed_number(value: str) -> bool:
+    return len(value) > 1 and value[0] in "+-" and value[1:].isdigit() and value[1:].isascii()
+
+
+class GuidWidget(widgets.Widget):
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> uuid.UUID:
+        text = str(value or "").strip()
+        if not text:
+            raise ValueError("A call needs an id (a GUID).")
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise ValueError("The id must be a GUID.") from None
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        return "" if value is None else str(value)
+
+
+class IsoDateTimeWidget(widgets.Widget):
+    """ISO 8601 with offset, in UTC, to the microsecond: no precision or zone is lost."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> datetime | None:
+        if isinstance(value, datetime):
+            parsed = value
+        else:
+            text = str(value or "").strip()
+            if not text:
+                return None
+            parsed = parse_datetime(text.replace("Z", "+00:00"))
+            if parsed is None:
+                raise ValueError("Use ISO 8601, e.g. 2026-11-26T14:05:00+00:00.")
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        return parsed
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        return "" if value is None else value.astimezone(UTC).isoformat()
+
+
+class CallResource(resources.ModelResource):
+    id = fields.Field(attribute="id", column_name="id", widget=GuidWidget())
+    started_at = fields.Field(
+        attribute="started_at", column_name="started_at", widget=IsoDateTimeWidget()
+    )
+    ended_at = fields.Field(
+        attribute="ended_at", column_name="ended_at", widget=IsoDateTimeWidget()
+    )
+
+    class Meta:
+        model = Call
+        fields = ("id", *WRITABLE_FIELDS)
+        export_order = fields
+        import_id_fields = ("id",)
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        for name in list(row.keys()):
+            if isinstance(row[name], str):
+                row[name] = unescape_cell(row[name])
+
+    def do_instance_save(self, instance: Call, is_create: bool) -> None:
+        # Through the service: the same rules as the ingestion API, and `next` long polls
+        # waiting on the call's numbers are woken after commit.
+        upsert_call(instance.pk, {name: getattr(instance, name) for name in WRITABLE_FIELDS})
+
+    def export_field(self, field: fields.Field, instance: Call, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        return escape_cell(value) if isinstance(value, str) else value
