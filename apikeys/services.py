@@ -1,14 +1,16 @@
 """Writes to API keys and sessions. Each returns the plaintext secret only once."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apikeys import secrets
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, ApiSession
 
 
 def create_api_key(
@@ -66,3 +68,67 @@ def revoke_api_key(api_key: ApiKey) -> None:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+
+
+# --- API tokens (RequestToken / ReleaseToken) -------------------------------------------
+
+# `last_used_at` is written at most this often per key or session, so a busy integration
+# does not turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def request_token(
+    api_key: ApiKey,
+    user: AbstractBaseUser,
+    *,
+    client_address: str | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiSession, str]:
+    """Start a session for `user` through `api_key`; return it with its token (not stored)."""
+    now = now or timezone.now()
+    token = secrets.new_token()
+    session = ApiSession.objects.create(
+        token_digest=secrets.digest(token),
+        api_key=api_key,
+        user=user,
+        expires_at=now + timedelta(seconds=settings.API_TOKEN_LIFETIME),
+        last_used_at=now,
+        client_address=client_address,
+    )
+    return session, token
+
+
+def release_token(session: ApiSession, *, now: datetime | None = None) -> None:
+    """End a session at once; releasing twice keeps the first time."""
+    if session.released_at is None:
+        session.released_at = now or timezone.now()
+        session.save(update_fields=["released_at"])
+
+
+_touched: dict[tuple[str, int], datetime] = {}
+
+
+def _touch(model: type[ApiKey] | type[ApiSession], obj: ApiKey | ApiSession, now: datetime) -> None:
+    # The process-local memo spares the query; the conditional UPDATE keeps writes at one a
+    # minute across processes. `.update()` sends no post_save, so lookup caches survive.
+    memo = (model.__name__, obj.pk)
+    last = _touched.get(memo) or obj.last_used_at
+    if last is not None and now - last < LAST_USED_RESOLUTION:
+        return
+    if len(_touched) >= 10_000:
+        _touched.clear()
+    _touched[memo] = now
+    obj.last_used_at = now
+    model.objects.filter(pk=obj.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
+
+
+def touch_api_key(api_key: ApiKey, *, now: datetime | None = None) -> None:
+    """Record that `api_key` was used (at most one write a minute)."""
+    _touch(ApiKey, api_key, now or timezone.now())
+
+
+def touch_session(session: ApiSession, *, now: datetime | None = None) -> None:
+    """Record that `session`'s token was used (at most one write a minute)."""
+    _touch(ApiSession, session, now or timezone.now())

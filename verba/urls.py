@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list[path] = []
+from verba.views import VerbaApiView
+
+urlpatterns = [
+    path("verba/api", VerbaApiView.as_view(), name="verba-api"),
+]

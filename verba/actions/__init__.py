@@ -1,0 +1,69 @@
+"""The Business API's actions: one small handler class each, found by name.
+
+Adding an action means writing a handler module (subclass `Action`, decorate it with
+`@register`) and importing it at the bottom of this file; the dispatcher never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import ClassVar, TypeVar
+
+from rest_framework.request import Request
+
+from apikeys.models import ApiKey, ApiSession
+from verba.answers import Answer
+from verba.params import Params
+
+
+class TokenRule(Enum):
+    AS_KEY_SAYS = "as the key says"  # needed when the key requires authentication
+    NOT_NEEDED = "not needed"  # RequestToken: it is how a token is obtained
+    ALWAYS = "always"  # ReleaseToken: the token is the subject
+
+
+@dataclass
+class Context:
+    """Everything a handler may use; the checks before it have all passed."""
+
+    request: Request
+    params: Params
+    api_key: ApiKey
+    session: ApiSession | None
+    client_address: str | None
+    arrived_at: datetime
+    # For the audit trail: the user the request acted for (a handler may set it).
+    user_id: int | None = None
+
+
+class Action:
+    name: ClassVar[str]
+    token_rule: ClassVar[TokenRule] = TokenRule.AS_KEY_SAYS
+    # Whether a token's user must (still) hold calls.view_call for this action.
+    needs_view_permission: ClassVar[bool] = True
+
+    def run(self, context: Context) -> Answer:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, Action] = {}
+
+A = TypeVar("A", bound=Action)
+
+
+def register(cls: type[A]) -> type[A]:
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"action {cls.name} is registered twice")
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_action(name: str) -> Action | None:
+    """The handler for `name` (action names are case-sensitive, as Verba documents them)."""
+    return REGISTRY.get(name)
+
+
+# The handlers register themselves on import.
+from verba.actions import get_call_url, tokens  # noqa: E402, F401

@@ -1,0 +1,84 @@
+"""RequestToken and ReleaseToken: a user's session on top of an API key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC
+
+from django.contrib.auth import authenticate
+from rest_framework.request import Request
+
+from apikeys.services import release_token, request_token
+from verba.actions import Action, Context, TokenRule, register
+from verba.answers import Answer, Placement, Value
+from verba.auth import VIEW_PERMISSION
+from verba.codes import ApiError, Code, Message, invalid
+from verba.params import Params
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    """User name and password from an `Authorization: Basic` header; None without one."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG) from None
+    user_name, colon, password = decoded.partition(":")
+    if not colon:
+        raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG)
+    return user_name, password
+
+
+def credentials(request: Request, params: Params) -> tuple[str, str]:
+    basic = _basic_credentials(request)
+    user_name, password = params.get("userName"), params.get("password")
+    if basic is not None:
+        if user_name is not None or password is not None:
+            raise invalid(Message.CREDENTIALS_TWICE)
+        user_name, password = basic
+    if not user_name or not password:
+        raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_MISSING)
+    return user_name, password
+
+
+@register
+class RequestToken(Action):
+    name = "RequestToken"
+    token_rule = TokenRule.NOT_NEEDED
+
+    def run(self, context: Context) -> Answer:
+        user_name, password = credentials(context.request, context.params)
+        # The model backend refuses inactive users, so they read as a wrong password.
+        user = authenticate(context.request._request, username=user_name, password=password)
+        if user is None:
+            raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG)
+        context.user_id = user.pk
+        if not user.has_perm(VIEW_PERMISSION):
+            raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
+        session, token = request_token(context.api_key, user, client_address=context.client_address)
+        expires = session.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Answer(
+            type=self.name,
+            values=(
+                Value("token", "token", token, Placement.ATTRIBUTE),
+                Value("expiresAt", "expiresAt", expires, Placement.JSON_ONLY),
+            ),
+        )
+
+
+@register
+class ReleaseToken(Action):
+    name = "ReleaseToken"
+    token_rule = TokenRule.ALWAYS
+    # Ending access is never refused, even to a user who has since lost the permission.
+    needs_view_permission = False
+
+    def run(self, context: Context) -> Answer:
+        if context.session is None:  # TokenRule.ALWAYS has made sure; kept for type checkers
+            raise ApiError(Code.AUTHENTICATION_FAILED, Message.TOKEN_MISSING)
+        release_token(context.session)
+        return Answer(type=self.name)

@@ -1,0 +1,79 @@
+"""Reading the Business API's parameters from the query string, the form body and headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import SuspiciousOperation
+from django.http import QueryDict
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.request import Request
+
+# The documented names, named in "given more than once" messages; any other name is not
+# echoed back.
+KNOWN_NAMES = frozenset(
+    {
+        "action",
+        "apiKey",
+        "token",
+        "responseType",
+        "callID",
+        "extension",
+        "status",
+        "userName",
+        "password",
+    }
+)
+
+_EMPTY = QueryDict()
+
+
+@dataclass(frozen=True)
+class Params:
+    """The parameters of one request. Names are case-sensitive; the body wins over the URL."""
+
+    query: QueryDict
+    body: QueryDict
+    # The body could not be parsed (unsupported content type, broken multipart, too big).
+    body_unreadable: bool = False
+
+    def get(self, name: str) -> str | None:
+        """The value of `name`, or None when it is absent or empty."""
+        place = self.body if name in self.body else self.query
+        value = place.get(name)
+        return value or None
+
+    def is_repeated(self, name: str) -> bool:
+        return len(self.query.getlist(name)) > 1 or len(self.body.getlist(name)) > 1
+
+    def repeated_names(self) -> list[str]:
+        return [
+            name
+            for place in (self.query, self.body)
+            for name, values in place.lists()
+            if len(values) > 1
+        ]
+
+
+def request_params(request: Request) -> Params:
+    """The request's parameters, read once and kept on the request."""
+    params = getattr(request, "_verba_params", None)
+    if params is None:
+        params = _read(request)
+        request._verba_params = params  # type: ignore[attr-defined]
+    return params
+
+
+def _read(request: Request) -> Params:
+    try:
+        query = request.query_params
+    except SuspiciousOperation:  # e.g. more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Params(query=_EMPTY, body=_EMPTY, body_unreadable=True)
+    if request.method != "POST":
+        return Params(query=query, body=_EMPTY)
+    try:
+        # Form fields only: uploaded files are never parameters.
+        body = request.POST
+    except (ParseError, UnsupportedMediaType, SuspiciousOperation):
+        return Params(query=query, body=_EMPTY, body_unreadable=True)
+    return Params(query=query, body=body)

@@ -1,0 +1,217 @@
+"""The one endpoint of the Business API: /verba/api, dispatching on `action`.
+
+The checks run in the contract's order, and the first failure answers:
+responseType → action → repeated parameters → throttling → apiKey → network restriction →
+token → action parameters → lookup. Every failure, expected or not, becomes one
+(code, message) Answer rendered in the requested format.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apikeys.selectors import api_key_for_secret
+from audit.services import record_api_request
+from verba.actions import Context, TokenRule, get_action
+from verba.answers import Answer
+from verba.auth import check_key, check_token, presented_secret
+from verba.client import client_address
+from verba.codes import ApiError, Code, Message, invalid
+from verba.negotiation import ResponseTypeNegotiation, response_type
+from verba.params import KNOWN_NAMES, request_params
+from verba.renderers import RENDERERS, XmlRenderer
+from verba.throttling import retry_after
+
+logger = logging.getLogger(__name__)
+
+# An unknown action is echoed in `type`, cut to this length.
+TYPE_ECHO_LENGTH = 64
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@dataclass
+class _Trail:
+    """What the audit row of this request will say; ids only, never a secret."""
+
+    action: str = ""
+    api_key_id: int | None = None
+    user_id: int | None = None
+    client_address: str | None = None
+    call_id: Any = None
+
+
+class VerbaApiView(APIView):
+    http_method_names = ["get", "post"]
+    renderer_classes = RENDERERS
+    parser_classes = [FormParser, MultiPartParser]
+    content_negotiation_class = ResponseTypeNegotiation
+    # Keys, tokens and throttling are the Business API's own (see below); APIView wraps the
+    # view in csrf_exempt, and no session authentication can bring CSRF back.
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+        # `next` waits for calls that start after this moment: taken before anything else.
+        self.arrived_at = timezone.now()
+        started = time.perf_counter()
+        self.trail = _Trail()
+        response = super().dispatch(request, *args, **kwargs)
+        self._record(response, started)
+        return response
+
+    def get(self, request: Request) -> Response:
+        answer = self.answer(request)
+        return Response(answer, status=answer.http_status, headers=answer.headers)
+
+    post = get
+
+    def answer(self, request: Request) -> Answer:
+        params = request_params(request)
+        self.trail.client_address = address = client_address(request)
+        # Errors name the action in `type` from the start (an unknown one echoed, cut short).
+        if not params.is_repeated("action"):
+            self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+
+        if params.body_unreadable:
+            raise invalid(Message.BODY_UNREADABLE)
+        _, problem = response_type(params)
+        if problem:
+            raise invalid(problem)
+
+        if params.is_repeated("action"):
+            raise invalid(Message.ACTION_REPEATED)
+        name = params.get("action")
+        if name is None:
+            raise invalid(Message.ACTION_MISSING)
+        action = get_action(name)
+        if action is None:
+            raise invalid(Message.ACTION_UNKNOWN)
+
+        repeated = params.repeated_names()
+        if repeated:
+            known = [n for n in repeated if n in KNOWN_NAMES]
+            raise invalid(
+                Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
+            )
+        raw_key = presented_secret(params, request, "apiKey", "HTTP_X_API_KEY", Message.KEY_TWICE)
+        raw_token = presented_secret(
+            params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
+        )
+
+        # Throttled per key when the request names a stored key, else per client address,
+        # so guessing keys from one address is limited too. The key is looked up here (a
+        # cached lookup) but judged only after throttling, as the contract orders.
+        stored_key = api_key_for_secret(raw_key) if raw_key else None
+        self.trail.api_key_id = stored_key.pk if stored_key else None
+        wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
+        if wait is not None:
+            raise ApiError(
+                Code.TOO_MANY_REQUESTS, Message.THROTTLED, headers={"Retry-After": str(wait)}
+            )
+
+        api_key = check_key(raw_key, stored_key, address)
+        required = action.token_rule is TokenRule.ALWAYS or (
+            action.token_rule is TokenRule.AS_KEY_SAYS and api_key.requires_auth
+        )
+        session = check_token(
+            raw_token,
+            api_key,
+            required=required,
+            needs_view_permission=action.needs_view_permission,
+        )
+        context = Context(
+            request=request,
+            params=params,
+            api_key=api_key,
+            session=session,
+            client_address=address,
+            arrived_at=self.arrived_at,
+            user_id=session.user_id if session else None,
+        )
+        try:
+            answer = action.run(context)
+        finally:
+            self.trail.user_id = context.user_id
+        self.trail.call_id = answer.call_id
+        return answer
+
+    # --- everything that goes wrong -------------------------------------------------------
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, MethodNotAllowed):
+            params = request_params(self.request)
+            if not params.is_repeated("action"):
+                self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+            # The contract answers a wrong method in XML, whatever responseType says.
+            self.request.accepted_renderer = XmlRenderer()
+            self.request.accepted_media_type = XmlRenderer.media_type
+            error = invalid(Message.METHOD)
+            status = 405
+        else:
+            error = self._as_api_error(exc)
+            status = error.code.http_status
+        if getattr(self.request, "accepted_renderer", None) is None:
+            self.request.accepted_renderer = XmlRenderer()
+            self.request.accepted_media_type = XmlRenderer.media_type
+        answer = Answer(type=self.trail.action, code=error.code, message=error.message)
+        return Response(answer, status=status, headers=error.headers)
+
+    def _as_api_error(self, exc: Exception) -> ApiError:
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(exc, DatabaseError):
+            # The database is away or refused; nothing was changed (each write is atomic).
+            logger.warning("Business API answered 9: database error %s", type(exc).__name__)
+        else:
+            # A bug. The traceback names no parameter values; the request is not logged.
+            logger.exception("Business API answered 9: unexpected %s", type(exc).__name__)
+        return ApiError(Code.UNAVAILABLE, Message.UNAVAILABLE)
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        # DRF's default adds "Vary: Accept", but Accept never changes the answer here.
+        return {"Allow": ", ".join(self.allowed_methods)}
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in SECURITY_HEADERS.items():
+            response[header] = value
+        return response
+
+    def _record(self, response: Response, started: float) -> None:
+        answer = getattr(response, "data", None)
+        code = answer.code if isinstance(answer, Answer) else Code.UNAVAILABLE
+        try:
+            record_api_request(
+                at=self.arrived_at,
+                action=self.trail.action,
+                api_key_id=self.trail.api_key_id,
+                user_id=self.trail.user_id,
+                client_address=self.trail.client_address,
+                result_code=int(code),
+                call_id=self.trail.call_id,
+                duration_ms=round((time.perf_counter() - started) * 1000),
+            )
+        except Exception:
+            # The answer stands even when its audit row cannot be written.
+            logger.exception("Business API audit row not written")
