@@ -1,0 +1,222 @@
+"""Writes to calls: create-or-update by id, one call at a time or in batches, and recordings.
+
+Every writer (the ingestion API, the CSV import, the admin) goes through here, so that the
+rules "required on create", "an end never before the start" and "wake the `next` long polls
+after commit" hold whichever door a call came in through.
+"""
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import IntegrityError, transaction
+
+from calls import longpoll
+from calls.models import Call
+
+logger = logging.getLogger(__name__)
+
+# The fields a writer may set; everything else (created/updated stamps, the recording) is
+# managed here.
+WRITABLE_FIELDS: tuple[str, ...] = (
+    "caller_number",
+    "caller_name",
+    "called_number",
+    "called_name",
+    "started_at",
+    "ended_at",
+    "direction",
+    "native_id",
+    "platform_call_id",
+    "keep",
+)
+REQUIRED_ON_CREATE: tuple[str, ...] = ("caller_number", "called_number", "started_at")
+
+REQUIRED_MESSAGE = "This field is required when the call is created."
+END_BEFORE_START_MESSAGE = "The end of a call cannot be before its start."
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    call: Call
+    created: bool
+    # False when an update changed nothing (an idempotent replay): no write happened.
+    changed: bool
+
+
+def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
+    """Create the call `call_id` with `fields`, or update the given fields of an existing one.
+
+    Race-free on PostgreSQL and SQLite: two writers of one new id end with one row, one
+    "created" and one "updated", and no error. Raises ValidationError (keyed by field name)
+    and writes nothing when the result would be incomplete or inconsistent.
+    """
+    _check_writable(fields)
+    with transaction.atomic():
+        call = Call.objects.select_for_update().filter(pk=call_id).first()
+        if call is None:
+            call = _insert(call_id, fields)
+            if call is not None:
+                transaction.on_commit(lambda: _announce(call), robust=True)
+                return UpsertResult(call, created=True, changed=True)
+            # Another writer inserted this id between our look and our insert; its row is
+            # committed now, so this write becomes an update of it.
+            call = Call.objects.select_for_update().get(pk=call_id)
+        changed = _apply(call, fields)
+        if changed:
+            call.save(update_fields=[*changed, "updated_at"])
+            transaction.on_commit(lambda: _announce(call), robust=True)
+    return UpsertResult(call, created=False, changed=bool(changed))
+
+
+def update_call(call: Call, fields: Mapping[str, Any]) -> UpsertResult:
+    """Change the given fields of an existing call (a partial update)."""
+    return upsert_call(call.pk, fields)
+
+
+def _check_writable(fields: Mapping[str, Any]) -> None:
+    unknown = set(fields) - set(WRITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not writable call fields: {sorted(unknown)}")
+
+
+def _insert(call_id: uuid.UUID, fields: Mapping[str, Any]) -> Call | None:
+    """Insert a new call; None when the id turned out to exist (a concurrent writer won)."""
+    missing = {name: REQUIRED_MESSAGE for name in REQUIRED_ON_CREATE if name not in fields}
+    if missing:
+        raise ValidationError(missing)
+    call = Call(id=call_id, **fields)
+    _check_consistent(call, fields)
+    try:
+        # A savepoint, so that a lost race leaves the outer transaction usable.
+        with transaction.atomic():
+            call.save(force_insert=True)
+    except IntegrityError:
+        if Call.objects.filter(pk=call_id).exists():
+            return None
+        raise
+    return call
+
+
+def _apply(call: Call, fields: Mapping[str, Any]) -> list[str]:
+    """Set the given fields on `call`; returns the names of those whose value changed."""
+    changed = [name for name, value in fields.items() if getattr(call, name) != value]
+    for name in changed:
+        setattr(call, name, fields[name])
+    _check_consistent(call, fields)
+    return changed
+
+
+def _check_consistent(call: Call, fields: Mapping[str, Any]) -> None:
+    if call.ended_at is not None and call.ended_at < call.started_at:
+        # Name the field the writer sent: that is the one to correct.
+        name = "started_at" if "started_at" in fields and "ended_at" not in fields else "ended_at"
+        raise ValidationError({name: END_BEFORE_START_MESSAGE})
+
+
+def _announce(call: Call) -> None:
+    longpoll.announce(call)
+
+
+# --- Batches (the CSV import) --------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: "BatchResult") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def bulk_upsert_calls(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> BatchResult:
+    """Create or update many calls (each row has "id" and every name in `fields`).
+
+    One transaction and at most one INSERT … ON CONFLICT DO UPDATE per batch. Rows already
+    stored with the same values are not written again, so re-running an import is a read.
+    A later row with the same id as an earlier one in the batch wins, as it would have in
+    a file imported row by row. Rows must be validated already (see calls.cdr_csv).
+    """
+    _check_writable(dict.fromkeys(fields))
+    by_id: dict[uuid.UUID, Mapping[str, Any]] = {}
+    for row in rows:
+        by_id[row["id"]] = row
+    result = BatchResult(updated=len(rows) - len(by_id))
+    with transaction.atomic():
+        stored = {
+            values["id"]: values
+            for values in Call.objects.filter(pk__in=list(by_id)).values("id", *fields)
+        }
+        to_write: list[Call] = []
+        for call_id, row in by_id.items():
+            old = stored.get(call_id)
+            if old is None:
+                result.created += 1
+            elif all(old[name] == row[name] for name in fields):
+                result.unchanged += 1
+                continue
+            else:
+                result.updated += 1
+            to_write.append(Call(id=call_id, **{name: row[name] for name in fields}))
+        if to_write:
+            Call.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=[*fields, "updated_at"],
+            )
+    return result
+
+
+# --- Recordings --------------------------------------------------------------------------
+
+
+def attach_recording(call: Call, content: IO[bytes], content_type: str) -> bool:
+    """Store `content` as the call's recording, replacing any previous one.
+
+    Returns True when the call had no recording before. The file goes through Django's
+    default storage (local files, or S3 with django-storages); the old file is deleted only
+    after the new one is saved and recorded.
+    """
+    previous = call.recording.name if call.recording else ""
+    extension = _EXTENSIONS.get(content_type, ".bin")
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
+        locked.recording_content_type = content_type
+        locked.save(update_fields=["recording", "recording_content_type", "updated_at"])
+    if previous and previous != locked.recording.name:
+        transaction.on_commit(lambda: _delete_file(locked, previous), robust=True)
+    call.recording = locked.recording
+    call.recording_content_type = content_type
+    call.updated_at = locked.updated_at
+    return not previous
+
+
+def _delete_file(call: Call, name: str) -> None:
+    try:
+        call.recording.storage.delete(name)
+    except OSError:
+        # A leftover file wastes space but loses nothing; the call points to the new one.
+        logger.warning("Could not delete replaced recording %s of call %s", name, call.pk)
+
+
+_EXTENSIONS = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/flac": ".flac",
+}

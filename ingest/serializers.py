@@ -1,0 +1,102 @@
+"""The JSON shape of a call in the ingestion API, and its validation."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from calls.models import NUMBER_MAX_LENGTH, Call, Direction
+
+UNKNOWN_FIELD_MESSAGE = "Unknown field."
+READ_ONLY_MESSAGE = "This field is read-only."
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a UTC offset ("…Z" or "…+01:00"); a time without one is ambiguous."""
+
+    default_error_messages = {
+        "naive": "Give the time with its UTC offset, e.g. 2026-11-26T14:03:00Z or "
+        "2026-11-26T15:03:00+01:00.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class NumberField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=NUMBER_MAX_LENGTH, min_length=1, **kwargs)
+
+
+class CallSerializer(serializers.Serializer):
+    """A call record. On create, caller_number, called_number and started_at are required."""
+
+    id = serializers.UUIDField(required=False, help_text="The call's GUID; generated if absent.")
+    caller_number = NumberField(help_text="The calling party's number, 1–64 characters.")
+    caller_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    called_number = NumberField(help_text="The called party's number, 1–64 characters.")
+    called_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    started_at = AwareDateTimeField(help_text="When the call started (ISO 8601 with offset).")
+    ended_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text="When the call ended; null while in progress."
+    )
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True)
+    native_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    platform_call_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    keep = serializers.BooleanField(required=False, help_text="Never delete this call.")
+    has_recording = serializers.SerializerMethodField()
+    recording_content_type = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_has_recording(self, call: Call) -> bool:
+        return bool(call.recording)
+
+    def get_recording_content_type(self, call: Call) -> str | None:
+        return call.recording_content_type if call.recording else None
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            errors = {
+                name: [READ_ONLY_MESSAGE if name in self.fields else UNKNOWN_FIELD_MESSAGE]
+                for name in data
+                if name not in self.fields or self.fields[name].read_only
+            }
+            if errors:
+                # Reported together with the other fields' errors, so one answer names all.
+                try:
+                    super().to_internal_value(data)
+                except serializers.ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        errors = {**exc.detail, **errors}
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        started, ended = attrs.get("started_at"), attrs.get("ended_at")
+        if started is not None and ended is not None and ended < started:
+            raise serializers.ValidationError(
+                {"ended_at": ["The end of a call cannot be before its start."]}
+            )
+        return attrs
+
+
+class CallListQuerySerializer(serializers.Serializer):
+    """The filters of GET /api/v1/calls."""
+
+    number = serializers.CharField(
+        required=False,
+        max_length=NUMBER_MAX_LENGTH,
+        help_text="Calls where this number is the caller or the called party.",
+    )
+    started_after = AwareDateTimeField(required=False, help_text="Calls that started at or after.")
+    started_before = AwareDateTimeField(required=False, help_text="Calls that started before.")

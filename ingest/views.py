@@ -1,0 +1,241 @@
+"""The call ingestion API: thin views over calls.services and ingest.selectors."""
+
+import tempfile
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import (
+    APIException,
+    NotAuthenticated,
+    NotFound,
+    ParseError,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from calls import services
+from calls.models import Call
+from ingest import selectors
+from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, CanIngest
+from ingest.exceptions import ingest_exception_handler
+from ingest.serializers import CallListQuerySerializer, CallSerializer
+
+NOT_FOUND_MESSAGE = "No call with this id."
+_CHUNK = 64 * 1024
+
+
+class AlwaysJson(DefaultContentNegotiation):
+    """JSON whatever the client's Accept header says: no 406 for a recorder's odd default."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return (renderers[0], renderers[0].media_type)
+
+
+class CallPagination(CursorPagination):
+    # Newest first; the id breaks ties between calls that started in the same microsecond.
+    ordering = ("-started_at", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class IngestView(GenericAPIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [CanIngest]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = AlwaysJson
+    serializer_class = CallSerializer
+
+    def get_exception_handler(self) -> Any:
+        return ingest_exception_handler
+
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> None:
+        if request.auth is None:
+            raise NotAuthenticated(MISSING_KEY_MESSAGE)
+        super().permission_denied(request, message, code)
+
+    def get_call(self, raw_id: str) -> Call:
+        try:
+            call_id = uuid.UUID(raw_id)
+        except ValueError:
+            raise NotFound(NOT_FOUND_MESSAGE) from None
+        call = selectors.find_call(call_id)
+        if call is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return call
+
+    def represent(self, call: Call, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(CallSerializer(call).data, status=status_code)
+
+
+class CallListView(IngestView):
+    pagination_class = CallPagination
+
+    @extend_schema(
+        operation_id="calls_list",
+        summary="List calls",
+        parameters=[CallListQuerySerializer],
+        responses=CallSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = CallListQuerySerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        calls = selectors.list_calls(**filters.validated_data)
+        page = self.paginate_queryset(calls)
+        return self.get_paginated_response(CallSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="calls_upsert",
+        summary="Create or update a call by id",
+        description="Idempotent: the same body twice gives one call and the same answer. "
+        "An update changes only the fields given. 201 when created, 200 when updated.",
+        request=CallSerializer,
+        responses={201: CallSerializer, 200: CallSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        given_id = data.get("id") if isinstance(data, dict) else None
+        # A create must name every missing required field at once; an update of a stored
+        # call may give only what changes. Which one it is decides the service, under lock.
+        partial = given_id is not None and _is_stored(given_id)
+        serializer = CallSerializer(data=data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        call_id = fields.pop("id", None) or uuid.uuid4()
+        result = services.upsert_call(call_id, fields)
+        return self.represent(
+            result.call, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+class CallDetailView(IngestView):
+    @extend_schema(operation_id="calls_read", summary="Read a call", responses=CallSerializer)
+    def get(self, request: Request, call_id: str) -> Response:
+        return self.represent(self.get_call(call_id))
+
+    @extend_schema(
+        operation_id="calls_update",
+        summary="Change some fields of a call",
+        description='Typically {"ended_at": "…"} when the call ends.',
+        request=CallSerializer(partial=True),
+        responses=CallSerializer,
+    )
+    def patch(self, request: Request, call_id: str) -> Response:
+        call = self.get_call(call_id)
+        serializer = CallSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        if fields.pop("id", call.pk) != call.pk:
+            raise ValidationError({"id": ["The id is given by the URL and cannot change."]})
+        result = services.update_call(call, fields)
+        return self.represent(result.call)
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = "Send the recording with a Content-Length header."
+    default_code = "length_required"
+
+
+class RecordingView(IngestView):
+    # The body is the audio itself; it is streamed, never parsed.
+    parser_classes: list = []
+
+    @extend_schema(
+        operation_id="calls_recording_upload",
+        summary="Upload a call's recording",
+        description="The raw audio as the body, with its Content-Type (one of the accepted "
+        "audio types) and Content-Length. Replaces a previous recording. 201 when the call "
+        "had none, 200 when replaced; 413 when too large, 415 for other types.",
+        request={content_type: bytes for content_type in settings.RECORDING_CONTENT_TYPES},
+        responses={
+            201: CallSerializer,
+            200: CallSerializer,
+            411: OpenApiResponse(description="No Content-Length."),
+            413: OpenApiResponse(description="Larger than the configured maximum."),
+            415: OpenApiResponse(description="Not an accepted audio type."),
+        },
+        parameters=[OpenApiParameter("Content-Type", location="header", required=True)],
+    )
+    def put(self, request: Request, call_id: str) -> Response:
+        call = self.get_call(call_id)
+        content_type = request.content_type.split(";")[0].strip().lower()
+        accepted = [t.lower() for t in settings.RECORDING_CONTENT_TYPES]
+        if content_type not in accepted:
+            raise UnsupportedMediaType(
+                content_type,
+                detail="A recording must be sent as one of: " + ", ".join(accepted) + ".",
+            )
+        length = _content_length(request)
+        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
+            _copy_body(request, spool, length)
+            spool.seek(0)
+            first = services.attach_recording(call, spool, content_type)
+        return self.represent(call, status.HTTP_201_CREATED if first else status.HTTP_200_OK)
+
+
+def _is_stored(raw_id: Any) -> bool:
+    try:
+        call_id = uuid.UUID(str(raw_id))
+    except ValueError:
+        return False  # the serializer names the bad id
+    return selectors.call_exists(call_id)
+
+
+def _content_length(request: Request) -> int:
+    raw = request.META.get("CONTENT_LENGTH", "")
+    if not raw:
+        raise LengthRequired()
+    try:
+        length = int(raw)
+    except ValueError:
+        raise ParseError("Content-Length is not a number.") from None
+    if length <= 0:
+        raise ValidationError({"recording": ["The recording is empty."]})
+    if length > settings.RECORDING_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"A recording may be at most {settings.RECORDING_MAX_BYTES} bytes; "
+            f"this one has {length}."
+        )
+    return length
+
+
+def _copy_body(request: Request, target: Any, length: int) -> None:
+    # Django's request stream stops at Content-Length, which is already within the limit.
+    stream = request._request  # the raw WSGI body; DRF would try to parse request.stream
+    received = 0
+    while chunk := stream.read(min(_CHUNK, length - received)):
+        target.write(chunk)
+        received += len(chunk)
+        if received >= length:
+            break
+    if received != length:
+        raise ParseError(f"The body ended after {received} of {length} bytes.")
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/v1/: JSON, not the site's HTML 404 page."""
+    return JsonResponse(
+        {"detail": "No such endpoint. The API's paths have no trailing slash."}, status=404
+    )
