@@ -6,6 +6,7 @@ machine: SQLite, DEBUG off, nothing exposed beyond localhost.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -110,6 +111,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Tests run on a throw-away file, not in memory: a shared-cache memory database fails
+    # concurrent writers with "table is locked" instead of letting them wait as the real
+    # file does, so concurrency tests would test the wrong thing. One file per process.
+    _db["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"callportal-test-{os.getpid()}.sqlite3")
+    }
 else:
     # Persistent connections are worth ~7x throughput; the timeouts turn a stopped
     # database into a quick "service unavailable" instead of a 30 s hang.
@@ -238,6 +245,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging ----------------------------------------------------------------------------
+# Error reports (DEBUG page, error mails) blank apiKey/token/password wherever they would
+# show them: GET parameters, the URL, headers, POST data and frame variables.
+DEFAULT_EXCEPTION_REPORTER = "callportal.reporting.SecretScrubbingReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "callportal.reporting.SecretScrubbingFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

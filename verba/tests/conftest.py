@@ -1,0 +1,45 @@
+"""Helpers for the Business API tests: requests go through the full HTTP stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from apikeys.selectors import clear_lookup_cache
+from verba.throttling import buckets
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden(name: str) -> bytes:
+    return (GOLDEN / name).read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Each test starts with empty key caches and throttle buckets, as a new process would."""
+    clear_lookup_cache()
+    buckets.clear()
+    yield
+    clear_lookup_cache()
+    buckets.clear()
+
+
+@pytest.fixture
+def api(client: Client):
+    """Call /verba/api: api(action=..., apiKey=..., method="post", headers={...})."""
+
+    def call(method: str = "get", headers: dict[str, str] | None = None, **params: Any):
+        send = getattr(client, method)
+        return send("/verba/api", params, headers=headers or {})
+
+    return call
+
+
+@pytest.fixture
+def key(api_key):
+    """The plaintext of an active key that may query and needs no token."""
+    return api_key[1]
