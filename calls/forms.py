@@ -1,0 +1,128 @@
+"""The staff call search form: what the list page (and Verba's search deep link) accept."""
+
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from calls.models import NUMBER_MAX_LENGTH
+from calls.search import CallSearch, Cursor, State
+
+DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"
+
+# (format, how much time the value covers): "2026-11-26" is the whole day and
+# "2026-11-26 10:15" the whole minute, so a "to" bound includes what it names.
+_BOUND_FORMATS = (
+    ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
+    ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
+    ("%Y-%m-%d", timedelta(days=1)),
+)
+
+
+def parse_bound(value: str) -> tuple[datetime, datetime] | None:
+    """The [start, end) span a date or date-time names, in the current time zone.
+
+    Accepts `YYYY-MM-DD`, `YYYY-MM-DD hh:mm` and `YYYY-MM-DD hh:mm:ss` (a "T" in place of
+    the space too, as browsers' date-time inputs send it). None for anything else.
+    """
+    text = value.strip().replace("T", " ", 1)
+    for fmt, span in _BOUND_FORMATS:
+        try:
+            naive = datetime.strptime(text, fmt)  # naive on purpose: made aware below
+        except ValueError:
+            continue
+        try:
+            start = timezone.make_aware(naive)
+            end = start + span
+            # Years near 1 or 9999 overflow on the way to UTC; refuse them here, not in SQL.
+            start.astimezone(UTC), end.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return None
+        return start, end
+    return None
+
+
+class DateBoundField(forms.CharField):
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 25)
+        kwargs.setdefault("help_text", DATE_HELP)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.widget.attrs.update({"placeholder": DATE_HELP, "autocomplete": "off"})
+
+    def clean(self, value: str) -> tuple[datetime, datetime] | None:  # type: ignore[override]
+        text = super().clean(value)
+        if not text:
+            return None
+        span = parse_bound(text)
+        if span is None:
+            raise ValidationError(
+                f"Enter a date as {DATE_HELP} (for example 2026-11-26 or 2026-11-26 14:30).",
+                code="invalid",
+            )
+        return span
+
+
+class CursorField(forms.CharField):
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 200)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    def clean(self, value: str) -> Cursor | None:  # type: ignore[override]
+        text = super().clean(value)
+        if not text:
+            return None
+        cursor = Cursor.decode(text)
+        if cursor is None:
+            raise ValidationError(
+                "This page link is not valid. Start again from the first page.", code="invalid"
+            )
+        return cursor
+
+
+class CallSearchForm(forms.Form):
+    number = forms.CharField(
+        label="Phone number",
+        required=False,
+        max_length=NUMBER_MAX_LENGTH,
+        help_text="Caller or called party, the exact number.",
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    date_from = DateBoundField(label="Started from")
+    date_to = DateBoundField(label="Started until")
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        choices=[
+            (State.ANY, "Any"),
+            (State.IN_PROGRESS, "In progress"),
+            (State.FINISHED, "Finished"),
+            (State.NO_END, "No end recorded"),
+        ],
+    )
+    before = CursorField()
+    after = CursorField()
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start[0] >= end[1]:
+            self.add_error("date_to", "The end of the range must be after its start.")
+        if data.get("before") and data.get("after"):
+            raise ValidationError("This page link is not valid. Start again from the first page.")
+        return data
+
+    def search(self) -> CallSearch:
+        """The validated search; call only after is_valid()."""
+        data = self.cleaned_data
+        start, end = data.get("date_from"), data.get("date_to")
+        return CallSearch(
+            number=data.get("number") or "",
+            started_from=start[0] if start else None,
+            started_before=end[1] if end else None,
+            state=data.get("state") or State.ANY,
+        )

@@ -1,0 +1,144 @@
+"""Staff pages: home, the call list (search) and the call page, with Verba's deep links.
+
+Every page except home needs a logged-in user with `calls.view_call`: anonymous visitors
+are sent to log in and come back afterwards, logged-in users without it get 403.
+"""
+
+import re
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from calls import recordings
+from calls.forms import CallSearchForm
+from calls.models import Call
+from calls.search import CallSearch, Cursor, State, call_state, search_calls
+
+VIEW_CALL = "calls.view_call"
+# Verba's ccdrId is a GUID; any letter case, nothing around it.
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Verba's search deep link parameters → the list form's fields.
+_VERBA_SEARCH_PARAMS = {
+    "p_phone_number": "number",
+    "p_date_from": "date_from",
+    "p_date_to": "date_to",
+}
+
+
+def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Log in first (then come back), then 403 without permission; GET/HEAD only."""
+    return require_safe(login_required(permission_required(VIEW_CALL, raise_exception=True)(view)))
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    context: dict[str, object] = {}
+    if request.user.has_perm(VIEW_CALL):
+        context["ongoing"] = search_calls(CallSearch(state=State.IN_PROGRESS), per_page=10).calls
+        context["search_form"] = CallSearchForm()
+    return render(request, "home.html", context)
+
+
+@staff_page
+def call_list(request: HttpRequest) -> HttpResponse:
+    form = CallSearchForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request, "calls/list.html", {"section": "calls", "form": form, "page": None}, status=400
+        )
+    page = search_calls(
+        form.search(), before=form.cleaned_data["before"], after=form.cleaned_data["after"]
+    )
+    return render(
+        request,
+        "calls/list.html",
+        {
+            "section": "calls",
+            "form": form,
+            "page": page,
+            "rows": [(call, call_state(call)) for call in page.calls],
+            "filtered": any(form.cleaned_data.get(f) for f in ("number", "date_from", "date_to"))
+            or bool(form.cleaned_data.get("state")),
+            "older_query": _page_query(request, "before", page.older),
+            "newer_query": _page_query(request, "after", page.newer),
+            "first_query": _page_query(request, "", None),
+        },
+    )
+
+
+@staff_page
+def verba_call_search(request: HttpRequest) -> HttpResponse:
+    """Verba's search deep link, answered with the list page filtered the same way."""
+    query = {
+        field: request.GET[param]
+        for param, field in _VERBA_SEARCH_PARAMS.items()
+        if param in request.GET
+    }
+    url = reverse("calls:list")
+    return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url)
+
+
+@staff_page
+def call_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    return _call_page(request, get_object_or_404(Call, pk=pk))
+
+
+@staff_page
+def verba_call_detail(request: HttpRequest) -> HttpResponse:
+    """Verba's "Direct URL Access" link to a call, as GetCallURL returns it."""
+    ccdr_id = request.GET.get("ccdrId", "")
+    if not _GUID.match(ccdr_id):
+        raise Http404("No call has this id.")
+    return _call_page(request, get_object_or_404(Call, pk=uuid.UUID(ccdr_id)))
+
+
+@staff_page
+def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    call = get_object_or_404(Call.objects.only("id", "recording", "recording_content_type"), pk=pk)
+    if not call.recording:
+        raise Http404("This call has no recording.")
+    try:
+        return recordings.recording_response(request, call.recording, call.recording_content_type)
+    except FileNotFoundError as missing:
+        raise Http404("The recording file is missing.") from missing
+
+
+def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
+    now = timezone.now()
+    return render(
+        request,
+        "calls/detail.html",
+        {
+            "section": "calls",
+            "call": call,
+            "state": call_state(call, now),
+            "now": now,
+            "call_link": call_link(request, call),
+        },
+    )
+
+
+def call_link(request: HttpRequest, call: Call) -> str:
+    """The call's public deep link: the same URL GetCallURL hands out."""
+    base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+    return f"{base}{reverse('calls:verba_detail')}?{urlencode({'ccdrId': str(call.pk)})}"
+
+
+def _page_query(request: HttpRequest, name: str, cursor: Cursor | None) -> str:
+    """The current search's query string, moved to `cursor` (or to the first page)."""
+    if name and cursor is None:
+        return ""
+    query = request.GET.copy()
+    query.pop("before", None)
+    query.pop("after", None)
+    if cursor is not None:
+        query[name] = cursor.encode()
+    return query.urlencode()
