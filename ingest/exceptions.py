@@ -30,7 +30,7 @@ def ingest_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
         return response
     set_rollback()
     if isinstance(exc, OperationalError | InterfaceError):
-        logger.warning("Database unavailable during an ingestion request: %s", type(exc).__name__)
+        logger.warning("Database unavailable during an ingestion request: %s", exc)
         return Response(
             {"detail": UNAVAILABLE_MESSAGE},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

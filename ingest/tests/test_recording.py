@@ -1,0 +1,137 @@
+"""PUT /api/v1/calls/<id>/recording: the raw audio, stored through Django's storage."""
+
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+
+from calls.models import Call
+from calls.tests.factories import CallFactory
+
+pytestmark = pytest.mark.django_db
+
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 40
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def put(api, call, body, content_type="audio/wav", **extra):
+    return api.put(f"/api/v1/calls/{call.pk}/recording", body, content_type=content_type, **extra)
+
+
+def test_it_stores_the_recording_and_answers_201(api):
+    call = CallFactory()
+
+    response = put(api, call, WAV)
+
+    assert response.status_code == 201
+    assert response.json()["has_recording"] is True
+    assert response.json()["recording_content_type"] == "audio/wav"
+    call.refresh_from_db()
+    assert call.recording.name.endswith(f"{call.pk}.wav")
+    with default_storage.open(call.recording.name) as stored:
+        assert stored.read() == WAV
+
+
+def test_a_second_upload_replaces_the_first_and_removes_its_file(
+    api, django_capture_on_commit_callbacks
+):
+    call = CallFactory()
+    put(api, call, WAV)
+    call.refresh_from_db()
+    old_name = call.recording.name
+
+    # The old file goes once the new one is committed.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = put(api, call, b"OggS" + b"\x01" * 1000, content_type="audio/ogg")
+
+    assert response.status_code == 200
+    call.refresh_from_db()
+    assert call.recording_content_type == "audio/ogg"
+    assert call.recording.name != old_name
+    assert not default_storage.exists(old_name)
+    with default_storage.open(call.recording.name) as stored:
+        assert stored.read().startswith(b"OggS")
+
+
+def test_content_type_parameters_are_ignored(api):
+    call = CallFactory()
+
+    response = put(api, call, b"\x1aE\xdf\xa3" * 10, content_type="audio/webm; codecs=opus")
+
+    assert response.status_code == 201
+    assert response.json()["recording_content_type"] == "audio/webm"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", "video/mp4"])
+def test_other_content_types_are_refused_with_415(api, content_type):
+    call = CallFactory()
+
+    response = put(api, call, WAV, content_type=content_type)
+
+    assert response.status_code == 415
+    assert "audio/wav" in response.json()["detail"]
+    assert not Call.objects.get(pk=call.pk).recording
+
+
+def test_a_recording_over_the_limit_is_refused_with_413_before_storing(api, settings, media):
+    settings.RECORDING_MAX_BYTES = 100
+    call = CallFactory()
+
+    response = put(api, call, WAV)
+
+    assert response.status_code == 413
+    assert "at most 100 bytes" in response.json()["detail"]
+    assert not Call.objects.get(pk=call.pk).recording
+    assert not any(media.rglob("*.wav"))
+
+
+def test_the_accepted_types_come_from_the_settings(api, settings):
+    settings.RECORDING_CONTENT_TYPES = ["audio/x-custom"]
+    call = CallFactory()
+
+    assert put(api, call, WAV).status_code == 415
+    assert put(api, call, WAV, content_type="audio/x-custom").status_code == 201
+
+
+def test_an_empty_recording_is_a_400(api):
+    call = CallFactory()
+
+    response = put(api, call, b"")
+
+    assert response.status_code in (400, 411)
+    assert not Call.objects.get(pk=call.pk).recording
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(api):
+    call = CallFactory()
+
+    # What a server hands on when the client hangs up halfway through.
+    truncated = io.BytesIO(WAV[:100])
+    response = put(api, call, b"", CONTENT_LENGTH=str(len(WAV)), **{"wsgi.input": truncated})
+
+    assert response.status_code == 400
+    assert not Call.objects.get(pk=call.pk).recording
+
+
+def test_an_unknown_call_is_a_404(api):
+    response = api.put(
+        "/api/v1/calls/6b5e3a7c-0d5e-4a1e-9a55-3f5c2b1d0e9f/recording",
+        WAV,
+        content_type="audio/wav",
+    )
+
+    assert response.status_code == 404
+
+
+def test_an_upload_without_a_key_is_a_401(client):
+    call = CallFactory()
+
+    response = client.put(f"/api/v1/calls/{call.pk}/recording", WAV, content_type="audio/wav")
+
+    assert response.status_code == 401
+    assert not Call.objects.get(pk=call.pk).recording

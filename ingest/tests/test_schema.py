@@ -1,0 +1,49 @@
+"""The OpenAPI description and the browsable docs page: public, and only this API."""
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_is_public_and_describes_the_ingestion_api(client):
+    response = client.get("/api/v1/schema")
+
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert set(schema["paths"]) == {
+        "/api/v1/calls",
+        "/api/v1/calls/{call_id}",
+        "/api/v1/calls/{call_id}/recording",
+    }
+    assert set(schema["paths"]["/api/v1/calls"]) == {"get", "post"}
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+        "description": "An API key with the ingest permission.",
+    }
+    assert "caller_number" in schema["components"]["schemas"]["Call"]["required"]
+
+
+def test_the_schema_is_available_as_json(client):
+    response = client.get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "callportal call ingestion API"
+
+
+def test_the_docs_page_loads_its_assets_from_this_site(client, settings):
+    # Served assets, not collected ones: the test does not run collectstatic.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+    response = client.get("/api/v1/docs")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/api/v1/schema" in page
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn" not in page.lower()
