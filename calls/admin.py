@@ -96,15 +96,15 @@ class StartRangeFilter(admin.FieldListFilter):
         super().__init__(field, request, params, model, *args, **kwargs)
         self.title = "start date"
         self.errors: list[str] = []
-        self.from_value = self._pop(params, self.from_param)
-        self.to_value = self._pop(params, self.to_param)
+        # FieldListFilter has moved our parameters into used_parameters (as lists).
+        self.from_value = self._value(self.from_param)
+        self.to_value = self._value(self.to_param)
 
-    def _pop(self, params: Any, name: str) -> str:
-        value = params.pop(name, "")
+    def _value(self, name: str) -> str:
+        value = self.used_parameters.get(name, "")
         if isinstance(value, list):
             value = value[-1] if value else ""
-        self.used_parameters[name] = value
-        return value
+        return str(value)
 
     def _day(self, text: str) -> date | None:
         if not text:

@@ -9,12 +9,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from import_export import fields, resources, widgets
 
 from calls.models import Call
-from calls.services import WRITABLE_FIELDS, upsert_call
+from calls.services import END_BEFORE_START_MESSAGE, WRITABLE_FIELDS, upsert_call
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -44,13 +45,15 @@ def _is_signed_number(value: str) -> bool:
 
 class GuidWidget(widgets.Widget):
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> uuid.UUID:
+        # A ValidationError (not ValueError): the id is read before the row's other fields,
+        # and only a ValidationError lets the import go on to report every other row too.
         text = str(value or "").strip()
         if not text:
-            raise ValueError("A call needs an id (a GUID).")
+            raise ValidationError({"id": "A call needs an id (a GUID)."})
         try:
             return uuid.UUID(text)
         except ValueError:
-            raise ValueError("The id must be a GUID.") from None
+            raise ValidationError({"id": "The id must be a GUID."}) from None
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         return "" if value is None else str(value)
@@ -99,6 +102,13 @@ class CallResource(resources.ModelResource):
         for name in list(row.keys()):
             if isinstance(row[name], str):
                 row[name] = unescape_cell(row[name])
+
+    def import_instance(self, instance: Call, row: Any, **kwargs: Any) -> None:
+        super().import_instance(instance, row, **kwargs)
+        # Said in words, instead of the database constraint's name.
+        start, end = instance.started_at, instance.ended_at
+        if start is not None and end is not None and end < start:
+            raise ValidationError({"ended_at": END_BEFORE_START_MESSAGE})
 
     def do_instance_save(self, instance: Call, is_create: bool) -> None:
         # Through the service: the same rules as the ingestion API, and `next` long polls

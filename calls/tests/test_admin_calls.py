@@ -1,0 +1,371 @@
+"""The call pages of the admin: list, search, filters, call page, CSV import and export."""
+
+import csv
+import io
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from calls.models import Call, Direction
+from calls.paginators import BoundedCountPaginator
+from calls.tests.factories import CallFactory
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("admin:calls_call_changelist")
+EXPORT_URL = reverse("admin:calls_call_export")
+IMPORT_URL = reverse("admin:calls_call_import")
+PROCESS_IMPORT_URL = reverse("admin:calls_call_process_import")
+
+
+def listed(client, query: str = "") -> str:
+    response = client.get(f"{LIST_URL}?{query}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_list_shows_parties_times_duration_state_and_keep(admin_client):
+    start = timezone.now() - timedelta(hours=2)
+    CallFactory(
+        caller_number="+15550001",
+        called_number="8856",
+        started_at=start,
+        ended_at=start + timedelta(minutes=3, seconds=7),
+        keep=True,
+    )
+    CallFactory(caller_number="+15550002", ended_at=None, started_at=timezone.now())
+
+    html = listed(admin_client)
+
+    assert "+15550001" in html and "8856" in html
+    assert "0:03:07" in html
+    assert "finished" in html and "in progress" in html
+    assert 'alt="True"' in html  # the keep column
+
+
+def test_newest_calls_come_first(admin_client):
+    now = timezone.now()
+    CallFactory(caller_number="OLDEST", started_at=now - timedelta(days=3))
+    CallFactory(caller_number="NEWEST", started_at=now - timedelta(minutes=10))
+
+    html = listed(admin_client)
+
+    assert html.index("NEWEST") < html.index("OLDEST")
+
+
+def test_search_matches_either_number_the_id_or_the_native_id(admin_client):
+    a = CallFactory(caller_number="+441111", called_number="200", native_id="n-a")
+    b = CallFactory(caller_number="+442222", called_number="300", native_id="n-b")
+
+    def found(term: str) -> set[str]:
+        html = listed(admin_client, f"q={term.replace('+', '%2B')}")
+        return {c.caller_number for c in (a, b) if c.caller_number in html}
+
+    assert found("+441111") == {"+441111"}
+    assert found("300") == {"+442222"}
+    assert found(str(b.pk)) == {"+442222"}
+    assert found(str(a.pk).upper()) == {"+441111"}
+    assert found("n-a") == {"+441111"}
+    assert found("44") == set()  # exact numbers only: that is what the indexes serve
+
+
+def test_filters_by_state_direction_and_start_date_range(admin_client):
+    day = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    CallFactory(caller_number="MARCH9", started_at=day - timedelta(days=1))
+    CallFactory(caller_number="MARCH10", started_at=day, direction=Direction.OUTBOUND)
+    CallFactory(caller_number="MARCH11", started_at=day + timedelta(days=1))
+    CallFactory(caller_number="ONGOING", started_at=timezone.now(), ended_at=None)
+
+    def found(query: str) -> set[str]:
+        html = listed(admin_client, query)
+        return {n for n in ("MARCH9", "MARCH10", "MARCH11", "ONGOING") if n in html}
+
+    assert found("state=in_progress") == {"ONGOING"}
+    assert found("state=finished") == {"MARCH9", "MARCH10", "MARCH11"}
+    assert found("direction__exact=outbound") == {"MARCH10"}
+    assert found("started_at__range_from=2026-03-10&started_at__range_to=2026-03-11") == {
+        "MARCH10",
+        "MARCH11",
+    }
+    assert found("started_at__range_to=2026-03-09") == {"MARCH9"}
+
+
+def test_a_bad_date_in_the_range_filter_is_explained_not_a_crash(admin_client):
+    CallFactory(caller_number="ANYCALL")
+
+    html = listed(admin_client, "started_at__range_from=yesterday")
+
+    assert "“yesterday” is not a date (YYYY-MM-DD)." in html
+    assert "ANYCALL" in html
+
+
+def test_the_date_hierarchy_drills_down_by_year_and_month(admin_client):
+    CallFactory(caller_number="Y2025", started_at=datetime(2025, 6, 1, tzinfo=UTC))
+    CallFactory(caller_number="Y2026", started_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    top = listed(admin_client)
+    year = listed(admin_client, "started_at__year=2026")
+    month = listed(admin_client, "started_at__year=2026&started_at__month=2")
+
+    assert "?started_at__year=2025" in top and "?started_at__year=2026" in top
+    assert "Y2026" in year and "Y2025" not in year
+    assert "started_at__day=1" in month
+
+
+def test_the_list_never_counts_the_whole_table(admin_client):
+    CallFactory.create_batch(5)
+
+    with CaptureQueriesContext(connection) as queries:
+        listed(admin_client)
+
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert counts, "the paginator should count (boundedly)"
+    assert all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+def test_the_list_costs_the_same_queries_for_5_or_50_calls(admin_client):
+    CallFactory.create_batch(5)
+    with CaptureQueriesContext(connection) as few:
+        listed(admin_client)
+    CallFactory.create_batch(45)
+    with CaptureQueriesContext(connection) as many:
+        listed(admin_client)
+
+    assert len(many) == len(few)
+
+
+def test_beyond_the_cap_the_count_is_shown_as_a_lower_bound(admin_client, monkeypatch):
+    monkeypatch.setattr(BoundedCountPaginator, "CAP", 3)
+    CallFactory.create_batch(5, called_number="777")
+
+    html = listed(admin_client, "q=777")
+
+    assert "3+ calls" in html
+
+
+def test_the_call_page_links_the_calls_url(admin_client, settings):
+    settings.PUBLIC_URL = "https://calls.example.com"
+    call = CallFactory()
+
+    html = admin_client.get(reverse("admin:calls_call_change", args=[call.pk])).content.decode()
+
+    url = f"https://calls.example.com/verba/gwtCallDetail.do?ccdrId={call.pk}"
+    assert f'<a href="{url}">{url}</a>' in html
+
+
+def test_editing_a_call_in_the_admin_saves_it(admin_client):
+    call = CallFactory(keep=False)
+    url = reverse("admin:calls_call_change", args=[call.pk])
+    form = re.findall(r'name="([a-z_]+)"', admin_client.get(url).content.decode())
+    assert "id" not in form  # the id is fixed once the call exists
+
+    local = timezone.localtime(call.started_at)
+    end = timezone.localtime(call.ended_at)
+    response = admin_client.post(
+        url,
+        {
+            "caller_number": call.caller_number,
+            "caller_name": call.caller_name,
+            "called_number": call.called_number,
+            "called_name": call.called_name,
+            "direction": call.direction,
+            "started_at_0": local.strftime("%Y-%m-%d"),
+            "started_at_1": local.strftime("%H:%M:%S"),
+            "ended_at_0": end.strftime("%Y-%m-%d"),
+            "ended_at_1": end.strftime("%H:%M:%S"),
+            "native_id": call.native_id,
+            "platform_call_id": call.platform_call_id,
+            "keep": "on",
+            "recording_content_type": "",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    call.refresh_from_db()
+    assert call.keep is True
+
+
+# --- CSV export ------------------------------------------------------------------------
+
+
+def export_csv(client) -> list[dict[str, str]]:
+    response = client.post(
+        EXPORT_URL,
+        {
+            "format": "0",
+            "export_items": [],
+            **{f"callresource_{name}": "on" for name in EXPORT_FIELDS},
+        },
+    )
+    assert response.status_code == 200, response.content.decode()[:2000]
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.content.decode())))
+
+
+EXPORT_FIELDS = [
+    "id",
+    "caller_number",
+    "caller_name",
+    "called_number",
+    "called_name",
+    "started_at",
+    "ended_at",
+    "direction",
+    "native_id",
+    "platform_call_id",
+    "keep",
+]
+
+
+def test_export_defuses_spreadsheet_formulas_but_keeps_phone_numbers(admin_client):
+    CallFactory(caller_number="+442070000001", caller_name='=HYPERLINK("http://x","y")')
+    CallFactory(caller_number="@SUM(1+1)", caller_name="-2+3", called_name="+cmd|' /C calc'!A0")
+
+    rows = {r["caller_number"]: r for r in export_csv(admin_client)}
+
+    assert "+442070000001" in rows  # a plain E.164 number stays a number
+    assert rows["+442070000001"]["caller_name"] == '\'=HYPERLINK("http://x","y")'
+    assert rows["'@SUM(1+1)"]["caller_name"] == "'-2+3"
+    assert rows["'@SUM(1+1)"]["called_name"] == "'+cmd|' /C calc'!A0"
+
+
+def test_export_writes_times_as_iso_8601_utc(admin_client):
+    start = datetime(2026, 5, 1, 8, 30, 15, 123000, tzinfo=UTC)
+    CallFactory(started_at=start, ended_at=None)
+
+    (row,) = export_csv(admin_client)
+
+    assert row["started_at"] == "2026-05-01T08:30:15.123000+00:00"
+    assert row["ended_at"] == ""
+
+
+def test_export_and_import_need_permission(client, django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", password="pw-clerk-1", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client.force_login(clerk)
+
+    assert client.get(EXPORT_URL).status_code == 200
+    assert client.get(IMPORT_URL).status_code == 403
+
+    clerk.user_permissions.remove(Permission.objects.get(codename="view_call"))
+    assert client.get(EXPORT_URL).status_code == 403
+
+
+# --- CSV import ------------------------------------------------------------------------
+
+
+def import_csv(client, rows: list[dict[str, str]]) -> str:
+    """Upload, then confirm, as an administrator would; returns the last page's HTML."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: row.get(name, "") for name in EXPORT_FIELDS})
+    upload = io.BytesIO(out.getvalue().encode())
+    upload.name = "calls.csv"
+    preview = client.post(IMPORT_URL, {"resource": "0", "format": "0", "import_file": upload})
+    html = preview.content.decode()
+    if "import_file_name" not in html:
+        return html
+    fields = dict(
+        re.findall(
+            r'name="(import_file_name|original_file_name|format|resource)"[^>]*value="([^"]*)"',
+            html,
+        )
+    )
+    confirm = client.post(PROCESS_IMPORT_URL, fields, follow=True)
+    return confirm.content.decode()
+
+
+def row(**values: str) -> dict[str, str]:
+    base = {
+        "id": str(uuid.uuid4()),
+        "caller_number": "+15551230000",
+        "called_number": "8856",
+        "started_at": "2026-04-01T10:00:00+00:00",
+        "ended_at": "2026-04-01T10:05:00+00:00",
+        "direction": "inbound",
+        "keep": "0",
+    }
+    base.update(values)
+    return base
+
+
+def test_importing_the_same_file_twice_gives_one_call_per_id(admin_client):
+    rows = [row(), row(caller_number="+15551239999", ended_at="")]
+
+    import_csv(admin_client, rows)
+    second = import_csv(admin_client, rows)
+
+    assert Call.objects.count() == 2
+    assert "Import finished" in second or "skipped" in second.lower()
+    ongoing = Call.objects.get(caller_number="+15551239999")
+    assert ongoing.ended_at is None
+    assert ongoing.started_at == datetime(2026, 4, 1, 10, tzinfo=UTC)
+
+
+def test_an_import_updates_calls_by_id(admin_client):
+    call = CallFactory(keep=False, caller_name="Before")
+
+    import_csv(
+        admin_client,
+        [
+            row(
+                id=str(call.pk),
+                caller_number=call.caller_number,
+                called_number=call.called_number,
+                caller_name="After",
+                started_at=call.started_at.isoformat(),
+                ended_at=call.ended_at.isoformat(),
+                keep="1",
+            )
+        ],
+    )
+
+    call.refresh_from_db()
+    assert call.caller_name == "After"
+    assert call.keep is True
+    assert Call.objects.count() == 1
+
+
+def test_import_errors_are_reported_per_row_and_nothing_is_written(admin_client):
+    html = import_csv(
+        admin_client,
+        [
+            row(),
+            row(id="not-a-guid"),
+            row(ended_at="2026-04-01T09:00:00+00:00"),
+            row(caller_number=""),
+        ],
+    )
+
+    assert Call.objects.count() == 0
+    # Each message sits in the table row of the line it is about.
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", html, flags=re.S)
+
+    def row_with(message: str) -> str:
+        (found,) = [r for r in rows if message in r]
+        return found
+
+    assert "not-a-guid" in row_with("The id must be a GUID.")
+    assert "09:00:00" in row_with("The end of a call cannot be before its start.")
+    assert ">4<" in row_with("This field cannot be blank.").replace(" ", "")
+
+
+def test_an_exported_file_imports_back_unchanged(admin_client):
+    CallFactory(caller_name="=1+2", caller_number="+4420123")
+    exported = export_csv(admin_client)
+    Call.objects.all().delete()
+
+    import_csv(admin_client, exported)
+
+    call = Call.objects.get()
+    assert call.caller_name == "=1+2"
+    assert call.caller_number == "+4420123"
