@@ -243,6 +243,8 @@ def announce(call: Call) -> None:
     Writers in other processes are found by the watcher's own look at the database; this
     is the shortcut that releases waiters in the writing process at once.
     """
+    if call.pk is None or call.started_at is None or call.created_at is None:
+        return  # not a stored call: nothing a waiter could be given
     _hub.offer([_Seen.of(call)])
 
 

@@ -1,0 +1,231 @@
+"""`GetCallURL` with `status=next` over real HTTP: the long poll as a client sees it.
+
+The requests go to pytest-django's live server (a threaded HTTP server in this process),
+so a waiting `next` request really occupies a server thread while other requests come in.
+The process-level server setup (gunicorn, threads) is measured by bench/longpoll.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from apikeys.services import create_api_key
+from calls import longpoll
+from calls.models import Call
+from calls.tests.factories import CallFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NUMBER = "8856"
+
+
+@pytest.fixture(autouse=True)
+def short_window(settings):
+    settings.NEXT_WINDOW_SECONDS = 3.0
+    settings.NEXT_GRACE_SECONDS = 1.0
+    settings.API_THROTTLE = "off"
+    yield
+    assert longpoll.wait_until_idle(timeout=5), "the watcher thread kept running"
+
+
+@pytest.fixture
+def ingest_key() -> str:
+    return create_api_key("PBX connector", can_ingest=True, can_query=False)[1]
+
+
+def get(url: str, timeout: float = 15) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - test server
+        return response.status, response.read().decode()
+
+
+def api_url(server: str, key: str, **params: str) -> str:
+    query = {"action": "GetCallURL", "apiKey": key, "responseType": "TEXT", **params}
+    return f"{server}/verba/api?{urllib.parse.urlencode(query)}"
+
+
+class NextRequest:
+    """A `status=next` request sent from its own thread, like one waiting client."""
+
+    def __init__(self, server: str, key: str, extension: str = NUMBER) -> None:
+        self.url = api_url(server, key, extension=extension, status="next")
+        self.answer: tuple[int, str] | None = None
+        self.answered_at: float | None = None
+        self.sent_at = time.monotonic()
+        self._thread = threading.Thread(target=self._send, daemon=True)
+        self._thread.start()
+
+    def _send(self) -> None:
+        try:
+            self.answer = get(self.url)
+        finally:
+            self.answered_at = time.monotonic()
+
+    @property
+    def waiting(self) -> bool:
+        return self.answered_at is None
+
+    def join(self) -> tuple[int, str]:
+        self._thread.join(15)
+        assert self.answer is not None, "the next request got no answer"
+        return self.answer
+
+
+def wait_until_parked(count: int = 1) -> None:
+    """Until `count` next requests are waiting in the long poll (past their first look)."""
+    deadline = time.monotonic() + 5
+    while longpoll.waiting_count() < count:
+        assert time.monotonic() < deadline, "the next request never started waiting"
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+
+def post_call(server: str, ingest_key: str, **fields: str) -> tuple[int, dict]:
+    body = {
+        "caller_number": "+442071234567",
+        "called_number": NUMBER,
+        "started_at": timezone.now().isoformat(),
+        **fields,
+    }
+    request = urllib.request.Request(  # noqa: S310 - test server
+        f"{server}/api/v1/calls",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "X-Api-Key": ingest_key},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - test server
+        return response.status, json.loads(response.read())
+
+
+def call_url(server: str, call_id: object) -> str:
+    return f"{server}/verba/gwtCallDetail.do?ccdrId={call_id}\n"
+
+
+def test_a_next_request_is_released_within_a_second_of_a_call_posted_to_the_ingestion_api(
+    live_server, api_key, ingest_key
+):
+    waiting = NextRequest(live_server.url, api_key[1])
+    wait_until_parked()
+
+    status, body = post_call(live_server.url, ingest_key)
+    written_at = time.monotonic()
+
+    assert status == 201
+    assert waiting.join() == (200, call_url(live_server.url, body["id"]))
+    assert waiting.answered_at - written_at < 1.0
+
+
+def test_a_next_request_is_released_within_a_second_of_a_call_written_by_another_process(
+    live_server, api_key
+):
+    waiting = NextRequest(live_server.url, api_key[1])
+    wait_until_parked()
+
+    # A plain insert, as an import or another app server would write it: no announce.
+    call = CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
+    written_at = time.monotonic()
+
+    assert waiting.join() == (200, call_url(live_server.url, call.pk))
+    assert waiting.answered_at - written_at < 1.0
+
+
+def test_another_request_is_served_while_next_requests_wait(live_server, api_key):
+    finished = CallFactory(called_number="5000")
+    waitings = [NextRequest(live_server.url, api_key[1]) for _ in range(5)]
+    wait_until_parked(count=5)
+
+    asked_at = time.monotonic()
+    answer = get(api_url(live_server.url, api_key[1], extension="5000", status="last"))
+    answered_in = time.monotonic() - asked_at
+
+    assert answer == (200, call_url(live_server.url, finished.pk))
+    assert answered_in < 0.5
+    assert all(waiting.waiting for waiting in waitings)
+    for waiting in waitings:
+        waiting.join()
+
+
+def test_a_next_request_answers_code_2_when_no_call_starts_in_the_window(live_server, api_key):
+    waiting = NextRequest(live_server.url, api_key[1])
+
+    status, body = waiting.join()
+
+    assert (status, body.split(":")[0]) == (200, "ERROR 2")
+    assert 2.9 < waiting.answered_at - waiting.sent_at < 4.5
+
+
+def test_a_next_request_answers_code_3_when_two_calls_start_together(live_server, api_key):
+    waiting = NextRequest(live_server.url, api_key[1])
+    wait_until_parked()
+
+    now = timezone.now()
+    Call.objects.bulk_create(
+        [
+            CallFactory.build(called_number=NUMBER, started_at=now, ended_at=None),
+            CallFactory.build(called_number=NUMBER, started_at=now, ended_at=None),
+        ]
+    )
+
+    status, body = waiting.join()
+    assert (status, body.split(":")[0]) == (200, "ERROR 3")
+
+
+def test_a_next_request_ignores_a_call_that_was_already_going_on(live_server, api_key):
+    CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
+    waiting = NextRequest(live_server.url, api_key[1])
+    wait_until_parked()
+
+    later = CallFactory(
+        called_number=NUMBER, started_at=timezone.now() + timedelta(milliseconds=10), ended_at=None
+    )
+
+    assert waiting.join() == (200, call_url(live_server.url, later.pk))
+
+
+def test_next_then_last_falls_back_to_the_last_call_after_the_window(live_server, api_key):
+    finished = CallFactory(called_number=NUMBER)
+
+    answer = get(api_url(live_server.url, api_key[1], extension=NUMBER, status="next,last"))
+
+    assert answer == (200, call_url(live_server.url, finished.pk))
+
+
+def test_a_waiting_next_request_holds_no_database_connection(live_server, api_key):
+    wrapper_class = type(connections["default"])
+    real_close = wrapper_class.close
+    closed_by: set[int] = set()
+
+    def close(wrapper):
+        if threading.current_thread().name != "callportal-next-watcher":
+            closed_by.add(threading.get_ident())
+        return real_close(wrapper)
+
+    with mock.patch.object(wrapper_class, "close", close):
+        waitings = [NextRequest(live_server.url, api_key[1]) for _ in range(8)]
+        wait_until_parked(count=8)
+
+        # Every waiting request thread gave its connection back ...
+        assert len(closed_by) >= 8
+        if connections["default"].vendor == "postgresql":
+            # ... and PostgreSQL agrees: only the watcher's one session is left (an
+            # in-memory SQLite test database cannot be closed, so this half is PG only).
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                (others,) = cursor.fetchone()
+            assert others <= 1
+
+        CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
+        for waiting in waitings:
+            assert waiting.join()[0] == 200
