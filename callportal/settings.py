@@ -200,6 +200,12 @@ NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
 # How often each process's long-poll watcher looks for calls written by other processes.
 NEXT_POLL_SECONDS = env.float("NEXT_POLL_SECONDS", default=0.25)
+# Most `next` requests one process holds at once (each occupies a server thread); beyond it
+# they are answered "temporarily unavailable". Default: 3/4 of gunicorn's threads per
+# worker (GUNICORN_THREADS, as in gunicorn.conf.py), leaving the rest for other requests.
+NEXT_MAX_WAITING = env.int(
+    "NEXT_MAX_WAITING", default=max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4)
+)
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 
 # --- Audit trail and admin ----------------------------------------------------------------

@@ -33,6 +33,15 @@ from calls.models import Call
 
 logger = logging.getLogger(__name__)
 
+
+class TooManyWaiting(Exception):
+    """This process already holds NEXT_MAX_WAITING `next` requests; try again shortly.
+
+    Every waiting request occupies a server thread. The cap keeps threads free for other
+    requests, so a flood of `next` requests cannot stop the rest of the API from answering.
+    """
+
+
 # Two results are enough to tell "exactly one" from "ambiguous".
 MAX_RESULTS = 2
 # Keeps the IN (...) lists of the watcher's look well below any database's parameter limit.
@@ -154,7 +163,10 @@ class _Hub:
             return self._changed.wait_for(lambda: self._watcher is None, timeout=timeout)
 
     def add(self, waiter: _Waiter) -> None:
+        limit = settings.NEXT_MAX_WAITING
         with self._lock:
+            if limit and sum(len(group) for group in self._waiters.values()) >= limit:
+                raise TooManyWaiting
             self._waiters.setdefault(waiter.number, set()).add(waiter)
             if self._watcher is None:
                 self._watcher = threading.Thread(
@@ -260,7 +272,8 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
 
     Returns [] when none came by `arrived_at + NEXT_WINDOW_SECONDS`, [call] for exactly one,
     and [call, call] (the first two by start time) when more than one did: ambiguous.
-    The caller's database connection is closed while waiting.
+    The caller's database connection is closed while waiting. Raises TooManyWaiting when
+    this process already holds NEXT_MAX_WAITING waiting requests.
     """
     deadline = time.monotonic() + max(
         0.0, settings.NEXT_WINDOW_SECONDS - (timezone.now() - arrived_at).total_seconds()

@@ -243,3 +243,18 @@ def test_one_watcher_serves_every_waiting_request():
     assert len(watchers) == 1
     for waiting in waitings:
         waiting.join()
+
+
+def test_it_refuses_a_request_beyond_the_most_it_may_hold_and_takes_one_again_later(settings):
+    settings.NEXT_MAX_WAITING = 3
+    settings.NEXT_WINDOW_SECONDS = 1.0
+    waitings = [Waiting(number=f"20{n}") for n in range(3)]
+    for waiting in waitings:
+        waiting.wait_until_waiting()
+
+    with pytest.raises(longpoll.TooManyWaiting):
+        longpoll.wait_for_next(NUMBER, timezone.now())
+
+    for waiting in waitings:
+        waiting.join()
+    assert Waiting().join() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
@@ -229,3 +230,21 @@ def test_a_waiting_next_request_holds_no_database_connection(live_server, api_ke
         CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
         for waiting in waitings:
             assert waiting.join()[0] == 200
+
+
+def test_a_next_request_beyond_the_most_a_process_holds_is_answered_unavailable_at_once(
+    live_server, api_key, settings
+):
+    settings.NEXT_MAX_WAITING = 2
+    waitings = [NextRequest(live_server.url, api_key[1]) for _ in range(2)]
+    wait_until_parked(count=2)
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(api_url(live_server.url, api_key[1], extension=NUMBER, status="next"))
+
+    assert refused.value.code == 503
+    assert refused.value.read().decode().startswith("ERROR 9:")
+    assert all(waiting.waiting for waiting in waitings)
+    CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
+    for waiting in waitings:
+        assert waiting.join()[0] == 200
