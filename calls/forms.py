@@ -49,7 +49,7 @@ class DateBoundField(forms.CharField):
         kwargs.setdefault("max_length", 25)
         kwargs.setdefault("help_text", DATE_HELP)
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.widget.attrs.update({"placeholder": DATE_HELP, "autocomplete": "off"})
+        self.widget.attrs.update({"autocomplete": "off"})
 
     def clean(self, value: str) -> tuple[datetime, datetime] | None:  # type: ignore[override]
         text = super().clean(value)

@@ -1,0 +1,190 @@
+"""The staff pages in Debian's Chromium against the live server, as staff use them."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from calls.tests.factories import CallFactory
+from calls.tests.test_recordings import wav_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "artifacts" / "screenshots"
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def log_in(page: Page, username: str = "staff", password: str = "pw-staff-1") -> None:
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_a_link_from_getcallurl_leads_a_logged_out_user_through_login_to_the_call(
+    page: Page, live_server, staff_user, api_key
+):
+    _, key = api_key
+    call = CallFactory(
+        caller_number="+442071234567",
+        caller_name="Ada Lovelace",
+        called_number="8856",
+        started_at=timezone.now() - timedelta(minutes=2, seconds=5),
+        ended_at=None,
+    )
+    query = urlencode(
+        {
+            "action": "GetCallURL",
+            "apiKey": key,
+            "responseType": "TEXT",
+            "extension": "8856",
+            "status": "ongoing",
+        }
+    )
+    answer = page.request.get(f"{live_server.url}/verba/api?{query}")
+    call_url = answer.text().strip()
+    assert call_url == f"{live_server.url}/verba/gwtCallDetail.do?ccdrId={call.pk}"
+
+    page.goto(call_url)
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    log_in(page)
+
+    expect(page).to_have_url(call_url)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Call from +442071234567 to 8856")
+    expect(page.get_by_text("Ada Lovelace")).to_be_visible()
+    # An in-progress call's duration keeps running in the page.
+    timer = page.get_by_role("timer", name="Running duration")
+    first = timer.inner_text()
+    expect(timer).not_to_have_text(first, timeout=3000)
+    assert re.fullmatch(r"2:\d\d", timer.inner_text())
+    screenshot(page, "call-page")
+
+
+def test_staff_find_calls_by_number_and_open_one(page: Page, live_server, staff_user):
+    now = timezone.now()
+    mine = [
+        CallFactory(caller_number="8856", called_number="+15550001", started_at=now),
+        CallFactory(
+            caller_number="+15550002", called_number="8856", started_at=now - timedelta(hours=1)
+        ),
+    ]
+    for n in range(5):
+        CallFactory(caller_number=f"+1555009{n}", called_number="8857")
+
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("main").get_by_role("link", name="Log in").click()
+    log_in(page)
+    page.get_by_role("link", name="All calls").click()
+    expect(page.locator("table.calls tbody tr")).to_have_count(7)
+
+    page.get_by_label("Phone number").fill("8856")
+    page.get_by_label("Phone number").press("Enter")
+
+    rows = page.locator("table.calls tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("+15550001")
+    expect(rows.nth(1)).to_contain_text("+15550002")
+    screenshot(page, "call-list")
+
+    rows.nth(1).get_by_role("link").click()
+    expect(page).to_have_url(f"{live_server.url}/calls/{mine[1].pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Call from +15550002 to 8856")
+
+
+def test_the_copy_link_button_puts_the_call_link_on_the_clipboard(
+    page: Page, live_server, staff_user
+):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    call = CallFactory()
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+
+    page.get_by_role("button", name="Copy link").click()
+
+    expect(page.get_by_role("status").filter(has_text="copied")).to_have_text(
+        "Link copied to the clipboard."
+    )
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"{live_server.url}/verba/gwtCallDetail.do?ccdrId={call.pk}"
+
+
+def test_a_recording_plays_and_seeks(page: Page, live_server, staff_user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    call = CallFactory(recording_content_type="audio/wav")
+    call.recording.save("call.wav", ContentFile(wav_bytes(seconds=30)))
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda r: statuses.append(r.status) if r.url.endswith("/recording") else None,
+    )
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+    audio = page.locator("audio")
+    expect(audio).to_be_visible()
+
+    # A real click is the user gesture the autoplay policy asks for.
+    audio.click()
+    page.evaluate("document.querySelector('audio').play()")
+    page.wait_for_function("document.querySelector('audio').currentTime > 0")
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            const audio = document.querySelector('audio');
+            audio.addEventListener('seeked', resolve, {once: true});
+            audio.currentTime = 25;
+        })"""
+    )
+
+    position = page.evaluate("document.querySelector('audio').currentTime")
+    assert 25 <= position < 30
+    assert page.evaluate("document.querySelector('audio').duration") == pytest.approx(30, abs=0.1)
+    # Seeking was served by range requests, not by downloading the file again.
+    assert 206 in statuses
+
+
+def test_a_user_without_permission_is_refused_and_sees_why(
+    page: Page, live_server, django_user_model
+):
+    django_user_model.objects.create_user(username="visitor", password="pw-visitor-1")
+    call = CallFactory()
+
+    page.goto(f"{live_server.url}/verba/gwtCallDetail.do?ccdrId={call.pk}")
+    log_in(page, "visitor", "pw-visitor-1")
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Access denied")
+    expect(page.get_by_text("Can view call")).to_be_visible()
+    expect(page.locator("body")).not_to_contain_text(call.caller_number)
+    page.get_by_role("button", name="Log in as someone else").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_the_pages_work_from_the_keyboard(page: Page, live_server, staff_user):
+    call = CallFactory(caller_number="8856")
+    page.goto(f"{live_server.url}/accounts/login/")
+    # The user name field has focus on arrival; Enter submits.
+    page.keyboard.type("staff")
+    page.keyboard.press("Tab")
+    page.keyboard.type("pw-staff-1")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="callportal")).to_be_visible()
+
+    page.goto(f"{live_server.url}/calls/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_label("Phone number").focus()
+    page.keyboard.type("8856")
+    page.keyboard.press("Enter")
+    link = page.locator("table.calls tbody tr a").first
+    link.focus()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(f"{live_server.url}/calls/{call.pk}/")
