@@ -24,9 +24,12 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
-def log_in(page: Page, username: str = "staff", password: str = "pw-staff-1") -> None:
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
+STAFF_LOGIN = ("staff", "pw-staff-1")  # the conftest's staff_user
+
+
+def log_in(page: Page, login: tuple[str, str] = STAFF_LOGIN) -> None:
+    page.get_by_label("User name").fill(login[0])
+    page.get_by_label("Password").fill(login[1])
     page.get_by_role("button", name="Log in").click()
 
 
@@ -157,7 +160,7 @@ def test_a_user_without_permission_is_refused_and_sees_why(
     call = CallFactory()
 
     page.goto(f"{live_server.url}/verba/gwtCallDetail.do?ccdrId={call.pk}")
-    log_in(page, "visitor", "pw-visitor-1")
+    log_in(page, ("visitor", "pw-visitor-1"))
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Access denied")
     expect(page.get_by_text("Can view call")).to_be_visible()
