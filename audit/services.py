@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from datetime import datetime
@@ -25,7 +26,7 @@ from django.db import (
     IntegrityError,
     InterfaceError,
     OperationalError,
-    close_old_connections,
+    connections,
     transaction,
 )
 
@@ -113,22 +114,33 @@ class AuditWriter:
             self._thread.start()
 
     def _run(self) -> None:
+        last = time.monotonic()
         while True:
-            self._wake.wait(settings.AUDIT_FLUSH_SECONDS or 1.0)
+            # Short naps, so that a changed interval (tests, settings) takes effect soon.
+            interval = settings.AUDIT_FLUSH_SECONDS or 1.0
+            woken = self._wake.wait(min(interval, 0.5))
+            if not woken and time.monotonic() - last < interval:
+                continue
             self._wake.clear()
-            # This thread keeps its own connection; honour CONN_MAX_AGE and drop a broken one.
-            close_old_connections()
-            self.flush()
+            last = time.monotonic()
+            if self.pending():
+                self.flush()
+                # One connection a second at most; holding none between batches keeps
+                # this thread from pinning a connection (or a test database) for good.
+                connections.close_all()
 
 
 def _write(rows: list[dict[str, Any]]) -> None:
     objects = [ApiRequest(**row) for row in rows]
+    # A key or user deleted between the request and the write: keep the row, lose the link
+    # (as the foreign keys' SET_NULL would have). Checked first because PostgreSQL and
+    # SQLite check foreign keys only at COMMIT, which may be the caller's, not ours.
+    _unlink_missing(objects)
     try:
         with transaction.atomic():
             ApiRequest.objects.bulk_create(objects)
     except IntegrityError:
-        # A key or user was deleted between the request and the write: keep the row, lose
-        # the link (as the foreign keys' SET_NULL would have done).
+        # Deleted in the moment between the check and the commit.
         _unlink_missing(objects)
         with transaction.atomic():
             ApiRequest.objects.bulk_create(objects)
@@ -137,12 +149,20 @@ def _write(rows: list[dict[str, Any]]) -> None:
 def _unlink_missing(objects: list[ApiRequest]) -> None:
     key_ids = {o.api_key_id for o in objects if o.api_key_id is not None}
     user_ids = {o.user_id for o in objects if o.user_id is not None}
-    live_keys = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
-    live_users = set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+    live_keys = (
+        set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+        if key_ids
+        else set()
+    )
+    live_users = (
+        set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+        if user_ids
+        else set()
+    )
     for o in objects:
-        if o.api_key_id not in live_keys:
+        if o.api_key_id is not None and o.api_key_id not in live_keys:
             o.api_key_id = None
-        if o.user_id not in live_users:
+        if o.user_id is not None and o.user_id not in live_users:
             o.user_id = None
 
 
