@@ -1,0 +1,225 @@
+"""What writing the audit trail costs the Business API, in requests per second.
+
+    .venv/bin/python bench/audit_overhead.py [--seconds 8] [--rounds 3] [--clients 8]
+                                             [--database callportal_admin_audit_bench]
+
+Recreates the PostgreSQL database given (it is dropped first!), migrates it, makes one API
+key and one call, then serves the app with gunicorn on 127.0.0.1 (2 gthread workers, 8
+threads each, throttling off) in three modes, one after another, `--rounds` times:
+
+- off: record_api_request replaced by a no-op (the baseline);
+- buffered: the shipped writer (rows batched in process, written every second);
+- sync: AUDIT_FLUSH_SECONDS=0, one INSERT per request (what buffering saves).
+
+Each run sends GetCallURL by callID for `--seconds` from `--clients` keep-alive client
+threads (split over two processes) on loopback, then stops gunicorn gracefully and checks
+that the trail holds exactly one row per request answered (the buffered writer flushes at
+exit). Prints requests/s per run and the median overhead of each mode against "off".
+Nothing leaves the machine.
+"""
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = 8197
+MODES = ("off", "buffered", "sync")
+
+
+# --- the served app (gunicorn imports this module and calls make_app()) ------------------
+
+
+def make_app():  # type: ignore[no-untyped-def]
+    from django.core.wsgi import get_wsgi_application
+
+    application = get_wsgi_application()
+    if os.environ.get("BENCH_AUDIT") == "off":
+        import verba.views
+
+        verba.views.record_api_request = lambda **kwargs: None
+    return application
+
+
+# --- set-up -----------------------------------------------------------------------------
+
+
+def _url(database: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{database}"
+
+
+def prepare(database: str) -> tuple[str, str]:
+    import psycopg2
+
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        cur.execute(f'CREATE DATABASE "{database}"')
+    admin.close()
+    os.environ["DATABASE_URL"] = _url(database)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from apikeys.services import create_api_key
+    from calls.tests.factories import CallFactory
+
+    _, plaintext = create_api_key("Audit bench")
+    call = CallFactory(called_number="8856")
+    connections.close_all()
+    return plaintext, str(call.pk)
+
+
+def audit_rows() -> int:
+    from django.db import connections
+
+    from audit.models import ApiRequest
+
+    count = ApiRequest.objects.count()
+    connections.close_all()
+    return count
+
+
+# --- load -------------------------------------------------------------------------------
+
+
+def _client_process(path: str, threads: int, seconds: float, queue) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    counts = [0] * threads
+    failures = [0] * threads
+
+    def loop(i: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        while time.monotonic() < deadline:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status == 200 and body.startswith(b"http"):
+                counts[i] += 1
+            else:
+                failures[i] += 1
+        connection.close()
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    queue.put((sum(counts), sum(failures)))
+
+
+def run(mode: str, path: str, seconds: float, clients: int) -> tuple[float, int, int]:
+    env = {
+        **os.environ,
+        "API_THROTTLE": "off",
+        "BENCH_AUDIT": mode,
+        "AUDIT_FLUSH_SECONDS": "0" if mode == "sync" else "1",
+        "DJANGO_SETTINGS_MODULE": "callportal.settings",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'bench'}",
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--graceful-timeout",
+            "10",
+            "audit_overhead:make_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_up(path)
+        before = audit_rows()
+        queue: multiprocessing.Queue = multiprocessing.Queue()
+        per_process = max(clients // 2, 1)
+        procs = [
+            multiprocessing.Process(
+                target=_client_process, args=(path, per_process, seconds, queue)
+            )
+            for _ in range(2)
+        ]
+        started = time.perf_counter()
+        for p in procs:
+            p.start()
+        results = [queue.get() for _ in procs]
+        elapsed = time.perf_counter() - started
+        for p in procs:
+            p.join()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    ok = sum(r[0] for r in results)
+    failed = sum(r[1] for r in results)
+    written = audit_rows() - before
+    return ok / elapsed, ok + failed, written
+
+
+def _wait_until_up(path: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            connection.request("GET", path)
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--database", default="callportal_admin_audit_bench")
+    args = parser.parse_args()
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callportal.settings")
+    key, call_id = prepare(args.database)
+    path = f"/verba/api?action=GetCallURL&responseType=TEXT&apiKey={key}&callID={call_id}"
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    print(f"{'round':>5} {'mode':>9} {'req/s':>8} {'requests':>9} {'audit rows':>11}")
+    for round_number in range(1, args.rounds + 1):
+        for mode in MODES:
+            rate, sent, written = run(mode, path, args.seconds, args.clients)
+            rates[mode].append(rate)
+            print(f"{round_number:5d} {mode:>9} {rate:8.0f} {sent:9d} {written:11d}")
+            expected = 0 if mode == "off" else sent
+            if written != expected:
+                print(f"      !! expected {expected} audit rows, found {written}")
+    baseline = statistics.median(rates["off"])
+    print("\nmedian req/s: " + ", ".join(f"{m} {statistics.median(rates[m]):.0f}" for m in MODES))
+    for mode in MODES[1:]:
+        overhead = 1 - statistics.median(rates[mode]) / baseline
+        print(f"{mode}: {overhead:+.1%} throughput lost against no audit")
+
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("fork")
+    main()
