@@ -132,3 +132,8 @@ def touch_api_key(api_key: ApiKey, *, now: datetime | None = None) -> None:
 def touch_session(session: ApiSession, *, now: datetime | None = None) -> None:
     """Record that `session`'s token was used (at most one write a minute)."""
     _touch(ApiSession, session, now or timezone.now())
+
+
+def forget_last_used_memo() -> None:
+    """Forget which keys and sessions this process has recently marked as used."""
+    _touched.clear()

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from calls.longpoll import wait_for_next
 from calls.models import Call
 
 
@@ -70,9 +71,6 @@ def last_calls(number: str, *, now: datetime | None = None) -> list[Call]:
 
 def next_calls(number: str, *, arrived_at: datetime) -> list[Call]:
     """Wait for the next call on `number` that starts after `arrived_at` (a long poll)."""
-    # Imported here: the long-poll module may look calls up through this one.
-    from calls.longpoll import wait_for_next
-
     return list(wait_for_next(number, arrived_at))[:2]
 
 

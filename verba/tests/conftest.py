@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from apikeys.selectors import clear_lookup_cache
+from apikeys.services import forget_last_used_memo
 from verba.throttling import buckets
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -21,11 +22,11 @@ def golden(name: str) -> bytes:
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     """Each test starts with empty key caches and throttle buckets, as a new process would."""
-    clear_lookup_cache()
-    buckets.clear()
+    for reset in (clear_lookup_cache, forget_last_used_memo, buckets.clear):
+        reset()
     yield
-    clear_lookup_cache()
-    buckets.clear()
+    for reset in (clear_lookup_cache, forget_last_used_memo, buckets.clear):
+        reset()
 
 
 @pytest.fixture
