@@ -123,6 +123,7 @@ def test_the_home_page_links_every_staff_page(staff_client):
     assert 'href="/calls/"' in page
     assert 'href="/calls/?state=in_progress"' in page
     assert 'href="/admin/"' in page
+    assert 'href="/api/v1/docs"' in page
     assert 'action="/calls/"' in page  # the quick search
     assert "In progress now" in page
     assert listed_ids_in(page)
