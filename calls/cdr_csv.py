@@ -1,0 +1,232 @@
+"""Reading call detail records from CSV: column mapping and row validation.
+
+Accepts our own column names and those of the Verba CDR export. The mapping is documented
+in docs/ingest.md; keep the two in step.
+"""
+
+import csv
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from calls.models import NUMBER_MAX_LENGTH, Direction
+
+# Header name (lower case; spaces and hyphens read as "_") → Call field.
+COLUMNS: dict[str, str] = {
+    "id": "id",
+    "ccdr_id": "id",
+    "caller_number": "caller_number",
+    "source_caller_id": "caller_number",
+    "caller_name": "caller_name",
+    "source_name": "caller_name",
+    "called_number": "called_number",
+    "destination_caller_id": "called_number",
+    "called_name": "called_name",
+    "destination_name": "called_name",
+    "started_at": "started_at",
+    "start_time": "started_at",
+    "ended_at": "ended_at",
+    "end_time": "ended_at",
+    "direction": "direction",
+    "direction_id": "direction",
+    "native_id": "native_id",
+    "platform_call_id": "platform_call_id",
+    "keep": "keep",
+    "do_not_delete": "keep",
+}
+REQUIRED_FIELDS = ("id", "caller_number", "called_number", "started_at")
+TEXT_MAX_LENGTH = 255
+
+_DIRECTIONS = {
+    "inbound": Direction.INBOUND,
+    "in": Direction.INBOUND,
+    "incoming": Direction.INBOUND,
+    "pstn in": Direction.INBOUND,
+    "federated in": Direction.INBOUND,
+    "contact center in": Direction.INBOUND,
+    "outbound": Direction.OUTBOUND,
+    "out": Direction.OUTBOUND,
+    "outgoing": Direction.OUTBOUND,
+    "pstn out": Direction.OUTBOUND,
+    "federated out": Direction.OUTBOUND,
+    "contact center out": Direction.OUTBOUND,
+    "internal": Direction.INTERNAL,
+}
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"", "0", "false", "no", "n", "f"}
+
+
+class HeaderError(ValueError):
+    """The file cannot be imported at all (its header lacks or repeats a column)."""
+
+
+class RowError(ValueError):
+    """One row is rejected; the message names the column and the reason."""
+
+
+@dataclass(frozen=True)
+class Header:
+    # (position in the row, field) for each mapped column, in file order.
+    positions: tuple[tuple[int, str], ...]
+    width: int
+    ignored: tuple[str, ...]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The Call fields the file gives, except the id."""
+        return tuple(field for _, field in self.positions if field != "id")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+def read_header(names: list[str]) -> Header:
+    positions: list[tuple[int, str]] = []
+    seen: dict[str, str] = {}
+    ignored: list[str] = []
+    for index, raw in enumerate(names):
+        key = raw.strip().lower().replace(" ", "_").replace("-", "_")
+        field = COLUMNS.get(key)
+        if field is None:
+            ignored.append(raw.strip())
+            continue
+        if field in seen:
+            raise HeaderError(f"Columns “{seen[field]}” and “{raw.strip()}” both give {field}.")
+        seen[field] = raw.strip()
+        positions.append((index, field))
+    missing = [field for field in REQUIRED_FIELDS if field not in seen]
+    if missing:
+        wanted = ", ".join(
+            "/".join(name for name, f in COLUMNS.items() if f == field) for field in missing
+        )
+        raise HeaderError(f"The header lacks required columns: {wanted}.")
+    return Header(tuple(positions), len(names), tuple(ignored))
+
+
+def read_rows(
+    text: IO[str], delimiter: str = ","
+) -> tuple[Header, Iterator[tuple[int, dict[str, Any] | Rejected]]]:
+    """The header, and an iterator of (line number, parsed row or Rejected), streaming."""
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        names = next(reader)
+    except StopIteration:
+        raise HeaderError("The file is empty.") from None
+    header = read_header(names)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
+        line = reader.line_num + 1
+        for values in reader:
+            start, line = line, reader.line_num + 1
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue
+            try:
+                yield start, parse_row(header, values)
+            except RowError as exc:
+                yield start, Rejected(start, str(exc))
+
+    return header, rows()
+
+
+def parse_row(header: Header, values: list[str]) -> dict[str, Any]:
+    if len(values) != header.width:
+        raise RowError(f"expected {header.width} columns, found {len(values)}")
+    row: dict[str, Any] = {}
+    for index, field in header.positions:
+        try:
+            row[field] = _PARSERS[field](values[index])
+        except ValueError as exc:
+            raise RowError(f"{field}: {exc}") from None
+    ended = row.get("ended_at")
+    if ended is not None and ended < row["started_at"]:
+        raise RowError("ended_at: the end of a call cannot be before its start")
+    return row
+
+
+def _guid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        raise ValueError(f"{_show(value)} is not a GUID") from None
+
+
+def _number(value: str) -> str:
+    value = _clean(value)
+    if not value:
+        raise ValueError("empty")
+    if len(value) > NUMBER_MAX_LENGTH:
+        raise ValueError(f"longer than {NUMBER_MAX_LENGTH} characters")
+    return value
+
+
+def _clean(value: str) -> str:
+    value = value.strip()
+    if "\x00" in value:
+        # No database column can hold it, and PostgreSQL would refuse the whole batch.
+        raise ValueError("contains a NUL character")
+    return value
+
+
+def _text(value: str) -> str:
+    value = _clean(value)
+    if len(value) > TEXT_MAX_LENGTH:
+        raise ValueError(f"longer than {TEXT_MAX_LENGTH} characters")
+    return value
+
+
+def _time(value: str) -> datetime:
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{_show(value)} is not a date and time") from None
+    # Verba exports times in UTC without an offset; ours may carry one.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _optional_time(value: str) -> datetime | None:
+    return _time(value) if value.strip() else None
+
+
+def _direction(value: str) -> str:
+    text = " ".join(value.split()).lower()
+    if text in _DIRECTIONS:
+        return _DIRECTIONS[text]
+    if not text or text.isdigit():
+        # Verba's numeric direction ids carry no public meaning we could map; keep the call.
+        return ""
+    raise ValueError(f"{_show(value)} is not inbound, outbound or internal")
+
+
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{_show(value)} is not a yes/no value")
+
+
+def _show(value: str) -> str:
+    value = value.strip()
+    return f"“{value[:40]}…”" if len(value) > 40 else f"“{value}”"
+
+
+_PARSERS = {
+    "id": _guid,
+    "caller_number": _number,
+    "called_number": _number,
+    "caller_name": _text,
+    "called_name": _text,
+    "started_at": _time,
+    "ended_at": _optional_time,
+    "direction": _direction,
+    "native_id": _text,
+    "platform_call_id": _text,
+    "keep": _flag,
+}
