@@ -16,7 +16,9 @@ from django.http import HttpRequest, QueryDict
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 # Parameter, header and variable names whose values are secrets.
-SECRET_NAMES = re.compile(r"api_?key|token|passw|secret|auth|signature|cookie", re.IGNORECASE)
+SECRET_NAMES = re.compile(r"key|token|passw|secret|auth|signature|cookie|credential", re.IGNORECASE)
+# Headers that carry API secrets.
+SECRET_HEADERS = ("HTTP_X_API_KEY", "HTTP_X_API_TOKEN", "HTTP_AUTHORIZATION")
 SUBSTITUTE = SafeExceptionReporterFilter.cleansed_substitute
 
 
@@ -67,10 +69,11 @@ class SecretScrubbingFilter(SafeExceptionReporterFilter):
 
     def get_traceback_frame_variables(self, request: HttpRequest | None, tb_frame: Any) -> Any:
         variables = super().get_traceback_frame_variables(request, tb_frame)
-        return [(name, self._scrub_variable(name, value)) for name, value in variables]
+        secrets = _request_secrets(request)
+        return [(name, self._scrub_variable(name, value, secrets)) for name, value in variables]
 
-    def _scrub_variable(self, name: str, value: Any) -> Any:
-        if SECRET_NAMES.search(name) or name == "password":
+    def _scrub_variable(self, name: str, value: Any, secrets: set[str]) -> Any:
+        if SECRET_NAMES.search(name):
             return SUBSTITUTE
         if isinstance(value, HttpRequest) or hasattr(value, "_request"):
             # A request's repr carries its full path, query string included.
@@ -78,7 +81,31 @@ class SecretScrubbingFilter(SafeExceptionReporterFilter):
             return f"<{type(value).__name__}: {inner.method} {scrubbed_path(inner)!r}>"
         if isinstance(value, QueryDict):
             return scrub_querydict(value)
+        if secrets:
+            # A secret copied into a variable of any name (or inside a larger value).
+            try:
+                text = repr(value)
+            except Exception:
+                return value
+            if any(secret in text for secret in secrets):
+                return SUBSTITUTE
         return value
+
+
+def _request_secrets(request: HttpRequest | None) -> set[str]:
+    """The secret values this request carries, to recognise them wherever they were copied."""
+    if request is None:
+        return set()
+    found: set[str] = set()
+    for params in (request.GET, getattr(request, "_post", QueryDict())):
+        for name, values in params.lists():
+            if SECRET_NAMES.search(name):
+                found.update(v.strip() for v in values)
+    for header in SECRET_HEADERS:
+        value = request.META.get(header, "")
+        found.update({value.strip(), value.partition(" ")[2].strip()})
+    # Very short values would blank harmless variables; they are no secrets either.
+    return {value for value in found if len(value) >= 6}
 
 
 class SecretScrubbingReporter(ExceptionReporter):
