@@ -93,3 +93,12 @@ def test_rates_are_read_from_the_setting(text, rate):
 def test_a_bad_rate_is_a_configuration_error_that_says_what_to_write(text):
     with pytest.raises(ImproperlyConfigured, match="600/min"):
         parse_rate(text)
+
+
+def test_a_bad_rate_is_reported_by_the_system_checks(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.API_THROTTLE = "lots"
+    with pytest.raises(SystemCheckError, match=r"verba\.E001"):
+        call_command("check")
