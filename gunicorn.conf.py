@@ -1,22 +1,35 @@
-"""gunicorn settings for callportal (used by `make demo` and in production).
+"""gunicorn settings for callportal (used by `make demo`, `make serve` and in production).
 
-Threaded workers, because a `status=next` request is a long poll of up to
-NEXT_WINDOW_SECONDS (60 s): every waiting request holds a thread (never a database
-connection), so capacity for waiters = workers × threads. Size it from
-"arrival rate of next requests × window" (10/s × 60 s = 600 waiters).
+Threaded workers (gthread), because a `status=next` request is a long poll of up to
+NEXT_WINDOW_SECONDS (60 s): each waiting request holds a thread, but no database
+connection, so waiting capacity = workers × NEXT_MAX_WAITING (¾ of the threads by default)
+while the remaining threads keep answering everything else. docs/deployment.md has the
+sizing: waiting requests = arrival rate of `next` requests × window.
 """
 
-import os
+from pathlib import Path
 
-bind = os.environ.get("BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+import environ
+
+# The same .env as the Django settings, so these variables may live there too.
+environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
+env = environ.Env()
+
+bind = env.str("BIND", default="127.0.0.1:8000")
+workers = env.int("WEB_CONCURRENCY", default=2)
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "64"))
-# Longer than the long-poll window, so a waiting request is never killed as a hung worker
-# and a graceful restart lets waiting requests finish (they answer code 2 at the window's end).
-timeout = 120
-graceful_timeout = 75
+threads = env.int("GUNICORN_THREADS", default=64)
+
+# A graceful stop (SIGTERM, or a restart with SIGHUP) waits this long for requests in
+# flight. It must outlast a `next` window, so a waiting request still gets its answer
+# (a call, or code 2 when the window closes) instead of a cut connection.
+_window = env.float("NEXT_WINDOW_SECONDS", default=60.0)
+graceful_timeout = int(_window) + 15
+# For gthread workers this is the heartbeat of the worker's main loop, which keeps beating
+# while request threads wait; it is not a per-request limit.
+timeout = 60
 keepalive = 5
+
 # The request line is logged without its query string: apiKey and token may travel in it.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -2,8 +2,11 @@
 
 How it works (docs/deployment.md has the sizing, docs/decisions.md the choices):
 
-- A waiting request registers a waiter for its number, gives its database connection back,
-  and sleeps on a `threading.Event` until it is released or the window closes.
+- A waiting request makes one look of its own (its connection is open anyway), registers
+  a waiter for its number, closes its database connection and sleeps on a
+  `threading.Event` until it is released or the window closes. It does not touch the
+  database again: the calls it answers with are handed to it. So a burst of releases, or
+  of windows closing, never turns into a burst of new database connections.
 - One watcher thread per process (started when the first waiter arrives, gone when the last
   leaves) asks the database every NEXT_POLL_SECONDS "which calls on the waited-for numbers
   start at or after the oldest waiter's arrival minus the grace?" and offers the answer to
@@ -11,8 +14,10 @@ How it works (docs/deployment.md has the sizing, docs/decisions.md the choices):
   ordering: it sees every committed call, whoever wrote it (ingestion API, admin, an
   import, another app server).
 - Writers in this process call `announce(call)` after commit, which offers the call at once.
-- Each waiter decides for itself which offered calls count (`_Waiter.offer`), so the watcher
-  never needs to remember what it has already seen.
+- Each waiter judges offered calls itself (`_Waiter.judge`), so the watcher never needs to
+  remember what it has already seen. When the window closes, the waiter's answer is
+  decided by the first watcher look that began after the window closed: nothing committed
+  in time is missed.
 """
 
 from __future__ import annotations
@@ -48,22 +53,32 @@ MAX_RESULTS = 2
 _NUMBERS_PER_QUERY = 500
 # After a failed look, wait this long before the next one (the database may be restarting).
 _ERROR_BACKOFF_SECONDS = 1.0
+# How long past its window a waiter waits for the watcher's closing look before making
+# that look itself (the watcher may be failing, e.g. while the database is away).
+_CLOSING_LOOK_PATIENCE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
 class _Seen:
-    """The few fields of a call that decide whether it releases a waiter."""
+    """The few fields of a call that decide whether it releases a waiter (and, when at
+    hand, the call itself)."""
 
     id: UUID
     caller_number: str
     called_number: str
     started_at: datetime
     created_at: datetime
+    call: Call | None = None
 
     @classmethod
     def of(cls, call: Call) -> _Seen:
         return cls(
-            call.pk, call.caller_number, call.called_number, call.started_at, call.created_at
+            call.pk,
+            call.caller_number,
+            call.called_number,
+            call.started_at,
+            call.created_at,
+            call,
         )
 
 
@@ -80,6 +95,7 @@ def _look(numbers: Iterable[str], since: datetime) -> list[_Seen]:
 
     Two queries per chunk (one per number column) so each runs as an index range scan on
     (caller_number, started_at) / (called_number, started_at), never an OR across columns.
+    Only the deciding fields are read; whole rows are fetched for the calls that count.
     """
     found: dict[UUID, _Seen] = {}
     ordered = sorted(set(numbers))
@@ -95,20 +111,19 @@ def _grace() -> timedelta:
     return timedelta(seconds=settings.NEXT_GRACE_SECONDS)
 
 
-def _poll_seconds() -> float:
-    return float(settings.NEXT_POLL_SECONDS)
-
-
 @dataclass(eq=False)
 class _Waiter:
     number: str
     arrived_at: datetime
+    closes_at: datetime
+    # When the window closes, on the monotonic clock the watcher stamps its looks with.
+    closes_at_monotonic: float
     # Ids of the calls already recorded when the request arrived; None until the first look.
     known: frozenset[UUID] | None = None
     # Offers that came in before the first look finished; judged once `known` is set.
     pending: list[_Seen] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
-    matches: list[_Seen] = field(default_factory=list)
+    result: list[Call] = field(default_factory=list)
 
     def counts(self, seen: _Seen, now: datetime) -> bool:
         """Does `seen` count as the next call for this waiter (the contract's §5 `next`)?"""
@@ -123,24 +138,21 @@ class _Waiter:
             and seen.created_at > self.arrived_at - grace
             # Starts after arrival, minus the clock-skew grace between PBX and us ...
             and seen.started_at >= self.arrived_at - grace
-            # ... and has started: a start a little ahead of our clock is skew, one further
-            # ahead is answered once it is reached (the watcher offers it again each look).
-            and seen.started_at <= now + grace
+            # ... and has started, by the time the window closes: a start a little ahead
+            # of our clock is skew; one further ahead is answered once it is reached (the
+            # watcher offers it again on every look).
+            and seen.started_at <= min(now, self.closes_at) + grace
         )
 
-    def offer(self, calls: Iterable[_Seen], now: datetime) -> None:
-        """Judge `calls`; release the waiter when any count. Caller holds the hub's lock."""
+    def judge(self, calls: Iterable[_Seen], now: datetime) -> list[_Seen]:
+        """The offered calls that count (first two by start). Caller holds the hub's lock."""
         if self.released.is_set():
-            return
+            return []
         if self.known is None:
             self.pending.extend(calls)
-            return
+            return []
         found = {seen.id: seen for seen in calls if self.counts(seen, now)}
-        if found:
-            self.matches = sorted(found.values(), key=lambda s: (s.started_at, str(s.id)))[
-                :MAX_RESULTS
-            ]
-            self.released.set()
+        return sorted(found.values(), key=lambda s: (s.started_at, str(s.id)))[:MAX_RESULTS]
 
 
 class _Hub:
@@ -148,14 +160,20 @@ class _Hub:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Wakes the watcher early when the last waiter leaves, and `wait_idle` when it stops.
+        # Signals: the last waiter left (the watcher may stop), the watcher stopped, a look
+        # finished (waiters whose window closed may decide).
         self._changed = threading.Condition(self._lock)
         self._waiters: dict[str, set[_Waiter]] = {}
+        self._count = 0
         self._watcher: threading.Thread | None = None
+        # When (monotonic) the latest completed watcher look began.
+        self._last_look_began = float("-inf")
+        # A waiter's window closed: look now rather than at the end of the pause.
+        self._look_requested = False
 
     def waiting(self) -> int:
         with self._lock:
-            return sum(len(group) for group in self._waiters.values())
+            return self._count
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no watcher runs (its connection closed); False if it still runs."""
@@ -165,9 +183,10 @@ class _Hub:
     def add(self, waiter: _Waiter) -> None:
         limit = settings.NEXT_MAX_WAITING
         with self._lock:
-            if limit and sum(len(group) for group in self._waiters.values()) >= limit:
+            if limit and self._count >= limit:
                 raise TooManyWaiting
             self._waiters.setdefault(waiter.number, set()).add(waiter)
+            self._count += 1
             if self._watcher is None:
                 self._watcher = threading.Thread(
                     target=self._watch, name="callportal-next-watcher", daemon=True
@@ -177,8 +196,9 @@ class _Hub:
     def remove(self, waiter: _Waiter) -> None:
         with self._lock:
             group = self._waiters.get(waiter.number)
-            if group is not None:
+            if group is not None and waiter in group:
                 group.discard(waiter)
+                self._count -= 1
                 if not group:
                     del self._waiters[waiter.number]
             if not self._waiters:
@@ -189,23 +209,56 @@ class _Hub:
         with self._lock:
             waiter.known = known
             backlog, waiter.pending = waiter.pending, []
-            waiter.offer([*present, *backlog], timezone.now())
-
-    def offer_to(self, waiter: _Waiter, calls: Iterable[_Seen]) -> None:
-        with self._lock:
-            waiter.offer(calls, timezone.now())
+            matches = waiter.judge([*present, *backlog], timezone.now())
+        if matches:
+            self._release([(waiter, matches)])
 
     def offer(self, calls: Iterable[_Seen]) -> None:
+        """Judge `calls` for every waiter on their numbers; release those they satisfy."""
         by_number: dict[str, list[_Seen]] = {}
         for seen in calls:
             by_number.setdefault(seen.caller_number, []).append(seen)
             if seen.called_number != seen.caller_number:
                 by_number.setdefault(seen.called_number, []).append(seen)
         now = timezone.now()
+        satisfied = []
         with self._lock:
             for number, offered in by_number.items():
                 for waiter in self._waiters.get(number, ()):
-                    waiter.offer(offered, now)
+                    matches = waiter.judge(offered, now)
+                    if matches:
+                        satisfied.append((waiter, matches))
+        if satisfied:
+            self._release(satisfied)
+
+    def _release(self, satisfied: list[tuple[_Waiter, list[_Seen]]]) -> None:
+        # Whole rows for every released waiter in one query, made by the thread that found
+        # them (the watcher, or a writer whose call object is already at hand), so that
+        # released requests never reconnect to the database. A failure here leaves the
+        # waiters waiting; the next look offers the calls again.
+        missing = {m.id for _, matches in satisfied for m in matches if m.call is None}
+        rows = Call.objects.in_bulk(list(missing)) if missing else {}
+        with self._lock:
+            for waiter, matches in satisfied:
+                if waiter.released.is_set():
+                    continue
+                calls = [m.call or rows.get(m.id) for m in matches]
+                # A call deleted since the look simply drops out.
+                waiter.result = [call for call in calls if call is not None]
+                waiter.released.set()
+            self._changed.notify_all()
+
+    def wait_for_closing_look(self, waiter: _Waiter, timeout: float) -> bool:
+        """Wait until released, or until a look that began after the window closed is done."""
+        with self._changed:
+            self._look_requested = True
+            self._changed.notify_all()
+            return self._changed.wait_for(
+                lambda: (
+                    waiter.released.is_set() or self._last_look_began >= waiter.closes_at_monotonic
+                ),
+                timeout=timeout,
+            )
 
     def _watch(self) -> None:
         while True:
@@ -224,11 +277,13 @@ class _Hub:
             with self._lock:
                 if not self._waiters:
                     return
+                self._look_requested = False
                 numbers = list(self._waiters)
                 since = (
                     min(w.arrived_at for group in self._waiters.values() for w in group) - _grace()
                 )
-            pause = _poll_seconds()
+            began = time.monotonic()
+            pause = settings.NEXT_POLL_SECONDS
             try:
                 self.offer(_look(numbers, since))
             except Exception as error:  # the watcher must outlive any failure
@@ -237,8 +292,14 @@ class _Hub:
                 if isinstance(error, DatabaseError):
                     connection.close()
                 pause = _ERROR_BACKOFF_SECONDS
+            else:
+                with self._lock:
+                    self._last_look_began = began
+                    self._changed.notify_all()
             with self._changed:
-                self._changed.wait_for(lambda: not self._waiters, timeout=pause)
+                self._changed.wait_for(
+                    lambda: not self._waiters or self._look_requested, timeout=pause
+                )
 
 
 _hub = _Hub()
@@ -272,38 +333,38 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
 
     Returns [] when none came by `arrived_at + NEXT_WINDOW_SECONDS`, [call] for exactly one,
     and [call, call] (the first two by start time) when more than one did: ambiguous.
-    The caller's database connection is closed while waiting. Raises TooManyWaiting when
-    this process already holds NEXT_MAX_WAITING waiting requests.
+    The caller's database connection is closed while waiting and stays closed. Raises
+    TooManyWaiting when this process already holds NEXT_MAX_WAITING waiting requests.
     """
-    deadline = time.monotonic() + max(
-        0.0, settings.NEXT_WINDOW_SECONDS - (timezone.now() - arrived_at).total_seconds()
+    window = timedelta(seconds=settings.NEXT_WINDOW_SECONDS)
+    closes_at = arrived_at + window
+    remaining = min(window, closes_at - timezone.now()).total_seconds()
+    waiter = _Waiter(
+        number=number,
+        arrived_at=arrived_at,
+        closes_at=closes_at,
+        closes_at_monotonic=time.monotonic() + max(0.0, remaining),
     )
     since = arrived_at - _grace()
-    waiter = _Waiter(number=number, arrived_at=arrived_at)
     # Registered before the first look, so nothing announced in between is lost.
     _hub.add(waiter)
     try:
         present = _look([number], since)
         known = frozenset(seen.id for seen in present if seen.created_at <= arrived_at)
         _hub.ready(waiter, known, present)
-        if not waiter.released.is_set():
-            _release_connection()
-            waiter.released.wait(timeout=max(0.0, deadline - time.monotonic()))
-        if not waiter.released.is_set():
-            # The window has closed: one last look of our own, so a call written since
-            # the watcher's last look is not missed.
-            _hub.offer_to(waiter, _look([number], since))
+        if waiter.released.is_set():
+            return waiter.result
+        _release_connection()
+        if waiter.released.wait(timeout=max(0.0, remaining)):
+            return waiter.result
+        patience = settings.NEXT_POLL_SECONDS + _CLOSING_LOOK_PATIENCE_SECONDS
+        if not _hub.wait_for_closing_look(waiter, timeout=patience):
+            # The watcher is not getting through; make the closing look here (a database
+            # failure surfaces to the caller as one).
+            _hub.offer(_look([number], since))
+        return waiter.result if waiter.released.is_set() else []
     finally:
         _hub.remove(waiter)
-    return _fetch(waiter.matches)
-
-
-def _fetch(matches: list[_Seen]) -> list[Call]:
-    if not matches:
-        return []
-    calls = {call.pk: call for call in Call.objects.filter(pk__in=[m.id for m in matches])}
-    # A call deleted in the meantime simply drops out.
-    return [calls[m.id] for m in matches if m.id in calls]
 
 
 def wait_until_idle(timeout: float) -> bool:

@@ -40,6 +40,7 @@ class Waiting:
         self.result: list[Call] | None = None
         self.error: BaseException | None = None
         self.returned_at: float | None = None
+        self.started = time.monotonic()
         self._thread = threading.Thread(target=self._run, args=(number,), daemon=True)
         self._thread.start()
 
@@ -258,3 +259,37 @@ def test_it_refuses_a_request_beyond_the_most_it_may_hold_and_takes_one_again_la
     for waiting in waitings:
         waiting.join()
     assert Waiting().join() == []
+
+
+def test_a_call_written_just_before_the_window_closes_is_still_answered(settings):
+    # The watcher looks only once inside the window (at its start), so only the look
+    # made when the window closes can find this unannounced call.
+    settings.NEXT_POLL_SECONDS = 30.0
+    waiting = Waiting()
+    waiting.wait_until_waiting()
+    time.sleep(0.5)
+
+    call = new_call()
+
+    assert waiting.join() == [call]
+    assert waiting.returned_at - waiting.started < 3.0
+
+
+def test_a_released_request_does_not_reconnect_to_the_database():
+    wrapper_class = type(connections["default"])
+    real_connect = wrapper_class.connect
+    connected_by: list[int] = []
+
+    def connect(wrapper):
+        connected_by.append(threading.get_ident())
+        return real_connect(wrapper)
+
+    waitings = [Waiting() for _ in range(5)]
+    for waiting in waitings:
+        waiting.wait_until_waiting()
+    with mock.patch.object(wrapper_class, "connect", connect):
+        call = new_call()
+        results = [waiting.join() for waiting in waitings]
+
+    assert results == [[call]] * 5
+    assert not {waiting._thread.ident for waiting in waitings} & set(connected_by)
