@@ -138,3 +138,27 @@ def test_an_unexpected_exception_is_code_9_in_the_requested_format(
     _check(response, response_type, 9, 503)
     assert b"Traceback" not in response.content
     assert b"ZeroDivisionError" not in response.content
+
+
+@pytest.mark.parametrize("response_type", CONTENT_TYPES)
+def test_a_database_that_refuses_every_query_is_code_9_not_an_error_page(
+    api, key, monkeypatch, response_type
+):
+    from django.db.backends.utils import CursorWrapper
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(CursorWrapper, "execute", refuse)
+    response = api(
+        action="GetCallURL",
+        apiKey=key,
+        extension="8856",
+        status="last",
+        responseType=response_type,
+    )
+    monkeypatch.undo()
+    assert response.status_code == 503
+    assert response["Content-Type"] == CONTENT_TYPES[response_type]
+    assert b"temporarily unavailable" in response.content
+    assert key.encode() not in response.content

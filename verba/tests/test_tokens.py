@@ -288,3 +288,21 @@ def test_session_last_used_is_written_at_most_once_a_minute(api, auth_key, token
     with time_machine.travel(start + timedelta(seconds=70), tick=False):
         api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
     assert ApiSession.objects.get().last_used_at == start + timedelta(seconds=70)
+
+
+def test_request_and_release_token_answer_in_html(api, auth_key, staff_user):
+    response = api(
+        action="RequestToken",
+        apiKey=auth_key[1],
+        userName="staff",
+        password="pw-staff-1",
+        responseType="HTML",
+    )
+    body = response.content.decode()
+    assert response["Content-Type"] == "text/html; charset=UTF-8"
+    assert "<title>RequestToken – Verba Business API</title>" in body
+    token = re.search(r"<dt>token</dt>\n<dd>([A-Za-z0-9]{32})</dd>", body).group(1)
+    assert "<dt>expiresAt</dt>" in body
+    released = api(action="ReleaseToken", apiKey=auth_key[1], token=token, responseType="HTML")
+    assert '<span class="code">0</span>' in released.content.decode()
+    assert "<title>ReleaseToken – Verba Business API</title>" in released.content.decode()
