@@ -104,6 +104,9 @@ def main() -> int:
         for waiter in waiters:
             waiter.done.wait(args.window + 15)
         report_releases(waiters, numbers, written)
+        sessions = database_sessions()
+        if sessions is not None:
+            print(f"PostgreSQL sessions of the server after the releases: {sessions}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=args.window + 30)
