@@ -26,8 +26,10 @@ threads = env.int("GUNICORN_THREADS", default=64)
 _window = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 graceful_timeout = int(_window) + 15
 # For gthread workers this is the heartbeat of the worker's main loop, which keeps beating
-# while request threads wait; it is not a per-request limit.
-timeout = 60
+# while request threads wait; it is not a per-request limit. A worker finishing its
+# requests after a restart (SIGHUP) stops beating, and would be killed after this long:
+# so it must outlast graceful_timeout too.
+timeout = graceful_timeout + 15
 keepalive = 5
 
 # The request line is logged without its query string: apiKey and token may travel in it.
