@@ -91,8 +91,12 @@ def count_calls(server: str, name: str) -> int:
     return count
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MiB, stdout's last line) of one child process."""
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS in MiB, stdout's last line) of one child process.
+
+    CPU time is the import process's own (user + system), not PostgreSQL's: on a shared
+    machine it drifts less than wall time.
+    """
     started = time.monotonic()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     output = proc.stdout.read() if proc.stdout else ""
@@ -102,7 +106,8 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command)} failed with exit status {proc.returncode}")
     lines = output.strip().splitlines()
-    return wall, usage.ru_maxrss / 1024, lines[-1] if lines else ""
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, lines[-1] if lines else ""
 
 
 def main() -> None:
@@ -143,11 +148,15 @@ def main() -> None:
         "--batch-size",
         str(args.batch_size),
     ]
-    print(f"{'run':<8}{'wall s':>9}{'peak MiB':>10}{'calls':>10}  summary")
+    print(f"{'run':<8}{'wall s':>9}{'CPU s':>8}{'peak MiB':>10}{'calls':>10}  summary")
     for run in ("first", "re-run"):
-        wall, peak, summary = run_measured(command, env)
+        wall, cpu, peak, summary = run_measured(command, env)
         calls = count_calls(args.server, args.database)
-        print(f"{run:<8}{wall:>9.1f}{peak:>10.0f}{calls:>10}  {summary.split(': ', 1)[-1]}")
+        print(
+            f"{run:<8}{wall:>9.1f}{cpu:>8.1f}{peak:>10.0f}{calls:>10}  "
+            f"{summary.split(': ', 1)[-1]}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
