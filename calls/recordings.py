@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 CHUNK_BYTES = 64 * 1024
 
@@ -48,8 +49,13 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
-def recording_response(request: HttpRequest, recording: File, content_type: str) -> HttpResponse:
-    """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage)."""
+def recording_response(
+    request: HttpRequest, recording: File, content_type: str, filename: str
+) -> HttpResponse:
+    """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage).
+
+    `filename` is offered to browsers that save the file ("Download the recording").
+    """
     size = recording.size
     content_type = content_type or _guess_type(recording.name or "")
     try:
@@ -68,6 +74,9 @@ def recording_response(request: HttpRequest, recording: File, content_type: str)
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(length)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=False, filename=filename
+    )
     return _common_headers(response)
 
 

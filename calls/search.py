@@ -10,7 +10,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -75,8 +75,9 @@ class Cursor:
             started_at = datetime.fromisoformat(started)
             if started_at.tzinfo is None:
                 return None
-            return cls(started_at, uuid.UUID(pk))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            # In UTC, as stored; a hand-made "year 1, UTC+14" would overflow in the query.
+            return cls(started_at.astimezone(UTC), uuid.UUID(pk))
+        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
             return None
 
 

@@ -7,6 +7,7 @@ are sent to log in and come back afterwards, logged-in users without it get 403.
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -106,7 +107,12 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
-        return recordings.recording_response(request, call.recording, call.recording_content_type)
+        return recordings.recording_response(
+            request,
+            call.recording,
+            call.recording_content_type,
+            filename=f"call-{call.pk}{PurePosixPath(call.recording.name).suffix}",
+        )
     except FileNotFoundError as missing:
         raise Http404("The recording file is missing.") from missing
 

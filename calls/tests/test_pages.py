@@ -17,6 +17,10 @@ from calls.tests.factories import CallFactory
 pytestmark = pytest.mark.django_db
 
 CALL_ID = "a8343631-9f35-4a3a-83f0-9e81592339fb"
+# base64 of "0001-01-01T00:00:00+14:00|<CALL_ID>": a page position made by hand.
+YEAR_ONE_CURSOR = (
+    "MDAwMS0wMS0wMVQwMDowMDowMCsxNDowMHxhODM0MzYzMS05ZjM1LTRhM2EtODNmMC05ZTgxNTkyMzM5ZmI"
+)
 
 
 @pytest.fixture
@@ -433,6 +437,9 @@ def test_dates_are_read_in_the_display_time_zone(staff_client, settings):
         ({"number": "1" * 65}, "at most 64 characters"),
         ({"state": "sleeping"}, "Select a valid choice"),
         ({"before": "garbage"}, "page link is not valid"),
+        ({"before": YEAR_ONE_CURSOR}, "page link is not valid"),
+        ({"number": "88\x0056"}, "Null characters are not allowed"),
+        ({"date_from": "2026-11-26\x00"}, "Null characters are not allowed"),
     ],
 )
 def test_bad_search_input_gets_a_clear_message(staff_client, params, message):

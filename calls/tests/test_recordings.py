@@ -60,6 +60,7 @@ def test_the_whole_recording_is_served_with_its_type_and_range_support(staff_cli
     assert response["Content-Length"] == str(len(data))
     assert body(response) == data
     assert "private" in response["Cache-Control"]
+    assert response["Content-Disposition"] == f'inline; filename="call-{recorded_call.pk}.wav"'
 
 
 @pytest.mark.parametrize(
