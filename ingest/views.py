@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import (
     APIException,
@@ -176,7 +176,6 @@ class RecordingView(IngestView):
             413: OpenApiResponse(description="Larger than the configured maximum."),
             415: OpenApiResponse(description="Not an accepted audio type."),
         },
-        parameters=[OpenApiParameter("Content-Type", location="header", required=True)],
     )
     def put(self, request: Request, call_id: str) -> Response:
         call = self.get_call(call_id)
@@ -222,8 +221,9 @@ def _content_length(request: Request) -> int:
 
 
 def _copy_body(request: Request, target: Any, length: int) -> None:
-    # Django's request stream stops at Content-Length, which is already within the limit.
-    stream = request._request  # the raw WSGI body; DRF would try to parse request.stream
+    # The raw body, unparsed; Django's stream stops at Content-Length, which is already
+    # within the limit.
+    stream = request.stream
     received = 0
     while chunk := stream.read(min(_CHUNK, length - received)):
         target.write(chunk)
