@@ -2,12 +2,14 @@
 
 import re
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
+from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -97,6 +99,11 @@ def test_staff_find_calls_by_number_and_open_one(page: Page, live_server, staff_
     expect(rows.nth(0)).to_contain_text("+15550001")
     expect(rows.nth(1)).to_contain_text("+15550002")
     screenshot(page, "call-list")
+    # On a phone the table becomes cards: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "call-list-phone")
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     rows.nth(1).get_by_role("link").click()
     expect(page).to_have_url(f"{live_server.url}/calls/{mine[1].pk}/")
@@ -191,3 +198,48 @@ def test_the_pages_work_from_the_keyboard(page: Page, live_server, staff_user):
     page.keyboard.press("Enter")
 
     expect(page).to_have_url(f"{live_server.url}/calls/{call.pk}/")
+
+
+def test_a_new_user_reaches_every_page_from_home_within_two_clicks(
+    page: Page, live_server, django_user_model
+):
+    call_command("demo", stdout=StringIO())
+    demo = django_user_model.objects.get(username="demo")
+    demo.set_password("pw-demo-1")
+    demo.save()
+
+    def home() -> None:
+        page.goto(f"{live_server.url}/")
+
+    home()
+    page.get_by_role("main").get_by_role("link", name="Log in").click()
+    log_in(page, ("demo", "pw-demo-1"))
+    expect(page).to_have_url(f"{live_server.url}/")
+    screenshot(page, "home")
+
+    # The quick search is on home itself.
+    page.get_by_label("Phone number").fill("8856")
+    page.get_by_label("Phone number").press("Enter")
+    expect(page.locator("table.calls tbody tr").first).to_contain_text("8856")
+
+    home()
+    page.get_by_role("link", name="All calls").click()
+    expect(page.locator("table.calls tbody tr")).to_have_count(50)
+    page.locator("table.calls tbody tr a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Call from")
+
+    home()
+    page.get_by_role("link", name="Calls in progress").click()
+    expect(page.locator("table.calls tbody tr")).to_have_count(1)
+
+    home()
+    page.get_by_role("main").get_by_role("link").filter(has_text="→").first.click()
+    expect(page.get_by_role("timer", name="Running duration")).to_be_visible()
+
+    home()
+    page.get_by_role("link", name="Administration").click()
+    expect(page).to_have_url(f"{live_server.url}/admin/")
+
+    home()
+    page.get_by_role("link", name="Call ingestion API").click()
+    expect(page).to_have_url(f"{live_server.url}/api/v1/docs")
