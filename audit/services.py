@@ -45,6 +45,7 @@ class AuditWriter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._pending: deque[dict[str, Any]] = deque()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,7 +69,16 @@ class AuditWriter:
             return len(self._pending)
 
     def flush(self) -> int:
-        """Write every waiting row now, in the calling thread; returns how many."""
+        """Write every waiting row now, in the calling thread; returns how many.
+
+        One flush at a time: the exit hook waits for a batch the background thread is
+        still writing, instead of finding the buffer empty and letting the interpreter
+        kill that thread (and its batch) on the way out.
+        """
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._lock:
             rows = list(self._pending)
             self._pending.clear()
@@ -100,6 +110,7 @@ class AuditWriter:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._lock = threading.Lock()
+            self._flush_lock = threading.Lock()
             self._pending = deque()
             self._wake = threading.Event()
             self._thread = None
