@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -531,3 +532,13 @@ def test_the_list_costs_the_same_few_queries_whatever_the_page(
     # session + user + permissions + two index scans
     with django_assert_max_num_queries(6):
         staff_client.get("/calls/?" + _link(first, "next"))
+
+
+def test_a_login_form_without_its_csrf_token_gets_a_page_that_says_what_to_do(staff_user):
+    response = Client(enforce_csrf_checks=True).post(
+        "/accounts/login/", {"username": "staff", "password": "pw-staff-1"}
+    )
+
+    assert response.status_code == 403
+    assert "This form has expired" in response.content.decode()
+    assert "pw-staff-1" not in response.content.decode()
