@@ -8,12 +8,17 @@ The process-level server setup (gunicorn, threads) is measured by bench/longpoll
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -61,6 +66,7 @@ class NextRequest:
         self.url = api_url(server, key, extension=extension, status="next")
         self.answer: tuple[int, str] | None = None
         self.answered_at: float | None = None
+        self.answered_wall = 0.0  # wall clock, to compare with a write in another process
         self.sent_at = time.monotonic()
         self._thread = threading.Thread(target=self._send, daemon=True)
         self._thread.start()
@@ -69,6 +75,7 @@ class NextRequest:
         try:
             self.answer = get(self.url)
         finally:
+            self.answered_wall = time.time()
             self.answered_at = time.monotonic()
 
     @property
@@ -248,3 +255,99 @@ def test_a_next_request_beyond_the_most_a_process_holds_is_answered_unavailable_
     CallFactory(called_number=NUMBER, started_at=timezone.now(), ended_at=None)
     for waiting in waitings:
         assert waiting.join()[0] == 200
+
+
+# --- The README's server: gunicorn with gunicorn.conf.py --------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path):
+    """`make serve`'s command, on 127.0.0.1 and a SQLite file of its own: (base URL, key, env)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/server.sqlite3",
+        "BIND": f"127.0.0.1:{port}",
+        "API_THROTTLE": "off",
+        "NEXT_WINDOW_SECONDS": "6",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [*manage, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    created = subprocess.run(  # noqa: S603 - fixed arguments
+        [*manage, "create_api_key", "Server test"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "callportal.wsgi"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                get(api_url(base, key, action="RequestToken"), timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                assert server.poll() is None, "gunicorn exited"
+                time.sleep(0.2)
+        yield base, key, env
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_readme_server_answers_others_while_next_requests_wait_and_releases_them_at_once(
+    gunicorn_server,
+):
+    base, key, env = gunicorn_server
+    # Spread over both worker processes; with sync workers two would already block both.
+    waitings = [NextRequest(base, key) for _ in range(6)]
+    time.sleep(1.5)  # all have arrived and are waiting (they are in other processes)
+
+    asked_at = time.monotonic()
+    status, body = get(api_url(base, key, extension="5000", status="last"))
+    answered_in = time.monotonic() - asked_at
+
+    assert (status, body.split(":")[0]) == (200, "ERROR 2")
+    assert answered_in < 0.5
+    assert all(waiting.waiting for waiting in waitings)
+
+    # Written by yet another process (a Django shell: no announce reaches the server).
+    write = (
+        "import time; from django.utils import timezone; from calls.models import Call; "
+        f"c = Call.objects.create(caller_number='+442071234567', called_number='{NUMBER}', "
+        "started_at=timezone.now()); print(c.pk, time.time())"
+    )
+    written = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "manage.py", "shell", "-c", write],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    call_id, written_at = written.stdout.strip().splitlines()[-1].split()
+
+    for waiting in waitings:
+        assert waiting.join() == (200, call_url(base, call_id))
+    assert max(waiting.answered_wall for waiting in waitings) - float(written_at) < 1.0
