@@ -1,8 +1,10 @@
 """`GetCallURL` with `status=next` over real HTTP: the long poll as a client sees it.
 
-The requests go to pytest-django's live server (a threaded HTTP server in this process),
+Most requests go to pytest-django's live server (a threaded HTTP server in this process),
 so a waiting `next` request really occupies a server thread while other requests come in.
-The process-level server setup (gunicorn, threads) is measured by bench/longpoll.py.
+The last test starts the README's own server (gunicorn with gunicorn.conf.py) on a SQLite
+file of its own, and writes the call from yet another process. Capacity and release
+times under load are measured by bench/longpoll.py, not here.
 """
 
 from __future__ import annotations
