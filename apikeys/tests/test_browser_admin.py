@@ -30,8 +30,13 @@ def test_an_administrator_adds_uses_revokes_and_audits_a_key(
     page.fill("#id_name", "Browser CRM")
     page.click("input[name=_save]")
     expect(page.get_by_text("it will not be shown again")).to_be_visible()
-    plaintext = page.locator("[data-api-key]").inner_text().strip()
-    assert re.fullmatch(r"[0-9a-f-]{36}", plaintext)
+    shown = page.locator("[data-api-key]").inner_text().strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", shown)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    plaintext = page.evaluate("navigator.clipboard.readText()")
+    assert plaintext == shown
 
     # Use it: success.
     url = (

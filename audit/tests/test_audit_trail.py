@@ -84,6 +84,10 @@ def test_no_row_and_no_admin_page_holds_a_key_token_or_password(
     for row in rows:
         for secret in secrets_given:
             assert secret not in every_value(row)
+    export = admin_client.post(
+        reverse("admin:calls_call_export"),
+        {"format": "0", "callresource_id": "on", "callresource_caller_number": "on"},
+    )
     pages = [
         admin_client.get(LIST_URL).content.decode(),
         admin_client.get(
@@ -91,7 +95,10 @@ def test_no_row_and_no_admin_page_holds_a_key_token_or_password(
         ).content.decode(),
         admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode(),
         admin_client.get(reverse("admin:apikeys_apisession_changelist")).content.decode(),
+        admin_client.get(reverse("admin:index")).content.decode(),
+        export.content.decode(),
     ]
+    assert export["Content-Type"].startswith("text/csv")
     for page in pages:
         for secret in secrets_given:
             assert secret not in page
@@ -132,6 +139,15 @@ def test_the_trail_is_filtered_by_key_code_and_date(admin_client):
     since = (timezone.localdate() - timedelta(days=7)).isoformat()
     assert actions(f"at__gte={since}") == {"A-CRM-OK", "A-PBX-BAD"}
     assert actions("result_code=nonsense") == set()
+
+
+def test_the_audit_list_needs_no_extra_query_per_row(admin_client, django_assert_max_num_queries):
+    key, _ = create_api_key("Busy key")
+    for _ in range(40):
+        ApiRequest.objects.create(at=timezone.now(), api_key=key, result_code=0, duration_ms=1)
+
+    with django_assert_max_num_queries(10):
+        assert admin_client.get(LIST_URL).status_code == 200
 
 
 def test_the_audit_list_links_the_call(admin_client):
