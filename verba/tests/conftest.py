@@ -20,6 +20,12 @@ def golden(name: str) -> bytes:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """RequestToken checks passwords; the production hasher would make these tests crawl."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_process_state():
     """Each test starts with empty key caches and throttle buckets, as a new process would."""
     for reset in (clear_lookup_cache, forget_last_used_memo, buckets.clear):
