@@ -369,3 +369,18 @@ def test_an_exported_file_imports_back_unchanged(admin_client):
     call = Call.objects.get()
     assert call.caller_name == "=1+2"
     assert call.caller_number == "+4420123"
+
+
+def test_pages_stop_at_the_cap_and_a_page_past_the_end_shows_the_last(admin_client, monkeypatch):
+    monkeypatch.setattr(BoundedCountPaginator, "CAP", 4)
+    monkeypatch.setattr("calls.admin.CallAdmin.list_per_page", 2)
+    now = timezone.now()
+    for minutes in range(8):
+        CallFactory(caller_number=f"N{minutes}", started_at=now - timedelta(minutes=minutes + 1))
+
+    html = listed(admin_client, "q=8856")
+    past_the_end = listed(admin_client, "q=8856&p=40")
+
+    assert "4+ calls" in html
+    assert "p=2" in html and "p=3" not in html  # two pages of two: the first four rows
+    assert "N2" in past_the_end and "N3" in past_the_end  # the last page offered
