@@ -153,7 +153,10 @@ def run(mode: str, path: str, seconds: float, clients: int) -> tuple[float, int,
     )
     try:
         _wait_until_up(path)
+        # Let the warm-up's audit rows reach the table before counting.
+        time.sleep(2.5)
         before = audit_rows()
+        cpu_before = _workers_cpu(server.pid)
         queue: multiprocessing.Queue = multiprocessing.Queue()
         per_process = max(clients // 2, 1)
         procs = [
@@ -169,13 +172,28 @@ def run(mode: str, path: str, seconds: float, clients: int) -> tuple[float, int,
         elapsed = time.perf_counter() - started
         for p in procs:
             p.join()
+        cpu = _workers_cpu(server.pid) - cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     written = audit_rows() - before
-    return ok / elapsed, ok + failed, written
+    return ok / elapsed, ok + failed, written, cpu * 1000 / max(ok, 1)
+
+
+def _workers_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the gunicorn workers have used so far.
+
+    Unlike requests per second, this hardly moves when other work shares the machine.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def _wait_until_up(path: str) -> None:
@@ -204,20 +222,29 @@ def main() -> None:
     key, call_id = prepare(args.database)
     path = f"/verba/api?action=GetCallURL&responseType=TEXT&apiKey={key}&callID={call_id}"
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
-    print(f"{'round':>5} {'mode':>9} {'req/s':>8} {'requests':>9} {'audit rows':>11}")
+    costs: dict[str, list[float]] = {mode: [] for mode in MODES}
+    print(
+        f"{'round':>5} {'mode':>9} {'req/s':>8} {'CPU ms/req':>11} {'requests':>9} "
+        f"{'audit rows':>11}"
+    )
     for round_number in range(1, args.rounds + 1):
         for mode in MODES:
-            rate, sent, written = run(mode, path, args.seconds, args.clients)
+            rate, sent, written, cpu_ms = run(mode, path, args.seconds, args.clients)
             rates[mode].append(rate)
-            print(f"{round_number:5d} {mode:>9} {rate:8.0f} {sent:9d} {written:11d}")
+            costs[mode].append(cpu_ms)
+            print(f"{round_number:5d} {mode:>9} {rate:8.0f} {cpu_ms:11.2f} {sent:9d} {written:11d}")
             expected = 0 if mode == "off" else sent
             if written != expected:
                 print(f"      !! expected {expected} audit rows, found {written}")
     baseline = statistics.median(rates["off"])
-    print("\nmedian req/s: " + ", ".join(f"{m} {statistics.median(rates[m]):.0f}" for m in MODES))
-    for mode in MODES[1:]:
-        overhead = 1 - statistics.median(rates[mode]) / baseline
-        print(f"{mode}: {overhead:+.1%} throughput lost against no audit")
+    cpu_baseline = statistics.median(costs["off"])
+    print()
+    for mode in MODES:
+        rate, cpu_ms = statistics.median(rates[mode]), statistics.median(costs[mode])
+        print(
+            f"{mode:>9}: median {rate:.0f} req/s ({rate / baseline - 1:+.1%}), "
+            f"{cpu_ms:.2f} app CPU ms per request ({cpu_ms / cpu_baseline - 1:+.1%})"
+        )
 
 
 if __name__ == "__main__":
