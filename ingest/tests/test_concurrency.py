@@ -99,3 +99,44 @@ def test_a_waiting_next_long_poll_is_released_by_an_ingestion_write_at_once(
     assert [str(call.pk) for call in answer["calls"]] == [CALL_ID]
     # Released by the write itself, well within the contract's 1.5 s.
     assert time.monotonic() - written < 1.0
+
+
+def test_a_get_call_url_next_request_is_answered_by_an_ingestion_write(
+    settings, api, api_key, new_call_body
+):
+    settings.NEXT_WINDOW_SECONDS = 20
+    answer = {}
+
+    def ask():
+        try:
+            client = APIClient()
+            answer["response"] = client.get(
+                "/verba/api",
+                {
+                    "action": "GetCallURL",
+                    "apiKey": api_key[1],
+                    "extension": "8856",
+                    "status": "next",
+                    "responseType": "JSON",
+                },
+            )
+            answer["at"] = time.monotonic()
+        finally:
+            connection.close()
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    deadline = time.monotonic() + 5
+    while longpoll.waiting_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert longpoll.waiting_count() == 1
+
+    new_call_body["started_at"] = (timezone.now() + timedelta(seconds=1)).isoformat()
+    written = time.monotonic()
+    assert api.post("/api/v1/calls", new_call_body, format="json").status_code == 201
+    asking.join(10)
+
+    body = answer["response"].json()
+    assert body["code"] == 0
+    assert body["callURL"].endswith(f"ccdrId={CALL_ID}")
+    assert answer["at"] - written < 1.5
