@@ -1,8 +1,9 @@
 """Writes to calls: create-or-update by id, one call at a time or in batches, and recordings.
 
-Every writer (the ingestion API, the CSV import, the admin) goes through here, so that the
-rules "required on create", "an end never before the start" and "wake the `next` long polls
-after commit" hold whichever door a call came in through.
+The ingestion API and the CSV import write through here, so that the rules "required on
+create", "an end never before the start" and "wake the `next` long polls after commit" hold
+whichever door a call came in through. (Imports skip the wake-up: the long-poll watcher's
+own look at the database finds imported calls.)
 """
 
 import csv
