@@ -271,6 +271,20 @@ def test_the_list_pages_with_a_cursor_newest_first_without_gaps(api):
     assert seen == [str(c.pk) for c in calls]
 
 
+def test_the_list_pages_calls_that_started_at_the_same_moment_once_each(api):
+    now = timezone.now()
+    calls = [CallFactory(started_at=now) for _ in range(5)]
+
+    seen = []
+    url = f"{URL}?page_size=2"
+    while url:
+        page = api.get(url).json()
+        seen += [c["id"] for c in page["results"]]
+        url = page["next"]
+
+    assert sorted(seen) == sorted(str(c.pk) for c in calls)
+
+
 def test_the_list_rejects_a_bad_filter_naming_it(api):
     response = api.get(URL, {"started_before": "tomorrow"})
 
