@@ -6,7 +6,7 @@ from django.http import HttpRequest
 
 from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import session_for_token
-from apikeys.services import touch_api_key, touch_session
+from apikeys.services import touch_api_key
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
 
@@ -39,11 +39,9 @@ def check_key(raw_key: str | None, api_key: ApiKey | None, address: str | None) 
     return api_key
 
 
-def check_token(
-    raw_token: str | None, api_key: ApiKey, *, required: bool, needs_view_permission: bool
-) -> ApiSession | None:
-    """The session of the presented token (None when there is none and none is needed),
-    or ApiError 5 / 6."""
+def check_token(raw_token: str | None, api_key: ApiKey, *, required: bool) -> ApiSession | None:
+    """The live session of the presented token (None when there is none and none is
+    needed), or ApiError 5."""
     if raw_token is None:
         if required:
             raise ApiError(Code.AUTHENTICATION_FAILED, Message.TOKEN_MISSING)
@@ -56,7 +54,10 @@ def check_token(
         or not session.user.is_active
     ):
         raise ApiError(Code.AUTHENTICATION_FAILED, Message.TOKEN_INVALID)
-    if needs_view_permission and not session.user.has_perm(VIEW_PERMISSION):
-        raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
-    touch_session(session)
     return session
+
+
+def check_user_permission(session: ApiSession) -> None:
+    """ApiError 6 when the token's user may not (any longer) view calls."""
+    if not session.user.has_perm(VIEW_PERMISSION):
+        raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)

@@ -22,15 +22,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import api_key_for_secret
+from apikeys.services import touch_session
 from audit.services import record_api_request
-from verba.actions import Context, TokenRule, get_action
+from verba.actions import Action, Context, TokenRule, get_action
 from verba.answers import Answer
-from verba.auth import check_key, check_token, presented_secret
+from verba.auth import check_key, check_token, check_user_permission, presented_secret
 from verba.client import client_address
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
-from verba.params import KNOWN_NAMES, request_params
+from verba.params import KNOWN_NAMES, Params, request_params
 from verba.renderers import RENDERERS, XmlRenderer
 from verba.throttling import retry_after
 
@@ -86,57 +88,15 @@ class VerbaApiView(APIView):
     def answer(self, request: Request) -> Answer:
         params = request_params(request)
         self.trail.client_address = address = client_address(request)
-        # Errors name the action in `type` from the start (an unknown one echoed, cut short).
-        if not params.is_repeated("action"):
-            self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
-
-        if params.body_unreadable:
-            raise invalid(Message.BODY_UNREADABLE)
-        _, problem = response_type(params)
-        if problem:
-            raise invalid(problem)
-
-        if params.is_repeated("action"):
-            raise invalid(Message.ACTION_REPEATED)
-        name = params.get("action")
-        if name is None:
-            raise invalid(Message.ACTION_MISSING)
-        action = get_action(name)
-        if action is None:
-            raise invalid(Message.ACTION_UNKNOWN)
-
-        repeated = params.repeated_names()
-        if repeated:
-            known = [n for n in repeated if n in KNOWN_NAMES]
-            raise invalid(
-                Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
-            )
+        self._name_action(params)
+        action = self._check_request(params)
         raw_key = presented_secret(params, request, "apiKey", "HTTP_X_API_KEY", Message.KEY_TWICE)
         raw_token = presented_secret(
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
-
-        # Throttled per key when the request names a stored key, else per client address,
-        # so guessing keys from one address is limited too. The key is looked up here (a
-        # cached lookup) but judged only after throttling, as the contract orders.
-        stored_key = api_key_for_secret(raw_key) if raw_key else None
-        self.trail.api_key_id = stored_key.pk if stored_key else None
-        wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
-        if wait is not None:
-            raise ApiError(
-                Code.TOO_MANY_REQUESTS, Message.THROTTLED, headers={"Retry-After": str(wait)}
-            )
-
+        stored_key = self._throttle(raw_key, address)
         api_key = check_key(raw_key, stored_key, address)
-        required = action.token_rule is TokenRule.ALWAYS or (
-            action.token_rule is TokenRule.AS_KEY_SAYS and api_key.requires_auth
-        )
-        session = check_token(
-            raw_token,
-            api_key,
-            required=required,
-            needs_view_permission=action.needs_view_permission,
-        )
+        session = self._check_token(action, api_key, raw_token)
         context = Context(
             request=request,
             params=params,
@@ -153,13 +113,69 @@ class VerbaApiView(APIView):
         self.trail.call_id = answer.call_id
         return answer
 
+    def _name_action(self, params: Params) -> None:
+        # Errors name the action in `type` from the start (an unknown one echoed, cut short).
+        if not params.is_repeated("action"):
+            self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+
+    def _check_request(self, params: Params) -> Action:
+        """responseType → action → repeated parameters (all code 1)."""
+        if params.body_unreadable:
+            raise invalid(Message.BODY_UNREADABLE)
+        _, problem = response_type(params)
+        if problem:
+            raise invalid(problem)
+        if params.is_repeated("action"):
+            raise invalid(Message.ACTION_REPEATED)
+        name = params.get("action")
+        if name is None:
+            raise invalid(Message.ACTION_MISSING)
+        action = get_action(name)
+        if action is None:
+            raise invalid(Message.ACTION_UNKNOWN)
+        repeated = params.repeated_names()
+        if repeated:
+            known = [n for n in repeated if n in KNOWN_NAMES]
+            raise invalid(
+                Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
+            )
+        return action
+
+    def _throttle(self, raw_key: str | None, address: str | None) -> ApiKey | None:
+        """Code 7 when the client is over its rate; else the stored key the request names.
+
+        Throttled per key when the request names a stored key, else per client address, so
+        guessing keys from one address is limited too. The key is looked up here (a cached
+        lookup) but judged only after throttling, as the contract orders.
+        """
+        stored_key = api_key_for_secret(raw_key) if raw_key else None
+        self.trail.api_key_id = stored_key.pk if stored_key else None
+        wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
+        if wait is not None:
+            raise ApiError(
+                Code.TOO_MANY_REQUESTS, Message.THROTTLED, headers={"Retry-After": str(wait)}
+            )
+        return stored_key
+
+    def _check_token(
+        self, action: Action, api_key: ApiKey, raw_token: str | None
+    ) -> ApiSession | None:
+        required = action.token_rule is TokenRule.ALWAYS or (
+            action.token_rule is TokenRule.AS_KEY_SAYS and api_key.requires_auth
+        )
+        session = check_token(raw_token, api_key, required=required)
+        if session is not None:
+            self.trail.user_id = session.user_id
+            if action.needs_view_permission:
+                check_user_permission(session)
+            touch_session(session)
+        return session
+
     # --- everything that goes wrong -------------------------------------------------------
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, MethodNotAllowed):
-            params = request_params(self.request)
-            if not params.is_repeated("action"):
-                self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+            self._name_action(request_params(self.request))
             # The contract answers a wrong method in XML, whatever responseType says.
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type

@@ -184,3 +184,24 @@ def test_django_uses_the_scrubbing_reporter_and_filter(settings):
 
     assert settings.DEFAULT_EXCEPTION_REPORTER == "callportal.reporting.SecretScrubbingReporter"
     assert type(get_default_exception_reporter_filter()).__name__ == "SecretScrubbingFilter"
+
+
+def test_a_token_user_denied_for_lack_of_permission_is_named_in_the_trail(api, key, staff_user):
+    from django.contrib.auth.models import Permission
+
+    token = (
+        api(
+            action="RequestToken",
+            apiKey=key,
+            userName="staff",
+            password=PASSWORD,
+            responseType="TEXT",
+        )
+        .content.decode()
+        .strip()
+    )
+    staff_user.user_permissions.remove(Permission.objects.get(codename="view_call"))
+    ApiSession.objects.get().save()  # empties the lookup cache, as any session save does
+    api(action="GetCallURL", apiKey=key, token=token, callID=str(uuid.uuid4()))
+    denied = ApiRequest.objects.get(result_code=6)
+    assert denied.user_id == staff_user.pk
