@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from calls import recordings
@@ -44,7 +43,6 @@ def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
     if request.user.has_perm(VIEW_CALL):
         context["ongoing"] = search_calls(CallSearch(state=State.IN_PROGRESS), per_page=10).calls
-        context["search_form"] = CallSearchForm()
     return render(request, "home.html", context)
 
 
@@ -66,8 +64,9 @@ def call_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [(call, call_state(call)) for call in page.calls],
-            "filtered": any(form.cleaned_data.get(f) for f in ("number", "date_from", "date_to"))
-            or bool(form.cleaned_data.get("state")),
+            "filtered": any(
+                form.cleaned_data.get(f) for f in ("number", "date_from", "date_to", "state")
+            ),
             "older_query": _page_query(request, "before", page.older),
             "newer_query": _page_query(request, "after", page.newer),
             "first_query": _page_query(request, "", None),
@@ -118,15 +117,13 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
-    now = timezone.now()
     return render(
         request,
         "calls/detail.html",
         {
             "section": "calls",
             "call": call,
-            "state": call_state(call, now),
-            "now": now,
+            "state": call_state(call),
             "call_link": call_link(request, call),
         },
     )
