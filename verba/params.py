@@ -9,6 +9,8 @@ from django.http import QueryDict
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 
+from verba.codes import Message
+
 # The documented names, named in "given more than once" messages; any other name is not
 # echoed back.
 KNOWN_NAMES = frozenset(
@@ -34,8 +36,8 @@ class Params:
 
     query: QueryDict
     body: QueryDict
-    # The body could not be parsed (unsupported content type, broken multipart, too big).
-    body_unreadable: bool = False
+    # Why the request could not be read (too many fields, too big, not a form), if so.
+    unreadable: str | None = None
 
     def get(self, name: str) -> str | None:
         """The value of `name`, or None when it is absent or empty."""
@@ -67,13 +69,15 @@ def request_params(request: Request) -> Params:
 def _read(request: Request) -> Params:
     try:
         query = request.query_params
-    except SuspiciousOperation:  # e.g. more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
-        return Params(query=_EMPTY, body=_EMPTY, body_unreadable=True)
+    except SuspiciousOperation:  # more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return Params(query=_EMPTY, body=_EMPTY, unreadable=Message.TOO_LARGE)
     if request.method != "POST":
         return Params(query=query, body=_EMPTY)
     try:
         # Form fields only: uploaded files are never parameters.
         body = request.POST
-    except (ParseError, UnsupportedMediaType, SuspiciousOperation):
-        return Params(query=query, body=_EMPTY, body_unreadable=True)
+    except SuspiciousOperation:  # too many fields, or more than DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Params(query=query, body=_EMPTY, unreadable=Message.TOO_LARGE)
+    except (ParseError, UnsupportedMediaType):
+        return Params(query=query, body=_EMPTY, unreadable=Message.BODY_UNREADABLE)
     return Params(query=query, body=body)

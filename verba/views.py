@@ -120,8 +120,8 @@ class VerbaApiView(APIView):
 
     def _check_request(self, params: Params) -> Action:
         """responseType → action → repeated parameters (all code 1)."""
-        if params.body_unreadable:
-            raise invalid(Message.BODY_UNREADABLE)
+        if params.unreadable:
+            raise invalid(params.unreadable)
         _, problem = response_type(params)
         if problem:
             raise invalid(problem)

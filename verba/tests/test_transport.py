@@ -224,3 +224,22 @@ def test_the_token_comes_before_action_parameters(api):
 def test_action_parameters_come_before_the_lookup(api, key):
     response = api(action="GetCallURL", apiKey=key, callID="bad")
     assert _code(response) == 1
+
+
+def test_an_oversized_form_body_is_code_1(client, key):
+    response = client.post(
+        f"/verba/api?action=GetCallURL&apiKey={key}",
+        "extension=" + "9" * (3 * 1024 * 1024),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert _code(response) == 1
+    assert b"too large" in response.content
+
+
+def test_too_many_query_parameters_is_code_1(client, key):
+    many = "&".join(f"p{i}=1" for i in range(1500))
+    response = client.get(f"/verba/api?action=GetCallURL&apiKey={key}&{many}")
+    assert response.status_code == 200
+    assert _code(response) == 1
+    assert b"too many parameters" in response.content
