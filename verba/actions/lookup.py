@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
+from calls.longpoll import TooManyWaiting
 from calls.models import NUMBER_MAX_LENGTH, Call
 from calls.selectors import Status, call_by_id, calls_by_status
-from verba.codes import ApiError, Code, invalid
+from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
+
+logger = logging.getLogger(__name__)
 
 CALL_ID_MALFORMED = "The callID parameter must be a call GUID."
 NOTHING_TO_FIND = "Give either callID, or extension and status."
@@ -66,7 +70,14 @@ def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguo
         raise invalid(STATUS_MISSING)
     statuses = parse_statuses(raw_status)
 
-    found = calls_by_status(number, statuses, arrived_at=arrived_at)
+    try:
+        found = calls_by_status(number, statuses, arrived_at=arrived_at)
+    except TooManyWaiting:
+        # This server holds as many `next` waiters as it may; another will be free soon.
+        logger.warning("Business API answered 9: too many status=next requests waiting")
+        raise ApiError(
+            Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
+        ) from None
     if not found:
         raise ApiError(Code.NOT_FOUND, not_found)
     if len(found) > 1:

@@ -162,3 +162,22 @@ def test_a_database_that_refuses_every_query_is_code_9_not_an_error_page(
     assert response["Content-Type"] == CONTENT_TYPES[response_type]
     assert b"temporarily unavailable" in response.content
     assert key.encode() not in response.content
+
+
+def test_too_many_next_waiters_is_code_9_with_retry_after_and_no_traceback(
+    api, key, monkeypatch, caplog
+):
+    from calls.longpoll import TooManyWaiting
+
+    def full(*args, **kwargs):
+        raise TooManyWaiting
+
+    monkeypatch.setattr("verba.actions.lookup.calls_by_status", full)
+    response = api(
+        action="GetCallURL", apiKey=key, extension="8856", status="next", responseType="JSON"
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert json.loads(response.content)["code"] == 9
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
