@@ -29,6 +29,20 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_key_caches():
+    """Each test starts with empty key caches, as a new process would: row ids repeat
+    between tests, so a key remembered from an earlier test would be a different key."""
+    from apikeys.selectors import clear_lookup_cache
+    from apikeys.services import forget_last_used_memo
+
+    clear_lookup_cache()
+    forget_last_used_memo()
+    yield
+    clear_lookup_cache()
+    forget_last_used_memo()
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     """A logged-in-able user with permission to view calls, password "pw-staff-1"."""

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import api_key_for_secret
 from apikeys.services import touch_session
@@ -29,7 +30,6 @@ from audit.services import record_api_request
 from verba.actions import Action, Context, TokenRule, get_action
 from verba.answers import Answer
 from verba.auth import check_key, check_token, check_user_permission, presented_secret
-from verba.client import client_address
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
 from verba.params import KNOWN_NAMES, Params, request_params

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apikeys.selectors import clear_lookup_cache
-from apikeys.services import forget_last_used_memo
 from verba.throttling import buckets
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -26,13 +24,11 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state():
-    """Each test starts with empty key caches and throttle buckets, as a new process would."""
-    for reset in (clear_lookup_cache, forget_last_used_memo, buckets.clear):
-        reset()
+def _fresh_throttle_buckets():
+    """Each test starts with empty throttle buckets, as a new process would."""
+    buckets.clear()
     yield
-    for reset in (clear_lookup_cache, forget_last_used_memo, buckets.clear):
-        reset()
+    buckets.clear()
 
 
 @pytest.fixture
