@@ -261,16 +261,24 @@ class _Hub:
             )
 
     def _watch(self) -> None:
-        while True:
-            self._watch_while_waited()
-            # The watcher's own connection must not outlive its waiters: close it first,
-            # then stop, unless a waiter arrived meanwhile (then carry on, reconnecting).
-            connection.close()
+        try:
+            while True:
+                self._watch_while_waited()
+                # The watcher's own connection must not outlive its waiters: close it
+                # first, then stop, unless a waiter arrived meanwhile (then carry on).
+                connection.close()
+                with self._lock:
+                    if not self._waiters:
+                        self._watcher = None
+                        self._changed.notify_all()
+                        return
+        finally:
+            # Should this thread ever die of something unforeseen, the next waiter starts
+            # a new watcher (and those waiting now make their closing look themselves).
             with self._lock:
-                if not self._waiters:
+                if self._watcher is threading.current_thread():
                     self._watcher = None
                     self._changed.notify_all()
-                    return
 
     def _watch_while_waited(self) -> None:
         while True:

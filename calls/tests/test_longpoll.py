@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 from calls import longpoll
@@ -293,3 +293,29 @@ def test_a_released_request_does_not_reconnect_to_the_database():
 
     assert results == [[call]] * 5
     assert not {waiting._thread.ident for waiting in waitings} & set(connected_by)
+
+
+def test_the_watcher_carries_on_after_a_failed_look(caplog, settings):
+    settings.NEXT_WINDOW_SECONDS = 4.0
+    real_look = longpoll._look
+    failures = []
+
+    def look_failing_once_in_the_watcher(numbers, since):
+        if threading.current_thread().name == "callportal-next-watcher" and not failures:
+            failures.append(1)
+            raise OperationalError("the database went away for a moment")
+        return real_look(numbers, since)
+
+    with mock.patch.object(longpoll, "_look", look_failing_once_in_the_watcher):
+        waiting = Waiting()
+        waiting.wait_until_waiting()
+        call = new_call()
+        written_at = time.monotonic()
+
+        assert waiting.join() == [call]
+    # Released by the watcher's next look after its one-second pause, within the contract's
+    # 1.5 s, long before the window's end.
+    assert waiting.returned_at - written_at < 1.5
+    assert failures
+    assert "look failed (OperationalError)" in caplog.text
+    assert "went away" not in caplog.text  # the error's text may carry query values
