@@ -64,6 +64,12 @@ class Call(models.Model):
             models.Index(fields=["called_number", "started_at"], name="call_called_started"),
             # Newest-first lists and date ranges without a number.
             models.Index(fields=["started_at"], name="call_started"),
+            # "In progress" lists: a small index of the few calls without an end.
+            models.Index(
+                fields=["started_at"],
+                condition=models.Q(ended_at__isnull=True),
+                name="call_in_progress",
+            ),
             # The long-poll watcher asks "what was recorded since my last look?".
             models.Index(fields=["created_at"], name="call_created"),
             models.Index(fields=["native_id"], name="call_native_id"),
