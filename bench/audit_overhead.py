@@ -30,7 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import ROOT, recreate, setup_django
+
 PORT = 8197
 MODES = ("off", "buffered", "sync")
 
@@ -52,27 +53,9 @@ def make_app():  # type: ignore[no-untyped-def]
 # --- set-up -----------------------------------------------------------------------------
 
 
-def _url(database: str) -> str:
-    return f"postgres://postgres@127.0.0.1:5432/{database}"
-
-
 def prepare(database: str) -> tuple[str, str]:
-    import psycopg2
-
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        cur.execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    os.environ["DATABASE_URL"] = _url(database)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    recreate(database)
+    setup_django(database)
     from django.db import connections
 
     from apikeys.services import create_api_key
@@ -217,8 +200,6 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database", default="callportal_admin_audit_bench")
     args = parser.parse_args()
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callportal.settings")
     key, call_id = prepare(args.database)
     path = f"/verba/api?action=GetCallURL&responseType=TEXT&apiKey={key}&callID={call_id}"
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}

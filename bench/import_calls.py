@@ -19,9 +19,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg2
+from benchdb import ROOT, SERVER, connect, django_env, recreate
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 HEADER = [
     "ccdr_id",
@@ -73,17 +72,8 @@ def generate(path: Path, rows: int) -> None:
     tmp.rename(path)
 
 
-def recreate_database(server: str, name: str) -> None:
-    conn = psycopg2.connect(f"{server}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
 def count_calls(server: str, name: str) -> int:
-    conn = psycopg2.connect(f"{server}/{name}")
+    conn = connect(name, server)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM calls_call")
         (count,) = cur.fetchone()
@@ -114,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", default="callportal_ingest_bench")
-    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--server", default=SERVER)
     parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
 
@@ -128,19 +118,10 @@ def main() -> None:
             f"in {time.monotonic() - t:.0f} s"
         )
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{args.server}/{args.database}",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key-0123456789abcdef"),
-    }
-    recreate_database(args.server, args.database)
-    python = sys.executable
-    subprocess.run(
-        [python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True
-    )
-
+    recreate(args.database, args.server)
+    env = django_env(args.database, args.server)
     command = [
-        python,
+        sys.executable,
         "manage.py",
         "import_calls",
         str(path),

@@ -11,78 +11,26 @@ ORDER BY, and OFFSET pagination with a COUNT(*).
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-import psycopg2
+from benchdb import fill_calls, recreate, setup_django
 
-ROOT = Path(__file__).resolve().parent.parent
 HOT = "8800"
 RUNS = 15
 
 
-def recreate(database: str, rows: int) -> None:
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        cur.execute(f'CREATE DATABASE "{database}"')
-    admin.close()
-    env = {**os.environ, "DATABASE_URL": _url(database)}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database)
-    connection.autocommit = True
-    started = time.perf_counter()
-    with connection.cursor() as cur:
-        # Calls spread over 90 days; every tenth involves the hot number on one side.
-        cur.execute(
-            """
-            INSERT INTO calls_call (id, caller_number, caller_name, called_number, called_name,
-                started_at, ended_at, direction, native_id, platform_call_id, keep,
-                recording, recording_content_type, created_at, updated_at)
-            SELECT gen_random_uuid(),
-                   CASE WHEN n %% 20 = 0 THEN %(hot)s ELSE (7000 + n %% 2000)::text END,
-                   'Caller ' || n %% 97,
-                   CASE WHEN n %% 20 = 10 THEN %(hot)s ELSE '+4420' || (1000000 + n %% 50021) END,
-                   '',
-                   s.started,
-                   CASE WHEN n %% 1000 = 0 THEN NULL
-                        ELSE s.started + (n %% 1800) * interval '1 second' END,
-                   'inbound', 'native-' || n, 'p-' || n || '@pbx', n %% 50 = 0, '', '',
-                   now(), now()
-            FROM generate_series(1, %(rows)s) AS n,
-                 LATERAL (SELECT now() - (n::float / %(rows)s) * interval '90 days'
-                          - (n %% 7) * interval '1 second' AS started) AS s
-            """,
-            {"hot": HOT, "rows": rows},
-        )
-        cur.execute("ANALYZE calls_call")
-    connection.close()
-    print(f"filled {rows:,} calls in {time.perf_counter() - started:.1f} s")
-
-
-def _url(database: str) -> str:
-    return f"postgres://postgres@127.0.0.1:5432/{database}"
+def load(database: str, rows: int) -> None:
+    recreate(database)
+    # Calls spread over 90 days; every tenth involves the hot number on one side.
+    seconds = fill_calls(database, rows, hot=HOT, days=90)
+    print(f"filled {rows:,} calls in {seconds:.1f} s")
 
 
 def measure(database: str) -> None:
-    os.environ["DATABASE_URL"] = _url(database)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callportal.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django(database)
     from django.db import connection
     from django.utils import timezone
 
@@ -163,7 +111,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="Keep the existing database.")
     args = parser.parse_args()
     if not args.reuse:
-        recreate(args.database, args.rows)
+        load(args.database, args.rows)
     measure(args.database)
 
 

@@ -20,35 +20,12 @@ machine drift. Nothing leaves the machine.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import ROOT, fill_calls, recreate, setup_django
 
-
-def prepare(database: str, calls: int) -> None:
-    base = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run([*base, "-c", f'DROP DATABASE IF EXISTS "{database}"'], check=True)
-    subprocess.run([*base, "-c", f'CREATE DATABASE "{database}"'], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    # `calls` is an int from argparse: nothing to inject.
-    fill = f"""
-        INSERT INTO calls_call (id, caller_number, caller_name, called_number, called_name,
-            started_at, ended_at, direction, native_id, platform_call_id, keep, recording,
-            recording_content_type, created_at, updated_at)
-        SELECT gen_random_uuid(),
-               CASE WHEN g % 5 = 0 THEN '8856' ELSE (g % 2000)::text END, '',
-               ((g * 7) % 2000 + 10000)::text, '',
-               now() - (g || ' minutes')::interval,
-               CASE WHEN g % 1000 = 0 THEN NULL
-                    ELSE now() - (g || ' minutes')::interval + interval '3 minutes' END,
-               '', '', '', false, '', '', now(), now()
-        FROM generate_series(1, {calls}) g;
-        ANALYZE calls_call;
-    """  # noqa: S608
-    subprocess.run([*base, "-d", database, "-c", fill], check=True)
+HOT = "8856"
 
 
 def main() -> None:
@@ -59,18 +36,14 @@ def main() -> None:
     parser.add_argument("--database", default="callportal_api_bench")
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     os.environ["API_THROTTLE"] = "off"
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "callportal.settings"
-    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    prepare(args.database, args.calls)
+    recreate(args.database)
+    # One call a minute, the hot number on one side of every fifth.
+    fill_calls(args.database, args.calls, hot=HOT, hot_every=5, days=args.calls / 1440)
+    setup_django(args.database)
 
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
     from django.db import connection
@@ -109,9 +82,8 @@ def main() -> None:
     _, auth_key = create_api_key("Bench with token", requires_auth=True)
     user = get_user_model().objects.create_user("bench", password="bench-pw-123456")  # noqa: S106
     user.user_permissions.add(Permission.objects.get(codename="view_call"))
-    call_id = str(
-        Call.objects.filter(called_number__startswith="1").values_list("pk", flat=True)[0]
-    )
+    # The newest call: finished, and away from the hot number.
+    call_id = str(Call.objects.order_by("-started_at").values_list("pk", flat=True)[0])
     client = Client()
     token = (
         client.get(
@@ -135,7 +107,7 @@ def main() -> None:
         "GetCallURL callID, XML": f"{api}{key}&callID={call_id}",
         "GetCallURL callID, TEXT": f"{api}{key}&callID={call_id}&responseType=TEXT",
         "GetCallURL callID, JSON": f"{api}{key}&callID={call_id}&responseType=JSON",
-        "GetCallURL 8856 last (hot number)": f"{api}{key}&extension=8856&status=last",
+        "GetCallURL 8856 last (hot number)": f"{api}{key}&extension={HOT}&status=last",
         "GetCallURL callID + token": f"{api}{auth_key}&token={token}&callID={call_id}",
         "GetCallURL callID, no key cache": f"{api}{key}&callID={call_id}",
     }
