@@ -69,6 +69,8 @@ class VerbaApiView(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     throttle_classes: list[Any] = []
+    # The Business API is described in docs/api.md; the OpenAPI schema covers /api/v1 only.
+    schema = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
         # `next` waits for calls that start after this moment: taken before anything else.
