@@ -87,8 +87,8 @@ def usage_chart_svg(usage: DailyUsage) -> SafeString:
                     code_label(code),
                 )
             )
-        # A date under every seventh bar (and the last) keeps the axis legible.
-        if i % 7 == 0 or i == len(usage.days) - 1:
+        # A date under every seventh bar, counted back from today, keeps the axis legible.
+        if (len(usage.days) - 1 - i) % 7 == 0:
             parts.append(
                 format_html(
                     '<text x="{}" y="{}" text-anchor="middle" font-size="10">{}</text>',
@@ -121,6 +121,8 @@ def usage_chart_svg(usage: DailyUsage) -> SafeString:
     return mark_safe(  # noqa: S308 - every value above went through format_html
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="usage-chart" '
         f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        # The admin's read-only cell is narrower than the chart: scale, never crop.
+        f'style="max-width:100%;height:auto" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" '
         f'stroke="#666"/>{"".join(parts)}</svg>'
