@@ -54,10 +54,12 @@ class Call(models.Model):
 
     class Meta:
         indexes = [
-            # "The number is the caller OR the called party" is answered as two index scans
-            # (one per column) and merged, never one OR scan: see calls/selectors.py.
+            # "The number is the caller OR the called party" is answered from one index per
+            # column (two scans merged, or a BitmapOr), never an OR sorted across both
+            # columns: see calls/selectors.py.
             # (number, ended_at) serves `last` and `ongoing` (ended_at IS NULL);
-            # (number, started_at) serves `next` and newest-first searches by number.
+            # (number, started_at) serves `next` (the long-poll watcher looks up the waited-for
+            # numbers' calls by start time) and newest-first searches by number.
             models.Index(fields=["caller_number", "ended_at"], name="call_caller_ended"),
             models.Index(fields=["called_number", "ended_at"], name="call_called_ended"),
             models.Index(fields=["caller_number", "started_at"], name="call_caller_started"),
@@ -70,8 +72,6 @@ class Call(models.Model):
                 condition=models.Q(ended_at__isnull=True),
                 name="call_in_progress",
             ),
-            # The long-poll watcher asks "what was recorded since my last look?".
-            models.Index(fields=["created_at"], name="call_created"),
             models.Index(fields=["native_id"], name="call_native_id"),
             models.Index(fields=["platform_call_id"], name="call_platform_call_id"),
         ]

@@ -48,4 +48,3 @@ def test_lookups_by_number_and_time_have_indexes_on_both_number_columns():
         assert (column, "ended_at") in indexed
         assert (column, "started_at") in indexed
     assert ("started_at",) in indexed
-    assert ("created_at",) in indexed
