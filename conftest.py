@@ -30,16 +30,13 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_key_caches():
-    """Each test starts with empty key caches, as a new process would: row ids repeat
+def _fresh_last_used_memo():
+    """Each test starts with an empty last-used memo, as a new process would: row ids repeat
     between tests, so a key remembered from an earlier test would be a different key."""
-    from apikeys.selectors import clear_lookup_cache
     from apikeys.services import forget_last_used_memo
 
-    clear_lookup_cache()
     forget_last_used_memo()
     yield
-    clear_lookup_cache()
     forget_last_used_memo()
 
 

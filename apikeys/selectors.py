@@ -1,91 +1,70 @@
 """Finding API keys and API sessions by the secret a client presents.
 
-A secret is digested (HMAC-SHA-256) and looked up through the unique index on the digest;
-nothing is ever compared in Python. Results are kept in process for LOOKUP_CACHE_SECONDS,
-so a busy integration costs no key query on most requests. Any save or delete of a key or
-session in this process empties the cache at once (revoking, rotating and releasing go
-through `save()`); other processes see the change within LOOKUP_CACHE_SECONDS.
+A secret is digested (HMAC-SHA-256) and looked up through the unique index on the digest,
+on every request: nothing is remembered between requests, so a key revoked or rotated, or
+a token released, by any process is refused on the very next request (contract §4).
+
+The instances carry only the columns the checks read (the *_FIELDS below); reading any
+other field costs a query, which the query-count tests in verba/tests/ would notice.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Any, Generic, TypeVar
-
-from django.db.models.signals import post_delete, post_save
+import hmac
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
 
-LOOKUP_CACHE_SECONDS = 2.0
-# Misses are cached too (a client retrying a wrong key costs no query), so the cache is
-# bounded: past this many entries it starts over.
-_MAX_ENTRIES = 10_000
-
-T = TypeVar("T")
-
-
-class _TtlCache(Generic[T]):
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, T | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, T | None]:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
-
-    def put(self, key: str, value: T | None) -> None:
-        with self._lock:
-            if len(self._entries) >= _MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + LOOKUP_CACHE_SECONDS, value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+# What the key checks (state, networks, permissions), last_used and the token match read.
+KEY_FIELDS = (
+    "id",
+    "key_digest",
+    "revoked_at",
+    "expires_at",
+    "networks",
+    "requires_auth",
+    "can_query",
+    "can_ingest",
+    "last_used_at",
+)
+# What the token checks, the permission check and last_used read; the user's password
+# hash and personal data stay in the database.
+SESSION_FIELDS = (
+    "id",
+    "api_key_id",
+    "user_id",
+    "expires_at",
+    "released_at",
+    "last_used_at",
+    "user__id",
+    "user__is_active",
+    "user__is_superuser",
+)
 
 
-_keys: _TtlCache[ApiKey] = _TtlCache()
-_sessions: _TtlCache[ApiSession] = _TtlCache()
-
-
-def api_key_for_secret(raw_key: str) -> ApiKey | None:
+def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> ApiKey | None:
     """The stored key for a presented key (any letter case), whatever its state; or None.
 
-    A value that is not a GUID is None without a query.
+    A value that is not a GUID is None without a query. When `session` (from
+    `session_for_token`, which brings its key along) belongs to the presented key, that key
+    is returned without a second query.
     """
     key_digest = secrets.key_digest(raw_key)
     if key_digest is None:
         return None
-    hit, api_key = _keys.get(key_digest)
-    if not hit:
-        api_key = ApiKey.objects.filter(key_digest=key_digest).first()
-        _keys.put(key_digest, api_key)
-    return api_key
+    if session is not None and hmac.compare_digest(session.api_key.key_digest, key_digest):
+        return session.api_key
+    return ApiKey.objects.only(*KEY_FIELDS).filter(key_digest=key_digest).first()
 
 
 def session_for_token(raw_token: str) -> ApiSession | None:
-    """The session (with its user) a presented token belongs to, whatever its state; or None."""
+    """The session (with its user and its key) a presented token belongs to, whatever its
+    state; or None. A value that cannot be a token is None without a query."""
     if len(raw_token) != secrets.TOKEN_LENGTH or not raw_token.isascii() or not raw_token.isalnum():
         return None
-    token_digest = secrets.digest(raw_token)
-    hit, session = _sessions.get(token_digest)
-    if not hit:
-        session = (
-            ApiSession.objects.select_related("user").filter(token_digest=token_digest).first()
-        )
-        _sessions.put(token_digest, session)
-    return session
-
-
-def clear_lookup_cache(**_: Any) -> None:
-    _keys.clear()
-    _sessions.clear()
-
-
-for _model in (ApiKey, ApiSession):
-    post_save.connect(clear_lookup_cache, sender=_model, dispatch_uid=f"apikeys-cache-{_model}")
-    post_delete.connect(clear_lookup_cache, sender=_model, dispatch_uid=f"apikeys-cache-d{_model}")
+    return (
+        ApiSession.objects.select_related("user", "api_key")
+        .only(*SESSION_FIELDS, *(f"api_key__{name}" for name in KEY_FIELDS))
+        .filter(token_digest=secrets.digest(raw_token))
+        .first()
+    )

@@ -110,7 +110,7 @@ _touched: dict[tuple[str, int], datetime] = {}
 
 def _touch(model: type[ApiKey] | type[ApiSession], obj: ApiKey | ApiSession, now: datetime) -> None:
     # The process-local memo spares the query; the conditional UPDATE keeps writes at one a
-    # minute across processes. `.update()` sends no post_save, so lookup caches survive.
+    # minute across processes.
     memo = (model.__name__, obj.pk)
     last = _touched.get(memo) or obj.last_used_at
     if last is not None and now - last < LAST_USED_RESOLUTION:

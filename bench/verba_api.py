@@ -12,9 +12,10 @@ request once caches are warm (the audit row is buffered, as in production).
 
 Variants: a Django view returning a constant; a DRF APIView returning a constant;
 GetCallURL by callID (XML, TEXT, JSON); by extension with status=last on the hot number
-(two index scans); with a user token; the same by callID with the key cache disabled
-(what the 2 s in-process cache saves). Ratios are the point: absolute figures on a shared
-machine drift. Nothing leaves the machine.
+(two index scans); with a user token. Keys and tokens are looked up on every request
+(nothing is cached between requests, so a revoked key or released token is refused at once):
+one query for the key, or one for the token and its key together. Ratios are the point:
+absolute figures on a shared machine drift. Nothing leaves the machine.
 """
 
 import argparse
@@ -54,7 +55,6 @@ def main() -> None:
     from rest_framework.response import Response
     from rest_framework.views import APIView
 
-    import apikeys.selectors
     from apikeys.services import create_api_key
     from calls.models import Call
 
@@ -109,7 +109,6 @@ def main() -> None:
         "GetCallURL callID, JSON": f"{api}{key}&callID={call_id}&responseType=JSON",
         "GetCallURL 8856 last (hot number)": f"{api}{key}&extension={HOT}&status=last",
         "GetCallURL callID + token": f"{api}{auth_key}&token={token}&callID={call_id}",
-        "GetCallURL callID, no key cache": f"{api}{key}&callID={call_id}",
     }
 
     results: dict[str, list[float]] = {name: [] for name in variants}
@@ -117,10 +116,6 @@ def main() -> None:
     with override_settings(ROOT_URLCONF="bench_urls"):
         for _ in range(args.rounds):
             for name, url in variants.items():
-                no_cache = "no key cache" in name
-                if no_cache:
-                    apikeys.selectors.LOOKUP_CACHE_SECONDS = 0.0
-                    apikeys.selectors.clear_lookup_cache()
                 response = client.get(url)
                 answered = response.status_code == 200 and (
                     not url.startswith(api) or b"gwtCallDetail.do?ccdrId=" in response.content
@@ -134,8 +129,6 @@ def main() -> None:
                 for _ in range(args.requests):
                     client.get(url)
                 results[name].append((time.perf_counter() - started) / args.requests * 1e6)
-                if no_cache:
-                    apikeys.selectors.LOOKUP_CACHE_SECONDS = 2.0
 
     base = statistics.median(results["Django view, constant"])
     print(f"{'variant':34} {'µs/request':>11} {'× Django':>9} {'queries':>8}")

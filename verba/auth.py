@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import session_for_token
 from apikeys.services import touch_api_key
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
@@ -39,14 +38,15 @@ def check_key(raw_key: str | None, api_key: ApiKey | None, address: str | None) 
     return api_key
 
 
-def check_token(raw_token: str | None, api_key: ApiKey, *, required: bool) -> ApiSession | None:
-    """The live session of the presented token (None when there is none and none is
-    needed), or ApiError 5."""
+def check_token(
+    raw_token: str | None, session: ApiSession | None, api_key: ApiKey, *, required: bool
+) -> ApiSession | None:
+    """The live session of the presented token, looked up beforehand (None when there is no
+    token and none is needed), or ApiError 5."""
     if raw_token is None:
         if required:
             raise ApiError(Code.AUTHENTICATION_FAILED, Message.TOKEN_MISSING)
         return None
-    session = session_for_token(raw_token)
     if (
         session is None
         or session.api_key_id != api_key.pk

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import api_key_for_secret
+from apikeys.selectors import api_key_for_secret, session_for_token
 from apikeys.services import touch_session
 from audit.services import record_api_request
 from verba.actions import Action, Context, TokenRule, get_action
@@ -96,9 +96,11 @@ class VerbaApiView(APIView):
         raw_token = presented_secret(
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
-        stored_key = self._throttle(raw_key, address)
+        # With a token, one query brings the session and its key: no key query when they match.
+        stored_session = session_for_token(raw_token) if raw_key and raw_token else None
+        stored_key = self._throttle(raw_key, stored_session, address)
         api_key = check_key(raw_key, stored_key, address)
-        session = self._check_token(action, api_key, raw_token)
+        session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
             request=request,
             params=params,
@@ -143,14 +145,17 @@ class VerbaApiView(APIView):
             )
         return action
 
-    def _throttle(self, raw_key: str | None, address: str | None) -> ApiKey | None:
+    def _throttle(
+        self, raw_key: str | None, stored_session: ApiSession | None, address: str | None
+    ) -> ApiKey | None:
         """Code 7 when the client is over its rate; else the stored key the request names.
 
         Throttled per key when the request names a stored key, else per client address, so
-        guessing keys from one address is limited too. The key is looked up here (a cached
-        lookup) but judged only after throttling, as the contract orders.
+        guessing keys from one address is limited too. The key is looked up here (every
+        request: a revoked key is refused at once) but judged only after throttling, as the
+        contract orders.
         """
-        stored_key = api_key_for_secret(raw_key) if raw_key else None
+        stored_key = api_key_for_secret(raw_key, session=stored_session) if raw_key else None
         self.trail.api_key_id = stored_key.pk if stored_key else None
         wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
         if wait is not None:
@@ -160,12 +165,16 @@ class VerbaApiView(APIView):
         return stored_key
 
     def _check_token(
-        self, action: Action, api_key: ApiKey, raw_token: str | None
+        self,
+        action: Action,
+        api_key: ApiKey,
+        raw_token: str | None,
+        stored_session: ApiSession | None,
     ) -> ApiSession | None:
         required = action.token_rule is TokenRule.ALWAYS or (
             action.token_rule is TokenRule.AS_KEY_SAYS and api_key.requires_auth
         )
-        session = check_token(raw_token, api_key, required=required)
+        session = check_token(raw_token, stored_session, api_key, required=required)
         if session is not None:
             self.trail.user_id = session.user_id
             if action.needs_view_permission:

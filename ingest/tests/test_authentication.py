@@ -48,6 +48,15 @@ def test_a_revoked_key_is_a_401(ingest_key, new_call_body):
     assert post_with(plaintext, new_call_body).status_code == 401
 
 
+def test_a_key_revoked_in_another_process_is_refused_on_the_next_request(ingest_key, new_call_body):
+    key, plaintext = ingest_key
+    assert post_with(plaintext, new_call_body).status_code == 201
+    # `.update()` sends no signal: nothing in this process hears of it, as in another worker.
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+
+    assert post_with(plaintext, new_call_body).status_code == 401
+
+
 def test_an_expired_key_is_a_401(new_call_body):
     _, plaintext = create_api_key(
         "Old PBX", can_ingest=True, expires_at=timezone.now() - timedelta(seconds=1)

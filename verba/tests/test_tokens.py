@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apikeys.models import ApiSession
+from apikeys.models import ApiKey, ApiSession
 from apikeys.secrets import digest
 from apikeys.services import create_api_key
 from calls.tests.factories import CallFactory
@@ -221,7 +223,6 @@ def test_an_expired_token_is_code_5(api, auth_key, token, call):
 def test_a_token_of_a_deactivated_user_stops_working(api, auth_key, token, call, staff_user):
     staff_user.is_active = False
     staff_user.save()
-    ApiSession.objects.get().save()  # any save of a session empties the lookup cache
     response = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
     assert _code(response) == 5
 
@@ -230,7 +231,6 @@ def test_a_token_of_a_user_who_lost_the_permission_is_code_6(
     api, auth_key, token, call, staff_user
 ):
     staff_user.user_permissions.remove(Permission.objects.get(codename="view_call"))
-    ApiSession.objects.get().save()
     response = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
     assert _code(response) == 6
 
@@ -242,6 +242,43 @@ def test_release_token_ends_the_token_at_once(api, auth_key, token, call):
     after = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
     assert _code(after) == 5
     assert _code(api(action="ReleaseToken", apiKey=auth_key[1], token=token)) == 5
+
+
+def _with_token(api, auth_key, token, call):
+    return api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+
+
+def test_a_token_released_in_another_process_is_refused_on_the_next_request(
+    api, auth_key, token, call
+):
+    assert _code(_with_token(api, auth_key, token, call)) == 0
+    # `.update()` sends no signal: nothing in this process hears of it, as in another worker.
+    ApiSession.objects.update(released_at=timezone.now())
+    assert _code(_with_token(api, auth_key, token, call)) == 5
+
+
+def test_a_user_deactivated_in_another_process_loses_the_token_on_the_next_request(
+    api, auth_key, token, call, staff_user
+):
+    assert _code(_with_token(api, auth_key, token, call)) == 0
+    type(staff_user).objects.filter(pk=staff_user.pk).update(is_active=False)
+    assert _code(_with_token(api, auth_key, token, call)) == 5
+
+
+def test_the_key_of_a_token_request_revoked_elsewhere_is_code_4(api, auth_key, token, call):
+    assert _code(_with_token(api, auth_key, token, call)) == 0
+    ApiKey.objects.filter(pk=auth_key[0].pk).update(revoked_at=timezone.now())
+    assert _code(_with_token(api, auth_key, token, call)) == 4
+
+
+def test_a_request_with_key_and_token_costs_one_lookup_and_reads_no_password(
+    api, auth_key, token, call
+):
+    with CaptureQueriesContext(connection) as queries:
+        assert _code(_with_token(api, auth_key, token, call)) == 0
+    lookups = [q["sql"] for q in queries if "_digest" in q["sql"] and "WHERE" in q["sql"]]
+    assert len(lookups) == 1
+    assert "password" not in lookups[0]
 
 
 def test_release_token_answers_ok_in_text_and_json(api, auth_key, staff_user):
