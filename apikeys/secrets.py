@@ -8,6 +8,7 @@ digest, so no comparison on the secret itself ever happens in Python.
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import uuid
@@ -16,6 +17,9 @@ from django.conf import settings
 
 TOKEN_LENGTH = 32
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
+_GUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII
+)
 
 
 def digest(secret: str) -> str:
@@ -26,15 +30,14 @@ def digest(secret: str) -> str:
 def normalize_key(raw: str) -> str | None:
     """The canonical lower-case GUID form of a key, or None when it is not a GUID.
 
-    Verba clients send keys in any letter case; matching ignores it.
+    Verba clients send keys in any letter case; matching ignores it. Only the canonical
+    8-4-4-4-12 form counts: uuid.UUID alone would also take `urn:`/`{}` forms, moved
+    dashes and non-ASCII digits, so one key would have many spellings.
     """
     raw = raw.strip()
-    if len(raw) != 36:
+    if _GUID.fullmatch(raw) is None:
         return None
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return None
+    return raw.lower()
 
 
 def key_digest(raw_key: str) -> str | None:

@@ -14,15 +14,16 @@ import logging
 import os
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import (
-    DatabaseError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -32,6 +33,7 @@ from django.db import (
 
 from apikeys.models import ApiKey
 from audit.models import ApiRequest
+from calls.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,24 +88,54 @@ class AuditWriter:
             return 0
         try:
             _write(rows)
-        except (OperationalError, InterfaceError):
-            # The database is away: keep the rows for the next attempt. The log names no
-            # values, only a count.
-            logger.exception("Could not write %d audit rows; will retry", len(rows))
-            with self._lock:
-                self._pending.extendleft(reversed(rows))
-                while len(self._pending) > MAX_PENDING_ROWS:
-                    self._pending.popleft()
-                    self.dropped += 1
+        except (OperationalError, InterfaceError) as exc:
+            self._keep_for_retry(rows, exc)
             return 0
-        except DatabaseError:
-            # Anything else would fail again on every retry; drop the batch, loudly.
-            logger.exception("Dropped %d audit rows the database refused", len(rows))
-            return 0
+        except Exception as exc:
+            # One row the database or its driver refuses (a value no cleaning foresaw, a
+            # bug) must not cost the other requests of this second their rows: write them
+            # one by one and drop only the refused ones.
+            logger.error(
+                "Audit batch of %d rows refused (%s); writing them one by one",
+                len(rows),
+                _describe(exc),
+            )
+            return self._write_one_by_one(rows)
+        self._report_dropped()
+        return len(rows)
+
+    def _write_one_by_one(self, rows: list[dict[str, Any]]) -> int:
+        written = refused = 0
+        for index, row in enumerate(rows):
+            try:
+                _write([row])
+            except (OperationalError, InterfaceError) as exc:
+                self._keep_for_retry(rows[index:], exc)
+                break
+            except Exception as exc:
+                # Would fail again on every retry. The log names no values.
+                refused += 1
+                logger.error("Dropped an audit row that could not be written (%s)", _describe(exc))
+            else:
+                written += 1
+        if refused:
+            logger.error("Dropped %d of %d audit rows of a refused batch", refused, len(rows))
+        return written
+
+    def _keep_for_retry(self, rows: list[dict[str, Any]], exc: Exception) -> None:
+        # The database is away: keep the rows for the next attempt. The log names no values,
+        # only a count and the kind of error.
+        logger.error("Could not write %d audit rows (%s); will retry", len(rows), _describe(exc))
+        with self._lock:
+            self._pending.extendleft(reversed(rows))
+            while len(self._pending) > MAX_PENDING_ROWS:
+                self._pending.popleft()
+                self.dropped += 1
+
+    def _report_dropped(self) -> None:
         if self.dropped:
             logger.warning("%d audit rows were dropped while the database was away", self.dropped)
             self.dropped = 0
-        return len(rows)
 
     def _check_fork(self) -> None:
         # A forked worker (gunicorn preload) inherits the parent's buffer but not its thread.
@@ -127,18 +159,40 @@ class AuditWriter:
     def _run(self) -> None:
         last = time.monotonic()
         while True:
-            # Short naps, so that a changed interval (tests, settings) takes effect soon.
-            interval = settings.AUDIT_FLUSH_SECONDS or 1.0
-            woken = self._wake.wait(min(interval, 0.5))
-            if not woken and time.monotonic() - last < interval:
-                continue
-            self._wake.clear()
-            last = time.monotonic()
-            if self.pending():
+            try:
+                last = self._run_once(last)
+            except Exception as exc:
+                # This thread is the only writer of the trail: it must outlive any error,
+                # or every later row would pile up unwritten. A short pause keeps a lasting
+                # fault from spinning.
+                logger.error("Audit flusher error (%s); carrying on", _describe(exc))
+                time.sleep(0.5)
+
+    def _run_once(self, last: float) -> float:
+        """One nap and, when due, one flush; returns when the last flush began."""
+        # Short naps, so that a changed interval (tests, settings) takes effect soon.
+        interval = settings.AUDIT_FLUSH_SECONDS or 1.0
+        woken = self._wake.wait(min(interval, 0.5))
+        if not woken and time.monotonic() - last < interval:
+            return last
+        self._wake.clear()
+        last = time.monotonic()
+        if self.pending():
+            try:
                 self.flush()
+            finally:
                 # One connection a second at most; holding none between batches keeps
                 # this thread from pinning a connection (or a test database) for good.
                 connections.close_all()
+        return last
+
+
+def _describe(exc: BaseException) -> str:
+    """The kind of an error and where it was raised, never its message: driver and
+    database messages can quote the values of the row."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}{where}"
 
 
 def _write(rows: list[dict[str, Any]]) -> None:
@@ -199,7 +253,9 @@ def record_api_request(
     """
     row = {
         "at": at,
-        "action": (action or "")[:64],
+        # Echoed from the request: NUL would make PostgreSQL refuse the row (and with it the
+        # whole batch), and the admin shows the value as the answer did.
+        "action": clean_text((action or "")[:64]),
         "api_key_id": api_key_id,
         "user_id": user_id,
         "client_address": _valid_address(client_address),
@@ -212,8 +268,8 @@ def record_api_request(
         return
     try:
         _write([row])
-    except DatabaseError:
-        logger.exception("Could not write an audit row")
+    except Exception as exc:
+        logger.error("Could not write an audit row (%s)", _describe(exc))
 
 
 def _valid_address(address: str | None) -> str | None:

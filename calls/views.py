@@ -4,7 +4,6 @@ Every page except home needs a logged-in user with `calls.view_call`: anonymous 
 are sent to log in and come back afterwards, logged-in users without it get 403.
 """
 
-import re
 import uuid
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -21,10 +20,9 @@ from calls import recordings
 from calls.forms import CallSearchForm
 from calls.models import Call
 from calls.search import CallSearch, Cursor, State, call_state, search_calls
+from calls.text import parse_guid
 
 VIEW_CALL = "calls.view_call"
-# Verba's ccdrId is a GUID; any letter case, nothing around it.
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Verba's search deep link parameters → the list form's fields.
 _VERBA_SEARCH_PARAMS = {
     "p_phone_number": "number",
@@ -94,10 +92,11 @@ def call_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @staff_page
 def verba_call_detail(request: HttpRequest) -> HttpResponse:
     """Verba's "Direct URL Access" link to a call, as GetCallURL returns it."""
-    ccdr_id = request.GET.get("ccdrId", "")
-    if not _GUID.match(ccdr_id):
+    # A GUID in any letter case, nothing around it (not even the newline `$` would allow).
+    ccdr_id = parse_guid(request.GET.get("ccdrId", ""))
+    if ccdr_id is None:
         raise Http404("No call has this id.")
-    return _call_page(request, get_object_or_404(Call, pk=uuid.UUID(ccdr_id)))
+    return _call_page(request, get_object_or_404(Call, pk=ccdr_id))
 
 
 @staff_page

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from calls.text import clean_text
 from verba.codes import Code
-
-# Characters XML 1.0 cannot carry: C0 controls except tab, LF and CR; surrogates; U+FFFE/F.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-REPLACEMENT = "\ufffd"
-
-
-def clean_text(value: str) -> str:
-    """`value` with every character XML cannot carry replaced by U+FFFD.
-
-    Replaced, not dropped, so a reader can see that something was there. Applied to every
-    format, so XML, HTML, TEXT and JSON always show the same value.
-    """
-    return _NOT_XML.sub(REPLACEMENT, value)
 
 
 class Placement(StrEnum):

@@ -28,8 +28,12 @@ def response_type(params: Params) -> tuple[ResponseType, str | None]:
     raw = params.get("responseType")
     if raw is None:
         return ResponseType.XML, None
+    value = raw.strip()
+    # ASCII only: str.upper() would turn "JſON" (long s) into "JSON".
+    if not value.isascii():
+        return ResponseType.XML, Message.RESPONSE_TYPE
     try:
-        return ResponseType(raw.strip().upper()), None
+        return ResponseType(value.upper()), None
     except ValueError:
         return ResponseType.XML, Message.RESPONSE_TYPE
 

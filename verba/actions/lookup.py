@@ -10,6 +10,7 @@ from datetime import datetime
 from calls.longpoll import TooManyWaiting
 from calls.models import NUMBER_MAX_LENGTH, Call
 from calls.selectors import Status, call_by_id, calls_by_status
+from calls.text import has_control_character, parse_guid
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
 
@@ -17,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 CALL_ID_MALFORMED = "The callID parameter must be a call GUID."
 NOTHING_TO_FIND = "Give either callID, or extension and status."
-EXTENSION_MALFORMED = f"The extension parameter must be 1 to {NUMBER_MAX_LENGTH} characters."
+EXTENSION_MALFORMED = (
+    f"The extension parameter must be 1 to {NUMBER_MAX_LENGTH} characters, "
+    "without control characters."
+)
 STATUS_MISSING = "The status parameter is required with extension."
 STATUS_MALFORMED = (
     "The status parameter must be a comma-separated list of ongoing, next and last, "
@@ -26,14 +30,12 @@ STATUS_MALFORMED = (
 
 
 def parse_call_id(raw: str) -> uuid.UUID:
-    # The canonical 36-character form only (any letter case), as Verba prints call IDs.
-    raw = raw.strip()
-    try:
-        if len(raw) != 36:
-            raise ValueError
-        return uuid.UUID(raw)
-    except ValueError:
-        raise invalid(CALL_ID_MALFORMED) from None
+    # The canonical 8-4-4-4-12 form only (any letter case), as Verba prints call IDs; the
+    # spaces a copy and paste brings along are forgiven.
+    call_id = parse_guid(raw.strip())
+    if call_id is None:
+        raise invalid(CALL_ID_MALFORMED)
+    return call_id
 
 
 def parse_statuses(raw: str) -> list[Status]:
@@ -63,7 +65,9 @@ def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguo
     if raw_extension is None:
         raise invalid(NOTHING_TO_FIND)
     number = raw_extension.strip()
-    if not 1 <= len(number) <= NUMBER_MAX_LENGTH:
+    # No number holds a control character, and PostgreSQL could not even compare one
+    # holding NUL: malformed, not merely unknown.
+    if not 1 <= len(number) <= NUMBER_MAX_LENGTH or has_control_character(number):
         raise invalid(EXTENSION_MALFORMED)
     raw_status = params.get("status")
     if raw_status is None:

@@ -42,6 +42,10 @@ def credentials(request: Request, params: Params) -> tuple[str, str]:
         user_name, password = basic
     if not user_name or not password:
         raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_MISSING)
+    if "\x00" in user_name or "\x00" in password:
+        # Django's forms refuse NUL in both, and PostgreSQL's driver refuses to send one: wrong
+        # credentials, answered without asking the database.
+        raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG)
     return user_name, password
 
 
