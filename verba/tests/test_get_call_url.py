@@ -158,6 +158,51 @@ def test_a_call_ending_in_the_future_is_not_last(get):
     assert _code(get(extension="8856", status="last")) == 2
 
 
+def test_a_started_call_whose_end_is_still_in_the_future_is_ongoing(get):
+    now = timezone.now()
+    call = CallFactory(
+        called_number="8856",
+        started_at=now - timedelta(minutes=2),
+        ended_at=now + timedelta(minutes=5),
+    )
+    assert _url_of(get(extension="8856", status="ongoing")) == str(call.pk)
+    assert _code(get(extension="8856", status="last")) == 2
+    with time_machine.travel(now + timedelta(minutes=6)):
+        assert _code(get(extension="8856", status="ongoing")) == 2
+        assert _url_of(get(extension="8856", status="last")) == str(call.pk)
+
+
+def test_a_call_ending_this_very_moment_is_last_not_ongoing(get):
+    now = timezone.now()
+    call = CallFactory(called_number="8856", started_at=now - timedelta(minutes=2), ended_at=now)
+    with time_machine.travel(now, tick=False):
+        assert _code(get(extension="8856", status="ongoing")) == 2
+        assert _url_of(get(extension="8856", status="last")) == str(call.pk)
+
+
+def test_a_known_future_end_keeps_a_long_call_ongoing_past_the_maximum(get, settings):
+    # The maximum guards against a lost "call ended" event; a call with an end has none lost.
+    settings.MAX_CALL_LENGTH_HOURS = 2
+    now = timezone.now()
+    call = CallFactory(
+        caller_number="8856",
+        started_at=now - timedelta(hours=3),
+        ended_at=now + timedelta(minutes=1),
+    )
+    assert _url_of(get(extension="8856", status="ongoing")) == str(call.pk)
+
+
+def test_a_call_with_a_future_end_is_ambiguous_with_one_without_an_end(get):
+    now = timezone.now()
+    CallFactory(
+        called_number="8856",
+        started_at=now - timedelta(minutes=1),
+        ended_at=now + timedelta(hours=1),
+    )
+    _ongoing()
+    assert _code(get(extension="8856", status="ongoing")) == 3
+
+
 def test_ongoing_finds_the_call_in_progress(get):
     _finished()
     call = _ongoing()
