@@ -31,6 +31,12 @@ graceful_timeout = int(_window) + 15
 # so it must outlast graceful_timeout too.
 timeout = graceful_timeout + 15
 keepalive = 5
+# gunicorn answers a request line longer than this with its own HTML 400 before Django
+# sees the request. Its default (4094) is short for the Business API, whose parameters
+# all travel in the query string; 8190 is gunicorn's maximum, so long query strings reach
+# Django and get the API's own code-1 answer in the requested format. Longer ones still
+# get gunicorn's 400 (as they would from most proxies in front of it).
+limit_request_line = 8190
 
 # The request line is logged without its query string: apiKey and token may travel in it.
 accesslog = "-"

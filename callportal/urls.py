@@ -11,3 +11,7 @@ urlpatterns = [
     # Staff pages: the call list, the call page and Verba's deep links to them.
     path("", include("calls.urls")),
 ]
+
+# A request refused before any view (a Host outside ALLOWED_HOSTS) gets each API's own
+# error answer instead of Django's HTML page.
+handler400 = "callportal.error_pages.bad_request"

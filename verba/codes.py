@@ -53,6 +53,9 @@ class Message:
     USER_DENIED = "Access denied: the user may not view calls."
     THROTTLED = "Too many requests; try again later."
     UNAVAILABLE = "The service is temporarily unavailable; nothing was changed. Try again later."
+    # Refused by Django before the Business API saw the request (see refused_request).
+    HOST_REFUSED = "The request's Host header names a host this server does not serve."
+    REQUEST_REFUSED = "The request is malformed and was refused."
 
 
 class ApiError(Exception):

@@ -48,6 +48,29 @@ SECURITY_HEADERS = {
 }
 
 
+def echoed_action(params: Params) -> str:
+    """The `type` of an answer: the action as given, cut short; empty when repeated."""
+    if params.is_repeated("action"):
+        return ""
+    return (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+
+
+def refused_request(request: HttpRequest, message: str) -> Response:
+    """Code 1 in the requested format for a request Django refused before this view ran
+    (a Host header outside ALLOWED_HOSTS): a Verba client still gets an answer it can read,
+    with HTTP 200 like every API-level outcome. No key is looked up and no audit row is
+    written: the request never reached the API (Django's security log has it)."""
+    params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
+    wanted, _ = response_type(params)
+    renderer = next(r() for r in RENDERERS if r.format == wanted)
+    answer = Answer(type=echoed_action(params), code=Code.INVALID_REQUEST, message=message)
+    response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
+    response.accepted_renderer = renderer
+    response.accepted_media_type = renderer.media_type
+    response.renderer_context = {}
+    return response.render()
+
+
 @dataclass
 class _Trail:
     """What the audit row of this request will say; ids only, never a secret."""
@@ -119,8 +142,7 @@ class VerbaApiView(APIView):
 
     def _name_action(self, params: Params) -> None:
         # Errors name the action in `type` from the start (an unknown one echoed, cut short).
-        if not params.is_repeated("action"):
-            self.trail.action = (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+        self.trail.action = echoed_action(params)
 
     def _check_request(self, params: Params) -> Action:
         """responseType → action → repeated parameters (all code 1)."""

@@ -360,3 +360,10 @@ def test_the_readme_server_answers_others_while_next_requests_wait_and_releases_
     for waiting in waitings:
         assert waiting.join() == (200, call_url(base, call_id))
     assert max(waiting.answered_wall for waiting in waitings) - float(written_at) < 1.0
+
+
+def test_the_readme_server_lets_a_long_query_string_reach_the_api(gunicorn_server):
+    # gunicorn's default request-line limit (4094) would answer this with its own HTML 400.
+    base, key, _ = gunicorn_server
+    status, body = get(api_url(base, key, extension="8" * 6000, status="last"))
+    assert (status, body.split(":")[0]) == (200, "ERROR 1")
