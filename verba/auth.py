@@ -59,5 +59,6 @@ def check_token(
 
 def check_user_permission(session: ApiSession) -> None:
     """ApiError 6 when the token's user may not (any longer) view calls."""
-    if not session.user.has_perm(VIEW_PERMISSION):
+    # Answered with the session's own query (apikeys.selectors.session_for_token).
+    if not session.user_has_permission:
         raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)

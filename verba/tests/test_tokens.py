@@ -235,6 +235,40 @@ def test_a_token_of_a_user_who_lost_the_permission_is_code_6(
     assert _code(response) == 6
 
 
+def test_a_token_works_for_a_user_who_has_the_permission_through_a_group(
+    api, auth_key, call, django_user_model
+):
+    from django.contrib.auth.models import Group
+
+    viewers = Group.objects.create(name="Call viewers")
+    viewers.permissions.add(Permission.objects.get(codename="view_call"))
+    user = django_user_model.objects.create_user("grouped", password="pw-grouped-1")
+    user.groups.add(viewers)
+    token = _token(api, auth_key, "grouped", "pw-grouped-1")
+
+    response = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+    assert _code(response) == 0
+
+    user.groups.clear()
+    response = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+    assert _code(response) == 6
+
+
+def test_a_token_works_for_a_superuser_without_explicit_permissions(
+    api, auth_key, call, django_user_model
+):
+    django_user_model.objects.create_superuser("root", password="pw-root-1")
+    token = _token(api, auth_key, "root", "pw-root-1")
+
+    response = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+    assert _code(response) == 0
+
+
+def _token(api, auth_key, user_name: str, password: str) -> str:
+    response = api(action="RequestToken", apiKey=auth_key[1], userName=user_name, password=password)
+    return TOKEN.search(response.content.decode()).group(1)
+
+
 def test_release_token_ends_the_token_at_once(api, auth_key, token, call):
     response = api(action="ReleaseToken", apiKey=auth_key[1], token=token)
     assert response.content == golden("release_token_success.xml")
