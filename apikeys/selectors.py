@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import hmac
 
-from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef
-
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
 
@@ -60,22 +57,14 @@ def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> Ap
     return ApiKey.objects.only(*KEY_FIELDS).filter(key_digest=key_digest).first()
 
 
-def session_for_token(raw_token: str, *, permission: str | None = None) -> ApiSession | None:
+def session_for_token(raw_token: str) -> ApiSession | None:
     """The session (with its user and its key) a presented token belongs to, whatever its
-    state; or None. A value that cannot be a token is None without a query.
-
-    With `permission` ("app.codename"), the session also says in `user_has_permission`
-    whether its user holds it now, answered by the user model's own `with_perm` inside the
-    same query: checking with `user.has_perm()` would cost two more queries per request.
-    """
+    state; or None. A value that cannot be a token is None without a query."""
     if len(raw_token) != secrets.TOKEN_LENGTH or not raw_token.isascii() or not raw_token.isalnum():
         return None
-    sessions = ApiSession.objects.select_related("user", "api_key").only(
-        *SESSION_FIELDS, *(f"api_key__{name}" for name in KEY_FIELDS)
+    return (
+        ApiSession.objects.select_related("user", "api_key")
+        .only(*SESSION_FIELDS, *(f"api_key__{name}" for name in KEY_FIELDS))
+        .filter(token_digest=secrets.digest(raw_token))
+        .first()
     )
-    if permission is not None:
-        holders = get_user_model().objects.with_perm(permission, is_active=True)
-        sessions = sessions.annotate(
-            user_has_permission=Exists(holders.filter(pk=OuterRef("user_id")))
-        )
-    return sessions.filter(token_digest=secrets.digest(raw_token)).first()

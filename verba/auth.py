@@ -59,6 +59,5 @@ def check_token(
 
 def check_user_permission(session: ApiSession) -> None:
     """ApiError 6 when the token's user may not (any longer) view calls."""
-    # Answered with the session's own query (apikeys.selectors.session_for_token).
-    if not session.user_has_permission:
+    if not session.user.has_perm(VIEW_PERMISSION):
         raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
