@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
 
-from apikeys.networks import Network, address_allowed, parse_network
+from apikeys.networks import Network, address_allowed, parse_address, parse_network
 
 
 @lru_cache(maxsize=8)
@@ -27,13 +26,8 @@ def _address(text: str) -> str | None:
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # 192.0.2.1:443
         text = text.split(":", 1)[0]
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return str(ip)
+    ip = parse_address(text)
+    return str(ip) if ip is not None else None
 
 
 def is_trusted_proxy(address: str | None) -> bool:

@@ -44,17 +44,24 @@ def split_networks(text: str) -> list[str]:
     return [part for part in text.replace(",", " ").split() if part]
 
 
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, or None; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4,
+    which is how dual-stack servers report IPv4 clients."""
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
+
+
 def address_allowed(address: str | None, networks: Iterable[Network]) -> bool:
     """Whether `address` lies in any of `networks`; no networks means anywhere."""
     networks = list(networks)
     if not networks:
         return True
-    if not address:
+    ip = parse_address(address) if address else None
+    if ip is None:
         return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
     return any(ip.version == net.version and ip in net for net in networks)
