@@ -4,6 +4,7 @@ is lost because another request in the same batch could not be written."""
 import time
 
 import pytest
+import time_machine
 
 from audit import services
 from audit.models import ApiRequest
@@ -138,3 +139,15 @@ def _row() -> dict:
         "call_id": None,
         "duration_ms": 0,
     }
+
+
+def test_the_flusher_keeps_writing_after_a_test_travelled_in_time(client, background_flush):
+    # time-machine patches time.monotonic; a flush timed by the travelled clock must not
+    # leave the flusher waiting for that far-off moment to come round again.
+    with time_machine.travel("2031-01-01 00:00:00+00:00"):
+        client.get("/verba/api", {"action": "GetCallURL"})
+        _wait_for_rows(1)
+    client.get("/verba/api", {"action": "RequestToken"})
+    _wait_for_rows(2)
+
+    assert ApiRequest.objects.count() == 2
