@@ -39,10 +39,7 @@ def auth_key():
 
 @pytest.fixture
 def token(api, auth_key, staff_user):
-    response = api(
-        action="RequestToken", apiKey=auth_key[1], userName="staff", password="pw-staff-1"
-    )
-    return TOKEN.search(response.content.decode()).group(1)
+    return _token(api, auth_key, "staff", "pw-staff-1")
 
 
 @pytest.fixture
