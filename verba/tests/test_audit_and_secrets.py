@@ -79,33 +79,13 @@ def test_a_token_request_records_the_user(api, key, staff_user):
 
 
 def test_a_request_with_a_token_records_the_tokens_user(api, key, staff_user):
-    token = (
-        api(
-            action="RequestToken",
-            apiKey=key,
-            userName="staff",
-            password=PASSWORD,
-            responseType="TEXT",
-        )
-        .content.decode()
-        .strip()
-    )
+    token = _request_token(api, key)
     api(action="GetCallURL", apiKey=key, token=token, callID=str(uuid.uuid4()))
     assert list(ApiRequest.objects.values_list("user_id", flat=True)) == [staff_user.pk] * 2
 
 
 def test_audit_rows_and_sessions_hold_no_secret(api, key, staff_user):
-    token = (
-        api(
-            action="RequestToken",
-            apiKey=key,
-            userName="staff",
-            password=PASSWORD,
-            responseType="TEXT",
-        )
-        .content.decode()
-        .strip()
-    )
+    token = _request_token(api, key)
     api(action="GetCallURL", apiKey=key, token=token, callID=str(uuid.uuid4()))
     dumped = str(list(ApiRequest.objects.values())) + str(list(ApiSession.objects.values()))
     for secret in (key, token, PASSWORD):
@@ -189,18 +169,15 @@ def test_django_uses_the_scrubbing_reporter_and_filter(settings):
 def test_a_token_user_denied_for_lack_of_permission_is_named_in_the_trail(api, key, staff_user):
     from django.contrib.auth.models import Permission
 
-    token = (
-        api(
-            action="RequestToken",
-            apiKey=key,
-            userName="staff",
-            password=PASSWORD,
-            responseType="TEXT",
-        )
-        .content.decode()
-        .strip()
-    )
+    token = _request_token(api, key)
     staff_user.user_permissions.remove(Permission.objects.get(codename="view_call"))
     api(action="GetCallURL", apiKey=key, token=token, callID=str(uuid.uuid4()))
     denied = ApiRequest.objects.get(result_code=6)
     assert denied.user_id == staff_user.pk
+
+
+def _request_token(api, key: str) -> str:
+    response = api(
+        action="RequestToken", apiKey=key, userName="staff", password=PASSWORD, responseType="TEXT"
+    )
+    return response.content.decode().strip()

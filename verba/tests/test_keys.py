@@ -103,20 +103,15 @@ def test_network_restrictions_are_checked_against_the_client_address(
     assert _code(response) == code
 
 
-def test_x_forwarded_for_is_ignored_without_trusted_proxies(client, call, settings):
-    settings.TRUSTED_PROXIES = []
-    _, plaintext = create_api_key("Office", networks=["192.0.2.0/24"])
-    response = client.get(
-        "/verba/api",
-        {"action": "GetCallURL", "apiKey": plaintext, "callID": str(call.pk)},
-        REMOTE_ADDR="198.51.100.1",
-        HTTP_X_FORWARDED_FOR="192.0.2.7",
-    )
-    assert _code(response) == 6
-
-
-def test_x_forwarded_for_is_ignored_from_a_peer_that_is_not_a_trusted_proxy(client, call, settings):
-    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+@pytest.mark.parametrize(
+    "trusted_proxies",
+    [[], ["10.0.0.1"]],
+    ids=["without-trusted-proxies", "from-a-peer-that-is-not-a-trusted-proxy"],
+)
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    client, call, settings, trusted_proxies
+):
+    settings.TRUSTED_PROXIES = trusted_proxies
     _, plaintext = create_api_key("Office", networks=["192.0.2.0/24"])
     response = client.get(
         "/verba/api",
