@@ -21,11 +21,11 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
+from calls import links
 from calls.models import Call
 from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.services import WRITABLE_FIELDS, upsert_call
-from calls.views import call_link
 
 
 class CallQuerySet(models.QuerySet):
@@ -264,7 +264,7 @@ class CallAdmin(ImportExportModelAdmin):
         request = getattr(obj, "_admin_request", None)
         if request is None or obj._state.adding:
             return "-"
-        url = call_link(request, obj)
+        url = links.call_url(request, obj.pk)
         return format_html('<a href="{}">{}</a>', url, url)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from calls import recordings
 from calls.forms import CallSearchForm
+from calls.links import call_url
 from calls.models import Call
 from calls.search import CallSearch, Cursor, State, call_state, search_calls
 from calls.text import parse_guid
@@ -123,15 +123,9 @@ def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
             "section": "calls",
             "call": call,
             "state": call_state(call),
-            "call_link": call_link(request, call),
+            "call_link": call_url(request, call.pk),
         },
     )
-
-
-def call_link(request: HttpRequest, call: Call) -> str:
-    """The call's public deep link: the same URL GetCallURL hands out."""
-    base = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-    return f"{base}{reverse('calls:verba_detail')}?{urlencode({'ccdrId': str(call.pk)})}"
 
 
 def _page_query(request: HttpRequest, name: str, cursor: Cursor | None) -> str:

@@ -1,9 +1,9 @@
 """GetCallURL: "Retrieves the full HTTP URL pointing to the given call." """
 
+from calls.links import call_url
 from verba.actions import Action, Context, register
 from verba.actions.lookup import lookup_call
 from verba.answers import Answer, Value
-from verba.urls_for import call_url
 
 
 @register

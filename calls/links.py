@@ -1,14 +1,14 @@
-"""URLs the Business API hands out."""
+"""The public link to a call: what GetCallURL hands out, the staff page's "copy link" and
+the admin show. One builder, so the three can never disagree."""
 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest
-
-# Verba's documented deep link to a call ("Direct URL Access"); integrations store these.
-CALL_DETAIL_PATH = "/verba/gwtCallDetail.do"
+from django.urls import reverse
 
 
 def public_base(request: HttpRequest | None) -> str:
@@ -22,5 +22,7 @@ def public_base(request: HttpRequest | None) -> str:
 
 
 def call_url(request: HttpRequest | None, call_id: uuid.UUID | str) -> str:
-    """The full URL of a call's staff page, as GetCallURL answers it."""
-    return f"{public_base(request)}{CALL_DETAIL_PATH}?ccdrId={call_id}"
+    """The full URL of a call's page at Verba's documented deep link
+    (/verba/gwtCallDetail.do?ccdrId=…), which integrations store."""
+    query = urlencode({"ccdrId": str(call_id)})
+    return f"{public_base(request)}{reverse('calls:verba_detail')}?{query}"
