@@ -8,24 +8,34 @@
 import contextlib
 import uuid
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Max, Min, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from calls import links
+from calls import audio, links
 from calls.models import Call
 from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
-from calls.services import WRITABLE_FIELDS, upsert_call
+from calls.services import (
+    WRITABLE_FIELDS,
+    RecordingRejected,
+    check_recording,
+    remove_recording,
+    store_recording,
+    upsert_call,
+)
 
 
 class CallQuerySet(models.QuerySet):
@@ -170,8 +180,49 @@ class StartRangeFilter(admin.FieldListFilter):
         ]
 
 
+class CallAdminForm(forms.ModelForm):
+    """The call's fields, plus a recording to upload or remove.
+
+    The recording and its content type are not model fields of this form: an upload is
+    checked like any other (allowed audio type, its bytes, the size limit) and stored by
+    calls.services.store_recording after the call is saved.
+    """
+
+    new_recording = forms.FileField(
+        label="Upload a recording",
+        required=False,
+        help_text="Replaces the current recording. Audio only: "
+        + ", ".join(audio.allowed_types())
+        + ".",
+    )
+    remove_recording = forms.BooleanField(
+        label="Remove the recording", required=False, help_text="Its file is deleted."
+    )
+
+    class Meta:
+        model = Call
+        fields = ["id", *WRITABLE_FIELDS]
+
+    def clean_new_recording(self) -> Any:
+        upload = self.cleaned_data.get("new_recording")
+        if not upload:
+            return None
+        try:
+            self.recording_type = check_recording(upload, upload.content_type or "")
+        except RecordingRejected as rejected:
+            raise forms.ValidationError(rejected.reason, code=rejected.problem) from None
+        return upload
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("new_recording") and data.get("remove_recording"):
+            raise forms.ValidationError("Upload a recording or remove it, not both.")
+        return data
+
+
 @admin.register(Call)
 class CallAdmin(ImportExportModelAdmin):
+    form = CallAdminForm
     resource_classes = [CallResource]
     formats = [CSV]
     list_display = [
@@ -197,7 +248,7 @@ class CallAdmin(ImportExportModelAdmin):
     )
     # Declared for the search box; get_search_results decides how each term is matched.
     search_fields = ["caller_number"]
-    readonly_fields = ["call_url", "created_at", "updated_at"]
+    readonly_fields = ["call_url", "recording_file", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "call_url"]}),
         (
@@ -214,7 +265,8 @@ class CallAdmin(ImportExportModelAdmin):
         ),
         ("Time", {"fields": ["started_at", "ended_at"]}),
         ("Identifiers", {"fields": ["native_id", "platform_call_id"]}),
-        ("Retention", {"fields": ["keep", "recording", "recording_content_type"]}),
+        ("Retention", {"fields": ["keep"]}),
+        ("Recording", {"fields": ["recording_file", "new_recording", "remove_recording"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -267,6 +319,18 @@ class CallAdmin(ImportExportModelAdmin):
         url = links.call_url(request, obj.pk)
         return format_html('<a href="{}">{}</a>', url, url)
 
+    @admin.display(description="recording")
+    def recording_file(self, obj: Call) -> str:
+        if not obj.recording:
+            return "-"
+        url = reverse("calls:recording", args=[obj.pk])
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            url,
+            obj.recording.name.rsplit("/", 1)[-1],
+            obj.recording_content_type or "type unknown",
+        )
+
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
@@ -284,8 +348,15 @@ class CallAdmin(ImportExportModelAdmin):
         # long polls are woken after commit.
         fields = {name: getattr(obj, name) for name in WRITABLE_FIELDS}
         result = upsert_call(obj.pk, fields)
-        if "recording" in form.changed_data or "recording_content_type" in form.changed_data:
-            obj.save(update_fields=["recording", "recording_content_type", "updated_at"])
+        # The recording is written once the admin's transaction has committed the call:
+        # store_recording commits on its own, so that a failure never leaves a stray file.
+        upload = form.cleaned_data.get("new_recording")
+        if upload:
+            transaction.on_commit(
+                partial(store_recording, result.call, upload, form.recording_type)
+            )
+        elif form.cleaned_data.get("remove_recording"):
+            transaction.on_commit(partial(remove_recording, result.call))
         obj.created_at = result.call.created_at
         obj.updated_at = result.call.updated_at
         obj._state.adding = False

@@ -3,15 +3,23 @@
 The file is read through the storage API (`storage.open`, `seek`, chunked reads), so this
 works the same for files on disk and in object storage. The permission check is the
 view's; this module only turns (file, Range header) into a response.
+
+A recording is served from the site's own origin to logged-in staff, so whatever it
+contains must never run as a page there: it is sent only with an allowed audio type (else
+as an opaque download), with `nosniff`, and with `Content-Security-Policy: sandbox`, which
+denies scripts, forms and the origin's cookies to anything a browser renders from it.
 """
 
 import mimetypes
 import re
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
+
+from calls import audio
 
 CHUNK_BYTES = 64 * 1024
 
@@ -55,9 +63,15 @@ def recording_response(
     """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage).
 
     `filename` is offered to browsers that save the file ("Download the recording").
+    A stored type that is not an allowed audio type is sent as an attachment of type
+    application/octet-stream: downloaded, never shown.
     """
     size = recording.size
-    content_type = content_type or _guess_type(recording.name or "")
+    served = audio.servable_type(content_type or _guess_type(recording.name or ""))
+    content_type = served or _OPAQUE
+    if served is None:
+        # Nor may the saved file open as a page by its name.
+        filename = f"{PurePosixPath(filename).stem}.bin"
     try:
         span = parse_range(request.headers.get("Range", ""), size)
     except Unsatisfiable:
@@ -75,7 +89,7 @@ def recording_response(
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=False, filename=filename
+        as_attachment=served is None, filename=filename
     )
     return _common_headers(response)
 
@@ -85,6 +99,7 @@ def _common_headers(response: HttpResponse) -> HttpResponse:
     # Staff-only content: browsers may keep it for seeking, shared caches must not.
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
     return response
 
 
@@ -105,6 +120,9 @@ def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
+_OPAQUE = "application/octet-stream"
+
+
 def _guess_type(name: str) -> str:
     guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
+    return guessed or _OPAQUE

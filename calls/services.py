@@ -9,16 +9,19 @@ own look at the database finds imported calls.)
 import csv
 import io
 import logging
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import longpoll
+from calls import audio, longpoll
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -273,46 +276,198 @@ _IMPORT_TABLE = "calls_import_batch"
 
 
 # --- Recordings --------------------------------------------------------------------------
+#
+# Every write of a call's recording goes through store_recording (or remove_recording):
+# the ingestion upload, the admin, and any other door. Nothing else may set Call.recording
+# or Call.recording_content_type.
 
 
-def attach_recording(call: Call, content: IO[bytes], content_type: str) -> bool:
-    """Store `content` as the call's recording, replacing any previous one.
+class RecordingProblem(StrEnum):
+    UNSUPPORTED_TYPE = "unsupported_type"  # the declared type is not an allowed audio type
+    NOT_AUDIO = "not_audio"  # the bytes are not the audio the declared type promises
+    TOO_LARGE = "too_large"  # more than RECORDING_MAX_BYTES
+    EMPTY = "empty"
+    INCOMPLETE = "incomplete"  # fewer bytes arrived than the sender announced
 
-    Returns True when the call had no recording before. The file goes through Django's
-    default storage (local files, or S3 with django-storages); the old file is deleted only
-    after the new one is saved and recorded.
+
+class RecordingRejected(Exception):
+    """A recording refused before anything was stored.
+
+    `problem` says which rule it broke (callers map it to their own answer: 415, 413, 400…);
+    `reason` is a sentence for the sender. Neither repeats the content.
     """
-    previous = call.recording.name if call.recording else ""
-    extension = _EXTENSIONS.get(content_type, ".bin")
-    with transaction.atomic():
+
+    def __init__(self, problem: RecordingProblem, reason: str) -> None:
+        super().__init__(reason)
+        self.problem = problem
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StoredRecording:
+    call: Call  # the call as stored now, with its new recording
+    content_type: str  # the allowed type the recording was stored and will be served as
+    size: int  # bytes
+    replaced: bool  # the call had a recording before, whose file is now deleted
+
+
+_SPOOL_MEMORY_BYTES = 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+def store_recording(
+    call: Call,
+    content: IO[bytes],
+    declared_content_type: str,
+    *,
+    announced_size: int | None = None,
+) -> StoredRecording:
+    """Store `content` as the call's recording, replacing any previous one; the one way in.
+
+    - `content`: a binary stream read to its end (a request body, an uploaded file); it need
+      not be seekable. Reading stops as soon as it passes RECORDING_MAX_BYTES.
+    - `declared_content_type`: what the sender says it is (`audio/wav; codecs=1` is fine). It
+      must be one of RECORDING_CONTENT_TYPES (common aliases such as `audio/x-m4a` count as
+      the type they name), and the first bytes must be that audio (calls.audio): a declared
+      type alone is never trusted.
+    - `announced_size`: the length the sender announced (Content-Length), if any: a larger
+      one is refused before anything is read, and a body ending short of it is refused.
+
+    Raises RecordingRejected (nothing stored, the call unchanged) or Call.DoesNotExist (the
+    call was deleted meanwhile). Commits on its own: call it outside any `transaction.atomic`
+    block (it raises RuntimeError inside one), so that it knows whether its file is kept.
+    Concurrent uploads to one call end with the last one stored and every other file
+    deleted; a failed write deletes its own file. Files go through the recording field's
+    storage API only (local files, or S3 with django-storages).
+    """
+    content_type = _accepted_type(declared_content_type)
+    if announced_size is not None:
+        _check_size(announced_size)
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES) as spool:
+        size = _copy_bounded(content, spool)
+        if announced_size is not None and size < announced_size:
+            raise RecordingRejected(
+                RecordingProblem.INCOMPLETE,
+                f"The recording ended after {size} of the {announced_size} bytes announced.",
+            )
+        _check_size(size)
+        spool.seek(0)
+        _check_content(content_type, spool.read(audio.HEAD_BYTES))
+        spool.seek(0)
+        return _save_recording(call, spool, content_type, size)
+
+
+def check_recording(content: IO[bytes], declared_content_type: str) -> str:
+    """Run store_recording's checks on a seekable file without storing it, and rewind it.
+
+    For forms, which show the reason beside the field; the write itself still goes through
+    store_recording. Returns the content type the recording would be stored as; raises
+    RecordingRejected.
+    """
+    content_type = _accepted_type(declared_content_type)
+    content.seek(0)
+    size = _copy_bounded(content, None)
+    _check_size(size)
+    content.seek(0)
+    _check_content(content_type, content.read(audio.HEAD_BYTES))
+    content.seek(0)
+    return content_type
+
+
+def remove_recording(call: Call) -> bool:
+    """Detach the call's recording and delete its file after commit; False when it had none.
+
+    Commits on its own, like store_recording.
+    """
+    with transaction.atomic(durable=True):
         locked = Call.objects.select_for_update().get(pk=call.pk)
-        locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
-        locked.recording_content_type = content_type
+        previous = locked.recording.name or ""
+        if not previous:
+            return False
+        locked.recording = ""
+        locked.recording_content_type = ""
         locked.save(update_fields=["recording", "recording_content_type", "updated_at"])
-    if previous and previous != locked.recording.name:
-        transaction.on_commit(lambda: _delete_file(locked, previous), robust=True)
-    call.recording = locked.recording
-    call.recording_content_type = content_type
-    call.updated_at = locked.updated_at
-    return not previous
+    _delete_file(previous)
+    return True
 
 
-def _delete_file(call: Call, name: str) -> None:
+def _accepted_type(declared: str) -> str:
+    content_type = audio.accepted_type(declared or "")
+    if content_type is None:
+        raise RecordingRejected(
+            RecordingProblem.UNSUPPORTED_TYPE,
+            "A recording must be sent as one of: " + ", ".join(audio.allowed_types()) + ".",
+        )
+    return content_type
+
+
+def _check_size(size: int) -> None:
+    if size <= 0:
+        raise RecordingRejected(RecordingProblem.EMPTY, "The recording is empty.")
+    if size > settings.RECORDING_MAX_BYTES:
+        raise _too_large(f"; this one has {size}")
+
+
+def _too_large(detail: str = "") -> RecordingRejected:
+    return RecordingRejected(
+        RecordingProblem.TOO_LARGE,
+        f"A recording may be at most {settings.RECORDING_MAX_BYTES} bytes{detail}.",
+    )
+
+
+def _copy_bounded(content: IO[bytes], target: IO[bytes] | None) -> int:
+    """Copy `content` into `target` (or just count it); refuses it one byte past the limit."""
+    limit = settings.RECORDING_MAX_BYTES
+    copied = 0
+    while chunk := content.read(min(_CHUNK_BYTES, limit + 1 - copied)):
+        copied += len(chunk)
+        if copied > limit:
+            raise _too_large()
+        if target is not None:
+            target.write(chunk)
+    return copied
+
+
+def _check_content(content_type: str, head: bytes) -> None:
+    if not audio.content_matches(content_type, head):
+        raise RecordingRejected(
+            RecordingProblem.NOT_AUDIO,
+            f"The content is not {content_type} audio: its first bytes do not match.",
+        )
+
+
+def _save_recording(
+    call: Call, content: IO[bytes], content_type: str, size: int
+) -> StoredRecording:
+    saved = ""
     try:
-        call.recording.storage.delete(name)
-    except OSError:
-        # A leftover file wastes space but loses nothing; the call points to the new one.
-        logger.warning("Could not delete replaced recording %s of call %s", name, call.pk)
+        # Durable: when this block is left normally the row is committed, so the previous
+        # file can go; when it is left by an exception the new file is nobody's and goes.
+        with transaction.atomic(durable=True):
+            # The lock orders concurrent uploads; `previous` is read under it, so each
+            # upload deletes exactly the file it replaced.
+            locked = Call.objects.select_for_update().get(pk=call.pk)
+            previous = locked.recording.name or ""
+            extension = audio.EXTENSIONS.get(content_type, ".bin")
+            locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
+            saved = locked.recording.name
+            locked.recording_content_type = content_type
+            locked.save(update_fields=["recording", "recording_content_type", "updated_at"])
+    except BaseException:
+        if saved:
+            _delete_file(saved)
+        raise
+    if previous and previous != saved:
+        _delete_file(previous)
+    return StoredRecording(
+        call=locked, content_type=content_type, size=size, replaced=bool(previous)
+    )
 
 
-_EXTENSIONS = {
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/ogg": ".ogg",
-    "audio/opus": ".opus",
-    "audio/webm": ".webm",
-    "audio/mp4": ".m4a",
-    "audio/flac": ".flac",
-}
+def _delete_file(name: str) -> None:
+    storage = Call._meta.get_field("recording").storage
+    try:
+        storage.delete(name)
+    except Exception:
+        # A leftover file wastes space but loses nothing: no call points to it.
+        logger.warning("Could not delete the unused recording file %s", name, exc_info=True)

@@ -1,6 +1,5 @@
 """The call ingestion API: thin views over calls.services and ingest.selectors."""
 
-import tempfile
 import uuid
 from typing import Any
 
@@ -13,7 +12,6 @@ from rest_framework.exceptions import (
     NotAuthenticated,
     NotFound,
     ParseError,
-    UnsupportedMediaType,
     ValidationError,
 )
 from rest_framework.generics import GenericAPIView
@@ -32,7 +30,6 @@ from ingest.exceptions import ingest_exception_handler
 from ingest.serializers import CallListQuerySerializer, CallSerializer
 
 NOT_FOUND_MESSAGE = "No call with this id."
-_CHUNK = 64 * 1024
 
 
 class AlwaysJson(DefaultContentNegotiation):
@@ -166,32 +163,55 @@ class RecordingView(IngestView):
         operation_id="calls_recording_upload",
         summary="Upload a call's recording",
         description="The raw audio as the body, with its Content-Type (one of the accepted "
-        "audio types) and Content-Length. Replaces a previous recording. 201 when the call "
-        "had none, 200 when replaced; 413 when too large, 415 for other types.",
+        "audio types) and Content-Length; the body must start as that kind of audio. "
+        "Replaces a previous recording. 201 when the call had none, 200 when replaced; 400 "
+        "when empty or shorter than announced, 413 when too large, 415 for other types or "
+        "content that is not the declared audio.",
         request={content_type: bytes for content_type in settings.RECORDING_CONTENT_TYPES},
         responses={
             201: CallSerializer,
             200: CallSerializer,
+            400: OpenApiResponse(description="Empty, or shorter than its Content-Length."),
             411: OpenApiResponse(description="No Content-Length."),
             413: OpenApiResponse(description="Larger than the configured maximum."),
-            415: OpenApiResponse(description="Not an accepted audio type."),
+            415: OpenApiResponse(
+                description="Not an accepted audio type, or not the audio it claims to be."
+            ),
         },
     )
     def put(self, request: Request, call_id: str) -> Response:
         call = self.get_call(call_id)
-        content_type = request.content_type.split(";")[0].strip().lower()
-        accepted = [t.lower() for t in settings.RECORDING_CONTENT_TYPES]
-        if content_type not in accepted:
-            raise UnsupportedMediaType(
-                content_type,
-                detail="A recording must be sent as one of: " + ", ".join(accepted) + ".",
-            )
         length = _content_length(request)
-        with tempfile.SpooledTemporaryFile(max_size=1024 * 1024) as spool:
-            _copy_body(request, spool, length)
-            spool.seek(0)
-            first = services.attach_recording(call, spool, content_type)
-        return self.represent(call, status.HTTP_201_CREATED if first else status.HTTP_200_OK)
+        try:
+            stored = services.store_recording(
+                call, request.stream, request.content_type, announced_size=length
+            )
+        except services.RecordingRejected as rejected:
+            raise _REJECTIONS[rejected.problem](rejected.reason) from None
+        except Call.DoesNotExist:
+            raise NotFound(NOT_FOUND_MESSAGE) from None
+        return self.represent(
+            stored.call, status.HTTP_200_OK if stored.replaced else status.HTTP_201_CREATED
+        )
+
+
+class UnsupportedRecording(APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_code = "unsupported_media_type"
+
+
+class BadRecording(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_recording"
+
+
+_REJECTIONS: dict[services.RecordingProblem, type[APIException]] = {
+    services.RecordingProblem.UNSUPPORTED_TYPE: UnsupportedRecording,
+    services.RecordingProblem.NOT_AUDIO: UnsupportedRecording,
+    services.RecordingProblem.TOO_LARGE: PayloadTooLarge,
+    services.RecordingProblem.EMPTY: BadRecording,
+    services.RecordingProblem.INCOMPLETE: BadRecording,
+}
 
 
 def _is_stored(raw_id: Any) -> bool:
@@ -207,31 +227,9 @@ def _content_length(request: Request) -> int:
     if not raw:
         raise LengthRequired()
     try:
-        length = int(raw)
+        return int(raw)
     except ValueError:
         raise ParseError("Content-Length is not a number.") from None
-    if length <= 0:
-        raise ValidationError({"recording": ["The recording is empty."]})
-    if length > settings.RECORDING_MAX_BYTES:
-        raise PayloadTooLarge(
-            f"A recording may be at most {settings.RECORDING_MAX_BYTES} bytes; "
-            f"this one has {length}."
-        )
-    return length
-
-
-def _copy_body(request: Request, target: Any, length: int) -> None:
-    # The raw body, unparsed; Django's stream stops at Content-Length, which is already
-    # within the limit.
-    stream = request.stream
-    received = 0
-    while chunk := stream.read(min(_CHUNK, length - received)):
-        target.write(chunk)
-        received += len(chunk)
-        if received >= length:
-            break
-    if received != length:
-        raise ParseError(f"The body ended after {received} of {length} bytes.")
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

@@ -63,6 +63,44 @@ def test_the_whole_recording_is_served_with_its_type_and_range_support(staff_cli
     assert response["Content-Disposition"] == f'inline; filename="call-{recorded_call.pk}.wav"'
 
 
+def test_every_recording_is_served_sandboxed_and_never_sniffed(staff_client, recorded_call):
+    for response in (
+        staff_client.get(url(recorded_call)),
+        staff_client.get(url(recorded_call), HTTP_RANGE="bytes=0-9"),
+        staff_client.head(url(recorded_call)),
+        staff_client.get(url(recorded_call), HTTP_RANGE="bytes=99999999-"),
+    ):
+        assert response["Content-Security-Policy"] == "sandbox"
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("stored_type", "name"),
+    [
+        ("text/html", "call.html"),
+        ("text/html; charset=utf-8", "call.wav"),
+        ("image/svg+xml", "call.svg"),
+        ("", "call.html"),  # no stored type: the name's guess is no better
+        ("audio/wav, text/html", "call.wav"),
+    ],
+)
+def test_a_recording_stored_with_a_type_that_is_not_audio_is_only_ever_downloaded(
+    staff_client, stored_type, name
+):
+    # Written before uploads were checked: an HTML page with a script, as a "recording".
+    page = b"<html><script>fetch('/admin/auth/user/')</script></html>"
+    call = CallFactory(recording_content_type=stored_type)
+    call.recording.save(name, ContentFile(page))
+
+    response = staff_client.get(url(call))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == f'attachment; filename="call-{call.pk}.bin"'
+    assert response["Content-Security-Policy"] == "sandbox"
+    assert body(response) == page
+
+
 @pytest.mark.parametrize(
     ("header", "first", "last"),
     [

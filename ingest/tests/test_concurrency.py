@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from calls import longpoll
 from calls.models import Call
+from calls.tests.factories import CallFactory
 from ingest.tests.conftest import CALL_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,3 +141,26 @@ def test_a_get_call_url_next_request_is_answered_by_an_ingestion_write(
     assert body["code"] == 0
     assert body["callURL"].endswith(f"ccdrId={CALL_ID}")
     assert answer["at"] - written < 1.5
+
+
+def test_concurrent_recording_uploads_leave_only_the_file_the_call_points_to(
+    settings, tmp_path, ingest_key
+):
+    settings.MEDIA_ROOT = tmp_path
+    call = CallFactory()
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 40
+
+    def upload(index):
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=ingest_key[1])
+        return client.put(
+            f"/api/v1/calls/{call.pk}/recording", wav, content_type="audio/wav"
+        ).status_code
+
+    for attempt in range(3):
+        statuses = run_in_threads(4, upload)
+
+        assert all(s in (200, 201) for s in statuses), f"attempt {attempt}: {statuses}"
+        stored = Call.objects.get(pk=call.pk).recording.name
+        files = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()]
+        assert files == [stored], f"attempt {attempt}"

@@ -90,12 +90,36 @@ def test_a_recording_over_the_limit_is_refused_with_413_before_storing(api, sett
     assert not any(media.rglob("*.wav"))
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><script>fetch('/admin/')</script></html>", "audio/wav"),
+        (b"<svg onload='alert(1)'/>", "audio/mpeg"),
+        (WAV, "audio/ogg"),
+    ],
+    ids=["html-as-wav", "svg-as-mp3", "wav-as-ogg"],
+)
+def test_content_that_is_not_the_declared_audio_is_refused_with_415(api, media, body, content_type):
+    call = CallFactory()
+
+    response = put(api, call, body, content_type=content_type)
+
+    assert response.status_code == 415
+    assert response.json() == {
+        "detail": f"The content is not {content_type} audio: its first bytes do not match."
+    }
+    assert not Call.objects.get(pk=call.pk).recording
+    assert not any(p.is_file() for p in media.rglob("*"))
+
+
 def test_the_accepted_types_come_from_the_settings(api, settings):
-    settings.RECORDING_CONTENT_TYPES = ["audio/x-custom"]
+    # Only audio types count, whatever the setting lists.
+    settings.RECORDING_CONTENT_TYPES = ["audio/x-custom", "text/html"]
     call = CallFactory()
 
     assert put(api, call, WAV).status_code == 415
     assert put(api, call, WAV, content_type="audio/x-custom").status_code == 201
+    assert put(api, call, WAV, content_type="text/html").status_code == 415
 
 
 def test_an_empty_recording_is_a_400(api):
