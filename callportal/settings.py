@@ -7,6 +7,7 @@ machine: SQLite, DEBUG off, nothing exposed beyond localhost.
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served by us, not a CDN
     "import_export",
+    "axes",
     "calls",
     "apikeys",
     "audit",
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "callportal.urls"
@@ -136,6 +140,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# django-axes first: it refuses a locked-out user name or address before any password is
+# hashed, and records each failure (the login pages, the admin and RequestToken alike).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LOGIN_URL = "login"
@@ -207,6 +218,36 @@ NEXT_MAX_WAITING = env.int(
     "NEXT_MAX_WAITING", default=max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4)
 )
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
+
+# Attempts at RequestToken per period, per API key and (separately) per client address: each
+# one costs a password hash (about half a second of CPU), so this is far below API_THROTTLE.
+API_TOKEN_THROTTLE = env.str("API_TOKEN_THROTTLE", default="60/min")
+
+# --- Login lockout (django-axes) -----------------------------------------------------------
+# LOGIN_FAILURE_LIMIT failed logins lock out the user name (from any address) and, separately,
+# the client address (for any user name), on /accounts/login/, /admin/login/ and RequestToken
+# alike, for LOGIN_LOCKOUT_MINUTES (0: until an administrator unlocks it in the admin).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+_lockout_minutes = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The same client address as everywhere else (X-Forwarded-For only from TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "apikeys.clients.client_address"
+# Attempts while locked out neither count nor extend the lockout: it ends on time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Failures only: no row per successful login.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Masked in the request data axes stores and in its log lines.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "password",
+    "userName",
+    "apiKey",
+    "token",
+    "csrfmiddlewaretoken",
+]
 
 # --- Audit trail and admin ----------------------------------------------------------------
 # Audit rows are buffered in process and written in batches: every AUDIT_FLUSH_SECONDS, or

@@ -1,4 +1,5 @@
-"""System checks: a mistyped API_THROTTLE is reported at start-up, not on the first request."""
+"""System checks: a mistyped API_THROTTLE or API_TOKEN_THROTTLE is reported at start-up, not
+on the first request."""
 
 from typing import Any
 
@@ -10,8 +11,10 @@ from verba.throttling import parse_rate
 
 
 def check_throttle_setting(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    try:
-        parse_rate(settings.API_THROTTLE)
-    except ImproperlyConfigured as exc:
-        return [Error(str(exc), id="verba.E001")]
-    return []
+    errors: list[CheckMessage] = []
+    for setting, check_id in (("API_THROTTLE", "verba.E001"), ("API_TOKEN_THROTTLE", "verba.E002")):
+        try:
+            parse_rate(getattr(settings, setting), setting)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), id=check_id))
+    return errors

@@ -52,6 +52,11 @@ class Message:
     KEY_DENIED = "Access denied: this API key may not query the Business API."
     USER_DENIED = "Access denied: the user may not view calls."
     THROTTLED = "Too many requests; try again later."
+    TOKEN_THROTTLED = "Too many RequestToken attempts; try again later."  # noqa: S105 - a message, not a secret
+    LOCKED_OUT = (
+        "Too many failed logins for this user name or from this address; logins are refused "
+        "for a while. Try again later, or ask an administrator to unlock it."
+    )
     UNAVAILABLE = "The service is temporarily unavailable; nothing was changed. Try again later."
     # Refused by Django before the Business API saw the request (see refused_request).
     HOST_REFUSED = "The request's Host header names a host this server does not serve."

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.http import HttpRequest
 
 from apikeys import secrets
 from apikeys.models import ApiKey
@@ -37,7 +38,7 @@ def printed(label: str, output: str) -> str:
 def test_it_loads_calls_a_staff_user_and_a_key_that_work():
     out = run_demo()
 
-    user = authenticate(username="demo", password=printed("Password", out))
+    user = authenticate(HttpRequest(), username="demo", password=printed("Password", out))
     assert user is not None and user.is_staff and user.has_perm("calls.view_call")
     assert ApiKey.objects.get(key_digest=secrets.digest(printed("API key", out))).is_usable
     assert 300 <= Call.objects.count() <= 1000
@@ -64,8 +65,11 @@ def test_running_it_again_adds_nothing_and_prints_fresh_credentials():
 
     assert (Call.objects.count(), ApiKey.objects.count()) == (calls, keys)
     assert printed("API key", second) != printed("API key", first)
-    assert authenticate(username="demo", password=printed("Password", first)) is None
-    assert authenticate(username="demo", password=printed("Password", second)) is not None
+    assert authenticate(HttpRequest(), username="demo", password=printed("Password", first)) is None
+    assert (
+        authenticate(HttpRequest(), username="demo", password=printed("Password", second))
+        is not None
+    )
 
 
 def test_running_it_again_keeps_times_recordings_and_admin_edits():

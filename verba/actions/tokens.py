@@ -7,6 +7,8 @@ import binascii
 from datetime import UTC
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
 from rest_framework.request import Request
 
 from apikeys.services import release_token, request_token
@@ -15,6 +17,11 @@ from verba.answers import Answer, Placement, Value
 from verba.auth import VIEW_PERMISSION
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
+from verba.throttling import token_retry_after
+
+# What the login lockout may know of a RequestToken attempt: where it came from, never its
+# parameters (they hold the API key and the password).
+_ATTEMPT_META = ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_USER_AGENT", "HTTP_ACCEPT")
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -56,10 +63,16 @@ class RequestToken(Action):
 
     def run(self, context: Context) -> Answer:
         user_name, password = credentials(context.request, context.params)
-        # The model backend refuses inactive users, so they read as a wrong password.
-        user = authenticate(context.request._request, username=user_name, password=password)
-        if user is None:
-            raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG)
+        # Each attempt from here on costs a password hash: a rate of its own, per key and
+        # per address, before anything is hashed.
+        wait = token_retry_after(context.api_key.pk, context.client_address)
+        if wait is not None:
+            raise ApiError(
+                Code.TOO_MANY_REQUESTS,
+                Message.TOKEN_THROTTLED,
+                headers={"Retry-After": str(wait)},
+            )
+        user = _authenticate(context.request._request, user_name, password)
         context.user_id = user.pk
         if not user.has_perm(VIEW_PERMISSION):
             raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
@@ -72,6 +85,28 @@ class RequestToken(Action):
                 Value("expiresAt", "expiresAt", expires, Placement.JSON_ONLY),
             ),
         )
+
+
+def _authenticate(request: HttpRequest, user_name: str, password: str) -> AbstractBaseUser:
+    """The user these credentials name, or ApiError 5; counted by the login lockout.
+
+    The authentication backends include django-axes, so a wrong password counts toward the
+    same lockout as the login pages, and a locked-out user name or address is refused before
+    any password is hashed. Axes sees a stand-in request: the real one's address, user agent
+    and path, none of its parameters, and its lockout flag stays off the real request (whose
+    answer is this API's, not the login pages' lockout page).
+    """
+    attempt = HttpRequest()
+    attempt.method = "POST"
+    attempt.path = attempt.path_info = request.path_info
+    attempt.META = {name: request.META[name] for name in _ATTEMPT_META if name in request.META}
+    # The model backend refuses inactive users, so they read as a wrong password.
+    user = authenticate(attempt, username=user_name, password=password)
+    if user is not None:
+        return user
+    if getattr(attempt, "axes_locked_out", False):
+        raise ApiError(Code.AUTHENTICATION_FAILED, Message.LOCKED_OUT)
+    raise ApiError(Code.AUTHENTICATION_FAILED, Message.CREDENTIALS_WRONG)
 
 
 @register

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from verba.throttling import buckets
+from verba.throttling import buckets, token_buckets
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -27,8 +27,10 @@ def _fast_password_hashing(settings):
 def _fresh_throttle_buckets():
     """Each test starts with empty throttle buckets, as a new process would."""
     buckets.clear()
+    token_buckets.clear()
     yield
     buckets.clear()
+    token_buckets.clear()
 
 
 @pytest.fixture
