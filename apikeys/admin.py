@@ -11,14 +11,21 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from apikeys.forms import ApiKeyAddForm, ApiKeyChangeForm
 from apikeys.models import ApiKey, ApiKeyState, ApiSession
-from apikeys.services import create_api_key, release_token, revoke_api_key, rotate_api_key
+from apikeys.services import (
+    DuplicateApiKey,
+    KeyChangedMeanwhile,
+    create_api_key,
+    release_token,
+    revoke_api_key,
+    rotate_api_key,
+)
 from audit.charts import usage_chart_svg
 from audit.selectors import daily_usage, requests_since
 
@@ -211,6 +218,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Held on the request only, for response_add's one page.
         request._api_key_plaintext = plaintext  # type: ignore[attr-defined]
 
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except DuplicateApiKey:
+            # The form found the key new, then another import of it committed first; the
+            # admin's transaction has rolled back, so nothing was added.
+            self.message_user(
+                request,
+                "This API key already exists: it was imported by someone else at the same "
+                "moment. Nothing was added.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
     ) -> HttpResponse:
@@ -269,7 +292,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
                     request, f"“{key.name}” is revoked and was not rotated.", messages.WARNING
                 )
                 continue
-            rotated.append((key, rotate_api_key(key)))
+            try:
+                rotated.append((key, rotate_api_key(key)))
+            except KeyChangedMeanwhile:
+                self.message_user(
+                    request,
+                    f"“{key.name}” was rotated or revoked by someone else at the same moment "
+                    "and was not rotated again: its current secret is the one shown to them. "
+                    "Rotate it again if you need a secret of your own.",
+                    messages.WARNING,
+                )
+                continue
             self.log_change(request, key, "Rotated the secret.")
         if not rotated:
             return None

@@ -5,12 +5,25 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
+
+DUPLICATE_KEY_MESSAGE = "This API key already exists."
+
+
+class DuplicateApiKey(ValidationError):
+    """The imported key exists already (perhaps imported by someone else a moment ago)."""
+
+    def __init__(self) -> None:
+        super().__init__({"key": DUPLICATE_KEY_MESSAGE})
+
+
+class KeyChangedMeanwhile(Exception):
+    """The key was rotated or revoked by someone else since it was read; nothing changed."""
 
 
 def create_api_key(
@@ -26,7 +39,8 @@ def create_api_key(
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is not stored anywhere.
 
-    `key` imports an existing GUID (integrations migrating from Verba keep their key).
+    `key` imports an existing GUID (integrations migrating from Verba keep their key); one
+    that exists already raises DuplicateApiKey, also when another import of it commits first.
     """
     if key is None:
         plaintext = secrets.new_key()
@@ -48,18 +62,35 @@ def create_api_key(
     )
     api_key.full_clean(exclude=["key_digest", "hint"])
     if ApiKey.objects.filter(key_digest=api_key.key_digest).exists():
-        raise ValidationError({"key": "This API key already exists."})
-    api_key.save()
+        raise DuplicateApiKey()
+    try:
+        # A savepoint: a concurrent import of the same key that commits first makes this
+        # insert fail on the unique digest, and the caller's transaction stays usable.
+        with transaction.atomic():
+            api_key.save()
+    except IntegrityError:
+        if ApiKey.objects.filter(key_digest=api_key.key_digest).exists():
+            raise DuplicateApiKey() from None
+        raise
     return api_key, plaintext
 
 
 def rotate_api_key(api_key: ApiKey) -> str:
-    """Give the key a new secret; the old one stops working at once."""
+    """Give the key a new secret; the old one stops working at once.
+
+    Compare-and-set: only a key whose secret is still the one `api_key` was read with, and
+    that is not revoked, is rotated. When two administrators rotate one key at once, one
+    wins and the other gets KeyChangedMeanwhile, so exactly one new secret exists and it is
+    the one that was shown.
+    """
     plaintext = secrets.new_key()
-    with transaction.atomic():
-        api_key.key_digest = secrets.digest(plaintext)
-        api_key.hint = secrets.key_hint(plaintext)
-        api_key.save(update_fields=["key_digest", "hint"])
+    new_digest, new_hint = secrets.digest(plaintext), secrets.key_hint(plaintext)
+    updated = ApiKey.objects.filter(
+        pk=api_key.pk, key_digest=api_key.key_digest, revoked_at__isnull=True
+    ).update(key_digest=new_digest, hint=new_hint)
+    if not updated:
+        raise KeyChangedMeanwhile
+    api_key.key_digest, api_key.hint = new_digest, new_hint
     return plaintext
 
 
