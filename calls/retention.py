@@ -183,6 +183,13 @@ class Sweeper:
             target = self.completed + count
             return self._passes.wait_for(lambda: self.completed >= target, timeout)
 
+    def wait_stopped(self, timeout: float) -> bool:
+        """Wait for the thread to end once DELETION_SWEEP_SECONDS is 0 (tests)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
     def _run(self) -> None:
         stop = threading.Event()
         while settings.DELETION_SWEEP_SECONDS > 0:
