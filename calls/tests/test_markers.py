@@ -126,4 +126,5 @@ def test_a_marker_closed_after_the_call_ended_ends_with_the_call(live_call):
 
     closed = add_marker(live_call.pk, "Hold", Mode.END, now=now + timedelta(minutes=5))
 
-    assert closed.end_ms == round((live_call.ended_at - live_call.started_at).total_seconds() * 1000)
+    length = live_call.ended_at - live_call.started_at
+    assert closed.end_ms == round(length.total_seconds() * 1000)
