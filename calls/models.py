@@ -187,7 +187,12 @@ class MetadataField(models.Model):
         ordering = ["identifier"]
         constraints = [
             # "Ticket" and "ticket" would be two parameters that look like one.
-            models.UniqueConstraint(Lower("identifier"), name="metadatafield_identifier_ci"),
+            models.UniqueConstraint(
+                Lower("identifier"),
+                name="metadatafield_identifier_ci",
+                violation_error_message="A field with this identifier (in any letter case) "
+                "already exists.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from calls.models import Call
@@ -98,6 +98,16 @@ def delete_call(call_id: uuid.UUID, *, now: datetime | None = None) -> Deletion:
     # This process sweeps from now on, whatever server it runs in (see `sweeper`).
     sweeper.start()
     return Deletion.SCHEDULED
+
+
+def delete_calls_now(calls: QuerySet[Call]) -> int:
+    """Delete these calls at once, kept or not, with their recordings (the admin's delete:
+    an administrator's explicit choice). Returns how many were deleted."""
+    with transaction.atomic():
+        locked = list(calls.select_for_update())
+        for call in locked:
+            delete_locked(call)
+    return len(locked)
 
 
 def delete_if_due(call: Call, *, now: datetime | None = None) -> bool:

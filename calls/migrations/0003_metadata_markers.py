@@ -64,7 +64,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='metadatafield',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('identifier'), name='metadatafield_identifier_ci'),
+            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('identifier'), name='metadatafield_identifier_ci', violation_error_message='A field with this identifier (in any letter case) already exists.'),
         ),
         migrations.AddField(
             model_name='metadatavalue',
