@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from calls.models import METADATA_VALUE_MAX_LENGTH, Call, MetadataField, MetadataValue
+from calls.models import (
+    IDENTIFIER_MAX_LENGTH,
+    METADATA_VALUE_MAX_LENGTH,
+    Call,
+    MetadataField,
+    MetadataValue,
+)
 from calls.text import has_control_character
 
 # Tabs and line breaks are fine in a value (a CRM note); other control characters are not
@@ -45,19 +51,17 @@ class AttachResult:
         return "; ".join(parts) or "nothing changed"
 
 
-def attach_metadata(call_id: uuid.UUID, values: Mapping[str, str]) -> AttachResult:
-    """Set each field named by identifier to its value (an empty value clears it).
-
-    Raises MetadataRefused, having changed nothing, for an identifier that is no field or
-    whose field has no API access, or for a value that is too long; Call.DoesNotExist when
-    the call is gone.
-    """
+def check_values(values: Mapping[str, str]) -> dict[str, MetadataField]:
+    """The fields `values` names, by identifier; MetadataRefused for the first identifier
+    that is no field the API may set, or whose value is refused."""
     fields = {f.identifier: f for f in MetadataField.objects.filter(identifier__in=list(values))}
     for identifier, value in values.items():
         found = fields.get(identifier)
         if found is None or not found.api_access:
+            # Named, but no longer than an identifier can be: the name is the client's text.
+            shown = identifier[:IDENTIFIER_MAX_LENGTH]
             raise MetadataRefused(
-                identifier, f"The parameter {identifier} is no metadata field the API may set."
+                identifier, f"The parameter {shown} is no metadata field the API may set."
             )
         if len(value) > METADATA_VALUE_MAX_LENGTH:
             raise MetadataRefused(
@@ -68,6 +72,17 @@ def attach_metadata(call_id: uuid.UUID, values: Mapping[str, str]) -> AttachResu
             raise MetadataRefused(
                 identifier, f"The value of {identifier} contains control characters."
             )
+    return fields
+
+
+def attach_metadata(call_id: uuid.UUID, values: Mapping[str, str]) -> AttachResult:
+    """Set each field named by identifier to its value (an empty value clears it).
+
+    Raises MetadataRefused, having changed nothing, for an identifier that is no field or
+    whose field has no API access, or for a value that is too long; Call.DoesNotExist when
+    the call is gone.
+    """
+    fields = check_values(values)
     result = AttachResult()
     with transaction.atomic():
         call = Call.objects.select_for_update().only("pk").get(pk=call_id)
