@@ -60,6 +60,9 @@ class Action:
     key_permissions: ClassVar[frozenset[KeyPermission]] = frozenset({KeyPermission.QUERY})
     # Django permissions a token's user needs besides calls.view_call (changing actions).
     user_permissions: ClassVar[tuple[str, ...]] = ()
+    # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
+    # given more than once is code 1 before the action runs.
+    repeatable: ClassVar[frozenset[str]] = frozenset()
 
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
@@ -83,4 +86,11 @@ def get_action(name: str) -> Action | None:
 
 
 # The handlers register themselves on import.
-from verba.actions import get_call_url, tokens  # noqa: E402, F401
+from verba.actions import (  # noqa: E402, F401
+    get_call_id,
+    get_call_url,
+    markers,
+    metadata,
+    retention,
+    tokens,
+)
