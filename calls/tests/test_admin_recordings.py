@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from calls.models import Call
 from calls.tests.factories import CallFactory
+from calls.tests.test_admin_calls import no_inline_forms
 from calls.tests.test_recording_store import HTML, MP3, stored_files
 from calls.tests.test_recordings import wav_bytes
 
@@ -45,6 +46,7 @@ def form_data(call: Call, **extra) -> dict:
         "ended_at_1": end.strftime("%H:%M:%S"),
         "native_id": call.native_id,
         "platform_call_id": call.platform_call_id,
+        **no_inline_forms(),
         **extra,
     }
 
