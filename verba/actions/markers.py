@@ -1,16 +1,16 @@
-"""AddMarker and GetMarkers: named segments of a call, in milliseconds."""
+"""AddMarker: add a named segment to a call, in milliseconds."""
 
 from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from calls.markers import MarkerRefused, Mode, add_marker, check_name, markers_of
+from calls.markers import MarkerRefused, Mode, add_marker, check_name
 from calls.models import Call, Marker
-from verba.actions import Action, Context, register
-from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call
+from verba.actions import Context, register
+from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call
 from verba.actions.retention import _ChangeAction
-from verba.answers import Answer, Item, Record, Records
+from verba.answers import Answer
 from verba.codes import ApiError, Code, invalid
 from verba.params import Params
 
@@ -94,39 +94,3 @@ class AddMarker(_ChangeAction):
             raise ApiError(Code.NOT_FOUND, NOT_FOUND) from None
         context.change = describe(marker, mode)
         return Answer(type=self.name, call_id=call.pk)
-
-
-def marker_records(markers: list[Marker]) -> Records:
-    """GetMarkers' answer: one `<verbamarker>` line each, JSON `"markers"`, TEXT rows of
-    name, start and end (milliseconds)."""
-    return Records(
-        records=tuple(
-            Record(
-                tag="verbamarker",
-                items=(
-                    Item("name", marker.name),
-                    Item("start", marker.start_ms),
-                    Item("end", marker.end_ms),
-                ),
-                inline=True,
-            )
-            for marker in markers
-        ),
-        json_name="markers",
-        text_columns=("name", "start", "end"),
-    )
-
-
-@register
-class GetMarkers(Action):
-    name = "GetMarkers"
-
-    def run(self, context: Context) -> Answer:
-        call = find_call(
-            context.params,
-            BY_ID,
-            arrived_at=context.arrived_at,
-            not_found="Unable to retrieve the markers, because the call cannot be found.",
-            ambiguous="Unable to retrieve the markers, because more than one call matches.",
-        )
-        return Answer(type=self.name, records=marker_records(markers_of(call)), call_id=call.pk)
