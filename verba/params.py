@@ -24,6 +24,17 @@ KNOWN_NAMES = frozenset(
         "status",
         "userName",
         "password",
+        # The media actions (§7.8–§7.11).
+        "format",
+        "start",
+        "end",
+        "width",
+        "height",
+        "isColorDefined",
+        "bgColor",
+        "maxColor",
+        "minColor",
+        "transparency",
     }
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -80,6 +80,8 @@ class _Trail:
     user_id: int | None = None
     client_address: str | None = None
     call_id: Any = None
+    # The result code of an answer that is not rendered (a media file).
+    code: Code | None = None
 
 
 class VerbaApiView(APIView):
@@ -104,8 +106,11 @@ class VerbaApiView(APIView):
         self._record(response, started)
         return response
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         answer = self.answer(request)
+        if answer.media is not None:
+            self.trail.code = answer.code
+            return answer.media
         return Response(answer, status=answer.http_status, headers=answer.headers)
 
     post = get
@@ -209,19 +214,31 @@ class VerbaApiView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, MethodNotAllowed):
             self._name_action(request_params(self.request))
-            # The contract answers a wrong method in XML, whatever responseType says.
-            self.request.accepted_renderer = XmlRenderer()
-            self.request.accepted_media_type = XmlRenderer.media_type
             error = invalid(Message.METHOD)
             status = 405
         else:
             error = self._as_api_error(exc)
             status = error.code.http_status
-        if getattr(self.request, "accepted_renderer", None) is None:
+        # The contract answers a wrong method, and any error of a media action, in XML
+        # whatever responseType says.
+        if (
+            isinstance(exc, MethodNotAllowed)
+            or getattr(self.request, "accepted_renderer", None) is None
+            or self._names_media_action()
+        ):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
         answer = Answer(type=self.trail.action, code=error.code, message=error.message)
         return Response(answer, status=status, headers=error.headers)
+
+    def _names_media_action(self) -> bool:
+        # Read from the parameters, not from the checks' progress: an error found before
+        # the action's handler runs (a bad key or token, throttling) is XML too.
+        params = request_params(self.request)
+        if params.is_repeated("action"):
+            return False
+        action = get_action(params.get("action") or "")
+        return action is not None and action.media
 
     def _as_api_error(self, exc: Exception) -> ApiError:
         if isinstance(exc, ApiError):
@@ -249,7 +266,10 @@ class VerbaApiView(APIView):
 
     def _record(self, response: Response, started: float) -> None:
         answer = getattr(response, "data", None)
-        code = answer.code if isinstance(answer, Answer) else Code.UNAVAILABLE
+        if isinstance(answer, Answer):
+            code = answer.code
+        else:  # a media file, or nothing we answered
+            code = self.trail.code if self.trail.code is not None else Code.UNAVAILABLE
         try:
             record_api_request(
                 at=self.arrived_at,
