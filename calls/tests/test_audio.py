@@ -202,9 +202,7 @@ def test_the_waveform_draws_the_upper_envelope_above_the_middle_and_the_lower_be
 
 def test_pixels_of_the_transparency_colour_are_transparent_and_no_others():
     shape = audio.envelope(io.BytesIO(silent_then_loud_wav()), 4)
-    colours = audio.WaveformColours(
-        background=GREEN, maximum=RED, minimum=BLUE, transparent=GREEN
-    )
+    colours = audio.WaveformColours(background=GREEN, maximum=RED, minimum=BLUE, transparent=GREEN)
 
     image = pixels(audio.draw_waveform(shape, 21, colours))
 

@@ -46,6 +46,9 @@ class Action:
     token_rule: ClassVar[TokenRule] = TokenRule.AS_KEY_SAYS
     # Whether a token's user must (still) hold calls.view_call for this action.
     needs_view_permission: ClassVar[bool] = True
+    # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
+    # given more than once is code 1 before the action runs.
+    repeatable: ClassVar[frozenset[str]] = frozenset()
 
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
@@ -70,6 +73,7 @@ def get_action(name: str) -> Action | None:
 
 # The handlers register themselves on import.
 from verba.actions import (  # noqa: E402, F401
+    get_call_id,
     get_call_url,
     get_media,
     get_media_encoded,

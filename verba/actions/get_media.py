@@ -2,14 +2,20 @@
 
 from calls.recordings import extension_for, recording_response, served_type
 from verba.actions import Context, register
-from verba.actions.media import MediaAction, call_with_media, media_answer, reading_recording
+from verba.actions.media import (
+    BY_ID_OR_EXTENSION_NOW,
+    MediaAction,
+    call_with_media,
+    media_answer,
+    reading_recording,
+)
 from verba.answers import Answer
 
 
 @register
 class GetMedia(MediaAction):
     name = "GetMedia"
-    by_extension = True
+    naming = BY_ID_OR_EXTENSION_NOW
 
     def run(self, context: Context) -> Answer:
         call = call_with_media(context, self)

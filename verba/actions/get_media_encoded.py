@@ -5,6 +5,7 @@ are cached per process (calls/encoded.py), so a range request rarely transcodes 
 from calls.encoded import encoded_recording
 from verba.actions import Context, register
 from verba.actions.media import (
+    BY_ID_OR_EXTENSION_NOW,
     MediaAction,
     call_with_media,
     encoded_answer,
@@ -17,7 +18,7 @@ from verba.answers import Answer
 @register
 class GetMediaEncoded(MediaAction):
     name = "GetMediaEncoded"
-    by_extension = True
+    naming = BY_ID_OR_EXTENSION_NOW
 
     def run(self, context: Context) -> Answer:
         fmt = parse_format(context.params, default="mp3")

@@ -22,7 +22,7 @@ from calls.encoded import EncodedRecording
 from calls.models import Call
 from calls.recordings import ranged_response
 from verba.actions import Action, Context
-from verba.actions.lookup import lookup_call
+from verba.actions.lookup import BY_ID, CallNaming, NamingForm, find_call
 from verba.answers import Answer
 from verba.codes import ApiError, Code, invalid
 from verba.params import Params
@@ -53,10 +53,16 @@ VERBA_ONLY_FORMATS = frozenset(
 )
 
 
+# GetMedia and GetMediaEncoded: callID (or ccdr_id, cid), or extension + status without
+# `next`; GetMediaSegment and GetWaveform: callID (or its aliases) only.
+BY_ID_OR_EXTENSION_NOW = CallNaming(
+    NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, allow_next=False
+)
+
+
 class MediaAction(Action):
     media = True
-    # Whether the call may be named by extension + status besides callID (never `next`).
-    by_extension: ClassVar[bool] = False
+    naming: ClassVar[CallNaming] = BY_ID
 
 
 def parse_format(params: Params, default: str) -> audio.AudioFormat:
@@ -85,8 +91,12 @@ def parse_seconds(params: Params, name: str, default: float) -> float:
 
 def call_with_media(context: Context, action: MediaAction) -> Call:
     """The call the request names, which must have a recording."""
-    call = lookup_call(
-        context.params, arrived_at=context.arrived_at, not_found=NOT_FOUND, ambiguous=AMBIGUOUS
+    call = find_call(
+        context.params,
+        action.naming,
+        arrived_at=context.arrived_at,
+        not_found=NOT_FOUND,
+        ambiguous=AMBIGUOUS,
     )
     if not call.recording:
         raise ApiError(Code.NOT_FOUND, NO_MEDIA)

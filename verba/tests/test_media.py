@@ -159,7 +159,10 @@ def test_a_recording_gone_from_storage_is_code_2_and_logged(media, recorded_call
 # --- Errors are XML whatever responseType says ------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["GetMedia", "GetMediaEncoded", "GetMediaSegment", "GetWaveform"])
+MEDIA_ACTIONS = ["GetMedia", "GetMediaEncoded", "GetMediaSegment", "GetWaveform"]
+
+
+@pytest.mark.parametrize("action", MEDIA_ACTIONS)
 @pytest.mark.parametrize("response_type", ["JSON", "TEXT", "HTML"])
 def test_a_bad_key_is_answered_in_xml_whatever_response_type_says(api, action, response_type):
     response = api(action=action, apiKey=str(uuid.uuid4()), responseType=response_type)
@@ -433,7 +436,9 @@ def test_get_waveform_draws_a_png_of_the_size_asked(media):
 
 
 def test_get_waveform_without_colours_uses_the_default_style(media, recorded_call):
-    response = media("GetWaveform", cid=str(CALL_ID), width="800", height="80", isColorDefined="false")
+    response = media(
+        "GetWaveform", cid=str(CALL_ID), width="800", height="80", isColorDefined="false"
+    )
 
     image = Image.open(io.BytesIO(response.content)).convert("RGBA")
     assert image.size == (800, 80)
