@@ -265,7 +265,13 @@ def _mono_samples(source: IO[bytes]) -> Iterator[memoryview]:
     for frame in _frames(source):
         frame.pts = None
         for mono in resampler.resample(frame):
-            yield memoryview(bytes(mono.planes[0])[: mono.samples * 2]).cast("h")
+            yield _samples(mono)
+    for mono in resampler.resample(None):  # whatever the resampler still holds
+        yield _samples(mono)
+
+
+def _samples(mono: AudioFrame) -> memoryview:
+    return memoryview(bytes(mono.planes[0])[: mono.samples * 2]).cast("h")
 
 
 def envelope(source: IO[bytes], columns: int) -> Envelope:

@@ -55,6 +55,16 @@ def echoed_action(params: Params) -> str:
     return (params.get("action") or "")[:TYPE_ECHO_LENGTH]
 
 
+def names_media_action(params: Params) -> bool:
+    """Whether the request names a media action, whose every error is XML whatever
+    responseType says (contract §7.0). Read from the parameters alone, so that it holds for
+    errors found before the action's handler runs (a bad key or token, throttling) too."""
+    if params.is_repeated("action"):
+        return False
+    action = get_action(params.get("action") or "")
+    return action is not None and action.media
+
+
 def refused_request(request: HttpRequest, message: str) -> Response:
     """Code 1 in the requested format for a request Django refused before this view ran
     (a Host header outside ALLOWED_HOSTS): a Verba client still gets an answer it can read,
@@ -62,6 +72,8 @@ def refused_request(request: HttpRequest, message: str) -> Response:
     written: the request never reached the API (Django's security log has it)."""
     params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
     wanted, _ = response_type(params)
+    if names_media_action(params):
+        wanted = XmlRenderer.format
     renderer = next(r() for r in RENDERERS if r.format == wanted)
     answer = Answer(type=echoed_action(params), code=Code.INVALID_REQUEST, message=message)
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
@@ -224,21 +236,12 @@ class VerbaApiView(APIView):
         if (
             isinstance(exc, MethodNotAllowed)
             or getattr(self.request, "accepted_renderer", None) is None
-            or self._names_media_action()
+            or names_media_action(request_params(self.request))
         ):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
         answer = Answer(type=self.trail.action, code=error.code, message=error.message)
         return Response(answer, status=status, headers=error.headers)
-
-    def _names_media_action(self) -> bool:
-        # Read from the parameters, not from the checks' progress: an error found before
-        # the action's handler runs (a bad key or token, throttling) is XML too.
-        params = request_params(self.request)
-        if params.is_repeated("action"):
-            return False
-        action = get_action(params.get("action") or "")
-        return action is not None and action.media
 
     def _as_api_error(self, exc: Exception) -> ApiError:
         if isinstance(exc, ApiError):
