@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from calls import audio, links, retention
+from calls import links, recording_types, retention
 from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
@@ -192,7 +192,7 @@ class CallAdminForm(forms.ModelForm):
         label="Upload a recording",
         required=False,
         help_text="Replaces the current recording. Audio only: "
-        + ", ".join(audio.allowed_types())
+        + ", ".join(recording_types.allowed_types())
         + ".",
     )
     remove_recording = forms.BooleanField(
@@ -240,7 +240,6 @@ class MetadataValueInline(admin.TabularInline):
     extra = 0
     verbose_name = "custom metadata"
     verbose_name_plural = "custom metadata"
-    autocomplete_fields: list[str] = []
     fields = ["field", "value"]
 
 

@@ -5,12 +5,14 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from calls import audio
+from calls import recording_types
 
 
 def check_recording_types(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     wrong = [
-        t for t in settings.RECORDING_CONTENT_TYPES if not audio.is_audio_type(audio.normalize(t))
+        t
+        for t in settings.RECORDING_CONTENT_TYPES
+        if not recording_types.is_audio_type(recording_types.normalize(t))
     ]
     if not wrong:
         return []

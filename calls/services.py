@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import audio, longpoll, retention
+from calls import longpoll, recording_types, retention
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -361,7 +361,7 @@ def store_recording(
             )
         _check_size(size)
         spool.seek(0)
-        _check_content(content_type, spool.read(audio.HEAD_BYTES))
+        _check_content(content_type, spool.read(recording_types.HEAD_BYTES))
         spool.seek(0)
         return _save_recording(call, spool, content_type, size)
 
@@ -378,7 +378,7 @@ def check_recording(content: IO[bytes], declared_content_type: str) -> str:
     size = _copy_bounded(content, None)
     _check_size(size)
     content.seek(0)
-    _check_content(content_type, content.read(audio.HEAD_BYTES))
+    _check_content(content_type, content.read(recording_types.HEAD_BYTES))
     content.seek(0)
     return content_type
 
@@ -401,11 +401,13 @@ def remove_recording(call: Call) -> bool:
 
 
 def _accepted_type(declared: str) -> str:
-    content_type = audio.accepted_type(declared or "")
+    content_type = recording_types.accepted_type(declared or "")
     if content_type is None:
         raise RecordingRejected(
             RecordingProblem.UNSUPPORTED_TYPE,
-            "A recording must be sent as one of: " + ", ".join(audio.allowed_types()) + ".",
+            "A recording must be sent as one of: "
+            + ", ".join(recording_types.allowed_types())
+            + ".",
         )
     return content_type
 
@@ -438,7 +440,7 @@ def _copy_bounded(content: IO[bytes], target: IO[bytes] | None) -> int:
 
 
 def _check_content(content_type: str, head: bytes) -> None:
-    if not audio.content_matches(content_type, head):
+    if not recording_types.content_matches(content_type, head):
         raise RecordingRejected(
             RecordingProblem.NOT_AUDIO,
             f"The content is not {content_type} audio: its first bytes do not match.",
@@ -457,7 +459,7 @@ def _save_recording(
             # upload deletes exactly the file it replaced.
             locked = Call.objects.select_for_update().get(pk=call.pk)
             previous = locked.recording.name or ""
-            extension = audio.EXTENSIONS.get(content_type, ".bin")
+            extension = recording_types.EXTENSIONS.get(content_type, ".bin")
             locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
             saved = locked.recording.name
             locked.recording_content_type = content_type
