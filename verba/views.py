@@ -26,6 +26,7 @@ from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import api_key_for_secret, session_for_token
 from apikeys.services import touch_session
+from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
 from verba.actions import Action, Context, TokenRule, get_action
 from verba.answers import Answer
@@ -53,6 +54,13 @@ def echoed_action(params: Params) -> str:
     if params.is_repeated("action"):
         return ""
     return (params.get("action") or "")[:TYPE_ECHO_LENGTH]
+
+
+def audited_action(echoed: str) -> str:
+    """The action as the audit trail names it: a known name, or a fixed marker."""
+    if not echoed or get_action(echoed) is not None:
+        return echoed
+    return UNKNOWN_ACTION
 
 
 def refused_request(request: HttpRequest, message: str) -> Response:
@@ -253,7 +261,7 @@ class VerbaApiView(APIView):
         try:
             record_api_request(
                 at=self.arrived_at,
-                action=self.trail.action,
+                action=audited_action(self.trail.action),
                 api_key_id=self.trail.api_key_id,
                 user_id=self.trail.user_id,
                 client_address=self.trail.client_address,
