@@ -42,3 +42,42 @@ limit_request_line = 8190
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
+
+# Every line passes the scrub_secrets filter (callportal/log_scrubbing.py), which blanks
+# apiKey, token, password and userName values and key/token/authorization headers: gunicorn
+# quotes malformed request and header lines in full, and a path can hold `%3FapiKey%3D…`.
+# Access lines go to stdout, the rest to stderr, as gunicorn does by default. Django's
+# LOGGING (settings.py) puts the same filter on the application's handlers.
+_line = {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"}},
+    "formatters": {
+        "error": {**_line, "datefmt": "[%Y-%m-%d %H:%M:%S %z]"},
+        "access": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "error",
+            "filters": ["scrub_secrets"],
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "filters": ["scrub_secrets"],
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"level": env.str("LOG_LEVEL", default="INFO"), "handlers": ["error"]},
+    "loggers": {
+        "gunicorn.error": {
+            "level": env.str("LOG_LEVEL", default="INFO"),
+            "handlers": ["error"],
+            "propagate": False,
+        },
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}
