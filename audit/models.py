@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.db import models
 
-
 # How the trail names an action the API does not know. Never the value as given: it could
 # be a key, a token or a password sent in the wrong parameter (`action=GetCallURL?apiKey=…`).
 UNKNOWN_ACTION = "(unknown)"
