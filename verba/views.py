@@ -63,15 +63,18 @@ def audited_action(echoed: str) -> str:
     return UNKNOWN_ACTION
 
 
-def refused_request(request: HttpRequest, message: str) -> Response:
-    """Code 1 in the requested format for a request Django refused before this view ran
-    (a Host header outside ALLOWED_HOSTS): a Verba client still gets an answer it can read,
-    with HTTP 200 like every API-level outcome. No key is looked up and no audit row is
-    written: the request never reached the API (Django's security log has it)."""
+def refused_request(
+    request: HttpRequest, message: str, code: Code = Code.INVALID_REQUEST
+) -> Response:
+    """An answer in the requested format for a request Django refused or failed before this
+    view ran (a Host header outside ALLOWED_HOSTS: code 1; an error in a middleware: code
+    9): a Verba client still gets an answer it can read, with the code's HTTP status. No key
+    is looked up and no audit row is written: the request never reached the API (Django's
+    log has it)."""
     params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
     wanted, _ = response_type(params)
     renderer = next(r() for r in RENDERERS if r.format == wanted)
-    answer = Answer(type=echoed_action(params), code=Code.INVALID_REQUEST, message=message)
+    answer = Answer(type=echoed_action(params), code=code, message=message)
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
     response.accepted_renderer = renderer
     response.accepted_media_type = renderer.media_type
