@@ -10,6 +10,7 @@ sizing: waiting requests = arrival rate of `next` requests × window.
 from pathlib import Path
 
 import environ
+import gunicorn.util
 
 # The same .env as the Django settings, so these variables may live there too.
 environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
@@ -81,3 +82,18 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
     },
 }
+
+
+# gunicorn answers a request it cannot parse with a page that quotes the offending request
+# line or header line back ("Invalid HTTP Version '… apiKey=… HTTP/1.1'"): keys, tokens and
+# passwords would travel back through every proxy and client log on the way. The page says
+# only what went wrong (400 Bad Request); its one caller is the worker's error handler.
+_write_error = getattr(gunicorn.util.write_error, "__wrapped__", gunicorn.util.write_error)
+
+
+def _write_error_without_echo(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+    _write_error(sock, status_int, reason, "")
+
+
+_write_error_without_echo.__wrapped__ = _write_error  # type: ignore[attr-defined]
+gunicorn.util.write_error = _write_error_without_echo

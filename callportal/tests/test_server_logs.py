@@ -65,7 +65,11 @@ def server(tmp_path_factory):
 
 def test_gunicorns_error_log_withholds_malformed_request_and_header_lines(server):
     for data in MALFORMED:
-        assert server.send_raw(data).startswith(b"HTTP/1.1 400 ")
+        answer = server.send_raw(data)
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        # Nor does gunicorn's error page quote the line back.
+        for secret in SECRETS:
+            assert secret.encode() not in answer
 
     logs = server.wait_for_log(
         lambda text: text.count("Invalid request from ip=") == len(MALFORMED)
