@@ -97,3 +97,11 @@ def _write_error_without_echo(sock, status_int, reason, mesg):  # type: ignore[n
 
 _write_error_without_echo.__wrapped__ = _write_error  # type: ignore[attr-defined]
 gunicorn.util.write_error = _write_error_without_echo
+
+
+def post_worker_init(worker: object) -> None:
+    # Each worker deletes the ended calls whose DeleteCall waited for their end
+    # (calls/retention.py); Django is set up by now.
+    from calls.retention import sweeper
+
+    sweeper.start()

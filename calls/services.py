@@ -18,8 +18,9 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import longpoll
+from calls import longpoll, retention
 from calls.models import Call
+from calls.recordings import extension_for
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class UpsertResult:
     created: bool
     # False when an update changed nothing (an idempotent replay): no write happened.
     changed: bool
+    # The write ended a call that DeleteCall had marked: the call is deleted.
+    deleted: bool = False
 
 
 def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
@@ -70,6 +73,13 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             # committed now, so this write becomes an update of it.
             call = Call.objects.select_for_update().get(pk=call_id)
         changed = _apply(call, fields)
+        if call.keep and call.delete_when_ended:
+            # Keeping a call cancels the deletion that waited for its end.
+            call.delete_when_ended = False
+            changed.append("delete_when_ended")
+        elif changed and retention.delete_if_due(call):
+            # The write that ends a call marked by DeleteCall deletes it.
+            return UpsertResult(call, created=False, changed=True, deleted=True)
         if changed:
             call.save(update_fields=[*changed, "updated_at"])
             transaction.on_commit(lambda: _announce(call), robust=True)
@@ -283,7 +293,7 @@ def attach_recording(call: Call, content: IO[bytes], content_type: str) -> bool:
     after the new one is saved and recorded.
     """
     previous = call.recording.name if call.recording else ""
-    extension = _EXTENSIONS.get(content_type, ".bin")
+    extension = extension_for(content_type)
     with transaction.atomic():
         locked = Call.objects.select_for_update().get(pk=call.pk)
         locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
@@ -303,16 +313,3 @@ def _delete_file(call: Call, name: str) -> None:
     except OSError:
         # A leftover file wastes space but loses nothing; the call points to the new one.
         logger.warning("Could not delete replaced recording %s of call %s", name, call.pk)
-
-
-_EXTENSIONS = {
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/ogg": ".ogg",
-    "audio/opus": ".opus",
-    "audio/webm": ".webm",
-    "audio/mp4": ".m4a",
-    "audio/flac": ".flac",
-}

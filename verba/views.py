@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -63,6 +63,16 @@ def audited_action(echoed: str) -> str:
     return UNKNOWN_ACTION
 
 
+def names_media_action(params: Params) -> bool:
+    """Whether the request names a media action, whose every error is XML whatever
+    responseType says (contract §7.0). Read from the parameters alone, so that it holds for
+    errors found before the action's handler runs (a bad key or token, throttling) too."""
+    if params.is_repeated("action"):
+        return False
+    action = get_action(params.get("action") or "")
+    return action is not None and action.media
+
+
 def refused_request(
     request: HttpRequest, message: str, code: Code = Code.INVALID_REQUEST
 ) -> Response:
@@ -73,6 +83,8 @@ def refused_request(
     log has it)."""
     params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
     wanted, _ = response_type(params)
+    if names_media_action(params):
+        wanted = XmlRenderer.format
     renderer = next(r() for r in RENDERERS if r.format == wanted)
     answer = Answer(type=echoed_action(params), code=code, message=message)
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
@@ -91,6 +103,9 @@ class _Trail:
     user_id: int | None = None
     client_address: str | None = None
     call_id: Any = None
+    change: str = ""
+    # The result code of an answer that is not rendered (a media file).
+    code: Code | None = None
 
 
 class VerbaApiView(APIView):
@@ -115,8 +130,11 @@ class VerbaApiView(APIView):
         self._record(response, started)
         return response
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         answer = self.answer(request)
+        if answer.media is not None:
+            self.trail.code = answer.code
+            return answer.media
         return Response(answer, status=answer.http_status, headers=answer.headers)
 
     post = get
@@ -138,7 +156,7 @@ class VerbaApiView(APIView):
         # With a token, one query brings the session and its key: no key query when they match.
         stored_session = session_for_token(raw_token) if raw_key and raw_token else None
         stored_key = self._throttle(raw_key, stored_session, address)
-        api_key = check_key(raw_key, stored_key, address)
+        api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
             request=request,
@@ -154,6 +172,7 @@ class VerbaApiView(APIView):
         finally:
             self.trail.user_id = context.user_id
         self.trail.call_id = answer.call_id
+        self.trail.change = context.change
         return answer
 
     def _name_action(self, params: Params) -> None:
@@ -216,7 +235,7 @@ class VerbaApiView(APIView):
         if session is not None:
             self.trail.user_id = session.user_id
             if action.needs_view_permission:
-                check_user_permission(session)
+                check_user_permission(session, action.user_permissions)
             touch_session(session)
         return session
 
@@ -225,15 +244,18 @@ class VerbaApiView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, MethodNotAllowed):
             self._name_action(request_params(self.request))
-            # The contract answers a wrong method in XML, whatever responseType says.
-            self.request.accepted_renderer = XmlRenderer()
-            self.request.accepted_media_type = XmlRenderer.media_type
             error = invalid(Message.METHOD)
             status = 405
         else:
             error = self._as_api_error(exc)
             status = error.code.http_status
-        if getattr(self.request, "accepted_renderer", None) is None:
+        # The contract answers a wrong method, and any error of a media action, in XML
+        # whatever responseType says.
+        if (
+            isinstance(exc, MethodNotAllowed)
+            or getattr(self.request, "accepted_renderer", None) is None
+            or names_media_action(request_params(self.request))
+        ):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
         answer = Answer(type=self.trail.action, code=error.code, message=error.message)
@@ -265,7 +287,10 @@ class VerbaApiView(APIView):
 
     def _record(self, response: Response, started: float) -> None:
         answer = getattr(response, "data", None)
-        code = answer.code if isinstance(answer, Answer) else Code.UNAVAILABLE
+        if isinstance(answer, Answer):
+            code = answer.code
+        else:  # a media file, or nothing we answered
+            code = self.trail.code if self.trail.code is not None else Code.UNAVAILABLE
         try:
             record_api_request(
                 at=self.arrived_at,
@@ -276,6 +301,7 @@ class VerbaApiView(APIView):
                 result_code=int(code),
                 call_id=self.trail.call_id,
                 duration_ms=round((time.perf_counter() - started) * 1000),
+                change=self.trail.change,
             )
         except Exception:
             # The answer stands even when its audit row cannot be written.
