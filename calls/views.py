@@ -20,7 +20,8 @@ from calls import recordings
 from calls.forms import CallSearchForm
 from calls.links import call_url
 from calls.models import Call
-from calls.search import CallSearch, Cursor, State, call_state, search_calls
+from calls.search import CallSearch, Cursor, search_calls
+from calls.states import State, call_state
 from calls.text import parse_guid
 
 VIEW_CALL = "calls.view_call"
