@@ -53,6 +53,7 @@ class ApiRequestAdmin(admin.ModelAdmin):
         "client_address",
         "result",
         "call_link",
+        "change",
         "duration_ms",
     ]
     list_filter = [("api_key", KeyFilter), ResultCodeFilter, ("at", TimeFilter)]

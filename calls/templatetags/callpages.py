@@ -31,3 +31,12 @@ def seconds(value: timedelta | None) -> int:
 def state_label(state: str) -> str:
     """A call state in the site's one vocabulary (calls.states.LABELS)."""
     return LABELS.get(state, "")
+
+
+@register.filter
+def clock_ms(value: int | None) -> str:
+    """Milliseconds from a call's start as `0:16.7`: where a marker sits in the recording."""
+    if value is None:
+        return ""
+    whole, tenths = divmod(max(int(value), 0) // 100, 10)
+    return f"{duration(timedelta(seconds=whole))}.{tenths}"
