@@ -94,6 +94,15 @@ def refused_request(
     return response.render()
 
 
+class ActionMethodNotAllowed(Exception):
+    """The action takes other HTTP methods (PutMedia: POST only)."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.message = f"{action.name} takes {' or '.join(sorted(action.methods))} only."
+        super().__init__(self.message)
+
+
 @dataclass
 class _Trail:
     """What the audit row of this request will say; ids only, never a secret."""
@@ -181,6 +190,7 @@ class VerbaApiView(APIView):
 
     def _check_request(self, params: Params) -> Action:
         """responseType → action → repeated parameters (all code 1)."""
+        self._check_method(params)
         if params.unreadable:
             raise invalid(params.unreadable)
         _, problem = response_type(params)
@@ -201,6 +211,14 @@ class VerbaApiView(APIView):
                 Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
             )
         return action
+
+    def _check_method(self, params: Params) -> None:
+        """HTTP 405 for a method the named action does not take, before anything else (as
+        for a method no action takes)."""
+        name = None if params.is_repeated("action") else params.get("action")
+        action = get_action(name) if name else None
+        if action is not None and self.request.method not in action.methods:
+            raise ActionMethodNotAllowed(action)
 
     def _throttle(
         self, raw_key: str | None, stored_session: ApiSession | None, address: str | None
@@ -242,6 +260,13 @@ class VerbaApiView(APIView):
     # --- everything that goes wrong -------------------------------------------------------
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ActionMethodNotAllowed):
+            # In XML, whatever responseType says, as the contract's other 405.
+            self.request.accepted_renderer = XmlRenderer()
+            self.request.accepted_media_type = XmlRenderer.media_type
+            self.headers["Allow"] = ", ".join(sorted(exc.action.methods))
+            answer = Answer(type=self.trail.action, code=Code.INVALID_REQUEST, message=exc.message)
+            return Response(answer, status=405)
         if isinstance(exc, MethodNotAllowed):
             self._name_action(request_params(self.request))
             error = invalid(Message.METHOD)

@@ -63,6 +63,8 @@ class Action:
     key_permissions: ClassVar[frozenset[KeyPermission]] = frozenset({KeyPermission.QUERY})
     # Django permissions a token's user needs besides calls.view_call (changing actions).
     user_permissions: ClassVar[tuple[str, ...]] = ()
+    # HTTP methods the action takes (PutMedia: POST only); others get 405.
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
     # given more than once is code 1 before the action runs.
     repeatable: ClassVar[frozenset[str]] = frozenset()
