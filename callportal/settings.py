@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI assets served by us, not a CDN
     "import_export",
     "axes",
+    "callportal",
     "calls",
     "apikeys",
     "audit",
@@ -69,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: nothing may read the query string before it is read as UTF-8.
+    "callportal.charsets.QueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,6 +158,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Dates as YYYY-MM-DD hh:mm:ss in the admin too (callportal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["callportal.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -310,11 +315,22 @@ SPECTACULAR_SETTINGS = {
 DEFAULT_EXCEPTION_REPORTER = "callportal.reporting.SecretScrubbingReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "callportal.reporting.SecretScrubbingFilter"
 
+# Every handler carries the scrub_secrets filter: it blanks apiKey, token, password and
+# userName values (and key/token/authorization headers) in every line, tracebacks included.
+# A handler added here must carry it too. gunicorn's own logs: logconfig_dict in
+# gunicorn.conf.py. docs/deployment.md lists what is logged and what never is.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django logs every 4xx/5xx with the full path, query string included: that would

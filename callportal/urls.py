@@ -3,6 +3,14 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+# The admin is callportal's too: its name, not "Django administration".
+admin.site.site_header = "callportal administration"
+admin.site.site_title = "callportal admin"
+admin.site.index_title = "Administration"
+# The app list is on the admin's home page and in the breadcrumbs; without the sidebar the
+# change lists have the width to show every column at 1366 px.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (API answers, raw files).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
@@ -16,6 +24,8 @@ urlpatterns = [
     path("", include("calls.urls")),
 ]
 
-# A request refused before any view (a Host outside ALLOWED_HOSTS) gets each API's own
-# error answer instead of Django's HTML page.
+# A request refused before any view (a Host outside ALLOWED_HOSTS), or failed outside a
+# view's own error handling (a staff page while the database is down), gets each API's own
+# error answer, or the site's own 400/503/500 page, instead of Django's.
 handler400 = "callportal.error_pages.bad_request"
+handler500 = "callportal.error_pages.server_error"
