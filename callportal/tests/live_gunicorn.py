@@ -78,6 +78,10 @@ def running_gunicorn(tmp_path: Path, **settings: str) -> Iterator[Server]:
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "8",
         "API_THROTTLE": "off",
+        # These servers take many failed logins on purpose (hostile input, secrets in logs);
+        # the lockout and RequestToken's rate have tests of their own.
+        "API_TOKEN_THROTTLE": "off",
+        "LOGIN_FAILURE_LIMIT": "100000",
         **settings,
     }
     server = Server(
