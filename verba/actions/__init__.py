@@ -69,4 +69,9 @@ def get_action(name: str) -> Action | None:
 
 
 # The handlers register themselves on import.
-from verba.actions import get_call_id, get_call_url, tokens  # noqa: E402, F401
+from verba.actions import (  # noqa: E402, F401
+    get_call_id,
+    get_call_information,
+    get_call_url,
+    tokens,
+)
