@@ -29,6 +29,16 @@ KNOWN_NAMES = frozenset(
         "cid",
         "platformCallID",
         "nativeID",
+        "returnMetadata",
+        # SearchCalls (§7.3).
+        "start",
+        "end",
+        "anynum",
+        "anyname",
+        "orderby",
+        "order",
+        "pagelen",
+        "pagefirst",
     }
 )
 

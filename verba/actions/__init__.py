@@ -73,5 +73,6 @@ from verba.actions import (  # noqa: E402, F401
     get_call_id,
     get_call_information,
     get_call_url,
+    search_calls,
     tokens,
 )
