@@ -6,8 +6,8 @@
 Recreates the PostgreSQL database given (it is dropped first!), migrates it, and fills it in
 one INSERT … SELECT over generate_series with the secondary indexes dropped and built again
 afterwards (bench/benchdb.py): calls spread evenly over `--days` (365) days, about 27,400 a
-day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "typical"), 2,000 extensions, and
-one hot number (extension 8800) on one side of every 25th call: 400,000 calls.
+day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "typical"),
+2,000 extensions, and one hot number (extension 8800) on one side of every 25th call: 400,000 calls.
 
 Then it runs each SearchCalls query shape the API runs (calls/cdr_search.py, the same code)
 and prints PostgreSQL's planning and execution time, the buffers touched and the plan's top
