@@ -71,6 +71,9 @@ def measure(database: str) -> None:
         ("31 days, anynum hot", search(month, number_parts=(HOT,)), 0),
         ("31 days, anynum typical", search(month, number_parts=(typical,)), 0),
         ("31 days, anynum part (7 digits)", search(month, number_parts=("1012345",)), 0),
+        ("1 day, anynum extension (~5,000 calls)", search(day, number_parts=("7123",)), 0),
+        ("31 days, anynum extension (~5,000 calls)", search(month, number_parts=("7123",)), 0),
+        ("31 days, anynum of 2 digits", search(month, number_parts=("42",)), 0),
         ("31 days, anynum hot + typical", search(month, number_parts=(HOT, typical)), 0),
         (
             "31 days, anynum hot, by duration",

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.expressions import OrderBy as OrderByExpression
 from django.db.models.functions import Coalesce, Least
+from django.db.models.lookups import Contains
 from django.utils import timezone
 
 from calls.models import Call
@@ -88,7 +89,8 @@ def _matching(search: PeriodSearch, now: datetime) -> QuerySet[Call]:
     if search.number_parts:
         numbers = Q()
         for part in search.number_parts:
-            numbers |= Q(caller_number__contains=part) | Q(called_number__contains=part)
+            for column in ("caller_number", "called_number"):
+                numbers |= _number_contains(column, part)
         calls = calls.filter(numbers)
     if search.name_parts:
         names = Q()
@@ -98,6 +100,33 @@ def _matching(search: PeriodSearch, now: datetime) -> QuerySet[Call]:
     return calls
 
 
+# The end of a number tells numbers apart; its start (country and area codes) is shared by
+# millions. See _number_contains.
+INDEX_TAIL = 6
+
+
+class _Unindexed(Func):
+    """The column's value in an expression no index matches (`col || ''`): a condition on it
+    is checked on the rows found, never used to find them."""
+
+    template = "(%(expressions)s || '')"
+    output_field = CharField()
+
+
+def _number_contains(column: str, part: str) -> Q:
+    """`column` holds `part`, found through the trigram index by the part's last
+    INDEX_TAIL characters only, and checked in full on the rows found.
+
+    Every trigram of a LIKE pattern must be looked up in the GIN index, and the trigrams of
+    a number's start ("+44", "442", "420", …) are in nearly every row: on 10 M calls the
+    index took 1.4 s for "+44201012345" and 14 ms for "012345", which finds the same calls.
+    """
+    if len(part) <= INDEX_TAIL:
+        return Q(**{f"{column}__contains": part})
+    tail = part[-INDEX_TAIL:]
+    return Q(**{f"{column}__contains": tail}) & Q(Contains(_Unindexed(F(column)), part))
+
+
 def _ordered(calls: QuerySet[Call], search: PeriodSearch, now: datetime) -> QuerySet[Call]:
     key: OrderByExpression
     if search.order_by is OrderBy.DURATION:
@@ -105,16 +134,20 @@ def _ordered(calls: QuerySet[Call], search: PeriodSearch, now: datetime) -> Quer
         until = Least(Coalesce(F("ended_at"), Value(now)), Value(now))
         expression = until - F("started_at")
         key = expression.desc() if search.descending else expression.asc()
-    else:
-        column = F(_COLUMNS[search.order_by])
+    elif search.order_by is OrderBy.END_TIME:
+        column = F("ended_at")
         # Calls without an end sort after the others either way.
         key = column.desc(nulls_last=True) if search.descending else column.asc(nulls_last=True)
+    else:
+        # Never NULL: a plain direction, so the B-tree on started_at gives this order as is
+        # (DESC NULLS LAST is not the order of a backward index scan, and would sort).
+        column = F(_COLUMNS[search.order_by])
+        key = column.desc() if search.descending else column.asc()
     return calls.order_by(key, "id")
 
 
 _COLUMNS = {
     OrderBy.START_TIME: "started_at",
-    OrderBy.END_TIME: "ended_at",
     OrderBy.SOURCE_CALLER_ID: "caller_number",
     OrderBy.DESTINATION_CALLER_ID: "called_number",
 }

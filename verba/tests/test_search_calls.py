@@ -252,6 +252,21 @@ def test_anynum_and_anyname_must_both_match(search, client, key):
     assert _ids(response) == [str(both.pk)]
 
 
+def test_a_long_anynum_must_match_whole_not_only_its_end(search):
+    # The index is asked for the part's end; the whole part decides.
+    match = _call(1, caller_number="7001", called_number="+442071234567")
+    _call(2, caller_number="+449991234567", called_number="7002")
+    _call(3, caller_number="7003", called_number="1234567")
+    assert _ids(search(anynum="+442071234567", responseType="JSON")) == [str(match.pk)]
+    assert _ids(search(anynum="2071234567", responseType="JSON")) == [str(match.pk)]
+
+
+def test_a_long_anynum_with_wildcards_matches_them_literally(search):
+    literal = _call(1, caller_number="12%_\\34567")
+    _call(2, caller_number="12xy\\34567")
+    assert _ids(search(anynum="12%_\\34567", responseType="JSON")) == [str(literal.pk)]
+
+
 @pytest.mark.parametrize("part", ["%", "_", "\\5"])
 def test_like_wildcards_in_a_part_match_themselves(search, part):
     literal = _call(1, caller_number="55%_\\5")
