@@ -4,7 +4,7 @@ names, in a chosen order, one page at a time (contract §7.3, §7.13).
 Independent of HTTP: the caller hands over a validated `PeriodSearch`.
 
 "Part of a number" is `caller_number LIKE '%part%' OR called_number LIKE '%part%'`; on
-PostgreSQL GIN trigram indexes answer it (calls/migrations/0002_search_indexes.py), and
+PostgreSQL GIN trigram indexes answer it (calls/migrations/0005_search_indexes.py), and
 "part of a name" the same on UPPER(name). On SQLite the same queries are correct, not fast.
 """
 

@@ -14,7 +14,7 @@ PostgreSQL, a multi-index OR on SQLite) in one query. At most three queries per 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -100,12 +100,3 @@ def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:
 def calls_by_native_id(native_id: str) -> list[Call]:
     """Calls with exactly this native ID (case-sensitive); two mean ambiguous."""
     return list(Call.objects.filter(native_id=native_id)[:2])
-
-
-def metadata_by_call(call_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, str]]:
-    """The custom metadata (identifier → value) of each call that has any.
-
-    Custom metadata fields do not exist yet: every call has none. The Business API's
-    `returnMetadata=1` asks here, so answers gain the fields as soon as this reads them.
-    """
-    return {}

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from calls.selectors import metadata_by_call
+from calls.metadata import metadata_by_call
 from verba.actions import Action, Context, register
 from verba.actions.lookup import BY_ANY, find_call
 from verba.actions.options import return_metadata

@@ -10,8 +10,8 @@ from typing import TypeVar
 from django.utils import timezone
 
 from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, search_period
+from calls.metadata import metadata_by_call
 from calls.models import NUMBER_MAX_LENGTH
-from calls.selectors import metadata_by_call
 from calls.text import has_control_character, parse_time_span
 from verba.actions import Action, Context, register
 from verba.actions.options import return_metadata

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.core.files.base import ContentFile
 
-from calls.models import Direction
+from calls.models import Direction, MetadataField, MetadataValue
 from calls.tests.factories import CallFactory
 from verba.tests.conftest import golden
 
@@ -248,3 +248,20 @@ def test_characters_xml_cannot_carry_are_replaced(info, finished):
     finished.save()
     body = info(callID=str(CALL_ID)).content
     assert "<destination_name>bell\ufffd</destination_name>".encode() in body
+
+
+def test_return_metadata_adds_the_fields_with_a_value_ordered_by_identifier(info, finished):
+    fields = {
+        identifier: MetadataField.objects.create(
+            identifier=identifier, label=identifier.title(), api_access=access
+        )
+        for identifier, access in [("ticket", True), ("Customer_ID", True), ("secret", False)]
+    }
+    MetadataValue.objects.create(call=finished, field=fields["ticket"], value="T-1 & <2>")
+    MetadataValue.objects.create(call=finished, field=fields["Customer_ID"], value="C-42")
+    MetadataValue.objects.create(call=finished, field=fields["secret"], value="hidden")
+    response = info(callID=str(CALL_ID), returnMetadata="1")
+    assert response.content == golden("get_call_information_metadata.xml")
+    call = info(callID=str(CALL_ID), returnMetadata="1", responseType="JSON").json()["call"]
+    assert call["metadata"] == {"Customer_ID": "C-42", "ticket": "T-1 & <2>"}
+    assert b"<metadata>" not in info(callID=str(CALL_ID)).content

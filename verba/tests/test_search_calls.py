@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from apikeys.services import create_api_key
+from calls.models import MetadataField, MetadataValue
 from calls.tests.factories import CallFactory
 from verba.tests.conftest import golden
 
@@ -440,10 +441,15 @@ def test_json_lists_the_records_as_calls(search):
 
 
 def test_return_metadata_gives_each_record_its_metadata(search):
-    _call(1)
+    first = _call(1)
     _call(2)
+    field = MetadataField.objects.create(identifier="ticket", label="Ticket", api_access=True)
+    MetadataValue.objects.create(call=first, field=field, value="T-1")
     body = search(responseType="JSON", returnMetadata="1").json()
-    assert [c["metadata"] for c in body["calls"]] == [{}, {}]
+    assert [c["metadata"] for c in body["calls"]] == [{}, {"ticket": "T-1"}]
+    xml = search(returnMetadata="1").content.decode()
+    assert xml.count("<metadata>") == 1
+    assert '<metadata>\n<field name="ticket">T-1</field>\n</metadata>\n</verbacdr>' in xml
 
 
 def test_text_is_one_tab_separated_line_per_call_without_header(search):

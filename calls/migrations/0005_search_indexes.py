@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("calls", "0001_initial"),
+        ("calls", "0004_delete_when_ended_index"),
     ]
 
     operations = [
