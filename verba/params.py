@@ -31,14 +31,24 @@ KNOWN_NAMES = frozenset(
         "nativeID",
         "returnMetadata",
         # SearchCalls (§7.3).
-        "start",
-        "end",
         "anynum",
         "anyname",
         "orderby",
         "order",
         "pagelen",
         "pagefirst",
+        # SearchCalls and the media actions (§7.3, §7.8–§7.11).
+        "start",
+        "end",
+        # The media actions.
+        "format",
+        "width",
+        "height",
+        "isColorDefined",
+        "bgColor",
+        "maxColor",
+        "minColor",
+        "transparency",
     }
 )
 
