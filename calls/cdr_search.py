@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
-from django.conf import settings
 from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.expressions import OrderBy as OrderByExpression
 from django.db.models.functions import Coalesce, Least
@@ -23,6 +22,7 @@ from django.db.models.lookups import Contains
 from django.utils import timezone
 
 from calls.models import Call
+from calls.states import State, state_q
 
 
 class CdrStatus(StrEnum):
@@ -78,14 +78,9 @@ def _matching(search: PeriodSearch, now: datetime) -> QuerySet[Call]:
     calls = Call.objects.filter(
         started_at__gte=search.started_from, started_at__lt=search.started_before
     )
-    if search.status is CdrStatus.RECORDED:
-        calls = calls.filter(ended_at__lte=now)
-    else:
-        oldest_start = now - timedelta(hours=settings.MAX_CALL_LENGTH_HOURS)
-        calls = calls.filter(
-            Q(ended_at__isnull=True, started_at__gt=oldest_start) | Q(ended_at__gt=now),
-            started_at__lte=now,
-        )
+    # The one definition of the states (calls/states.py), as GetCallURL and the staff pages.
+    finished = search.status is CdrStatus.RECORDED
+    calls = calls.filter(state_q(State.FINISHED if finished else State.IN_PROGRESS, now))
     if search.number_parts:
         numbers = Q()
         for part in search.number_parts:

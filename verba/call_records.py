@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from calls.models import Call, Direction
+from calls.states import State, call_state
 from verba.answers import Item, Record, Records
 
 # Verba's direction_id (callportal adds 1 and 2; Verba's table shows 0 = internal only).
@@ -45,7 +46,7 @@ def call_record(call: Call, *, now: datetime, metadata: Mapping[str, str] | None
     `state` is 1 for a finished call (an end at or before `now`), 0 for one in progress,
     including a call with an end still to come and one whose end was never recorded.
     """
-    finished = call.ended_at is not None and call.ended_at <= now
+    finished = call_state(call, now) == State.FINISHED
     until = call.ended_at if finished else now
     return Record(
         tag="verbacdr",
