@@ -58,6 +58,14 @@ def check_token(
 
 
 def check_user_permission(session: ApiSession) -> None:
-    """ApiError 6 when the token's user may not (any longer) view calls."""
-    if not session.user.has_perm(VIEW_PERMISSION):
+    """ApiError 6 when the token's user may not (any longer) view calls.
+
+    The session's lookup has usually answered this already, in the same query
+    (`session_for_token(…, permission=VIEW_PERMISSION)`); otherwise Django is asked.
+    """
+    checked = getattr(session, "checked_permissions", {})
+    allowed = checked.get(VIEW_PERMISSION)
+    if allowed is None:
+        allowed = session.user.has_perm(VIEW_PERMISSION)
+    if not allowed:
         raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
