@@ -113,6 +113,19 @@ def _db_ms(fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     return round(total, 2), len(selects)
 
 
+def _measured(fn) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Request time and database time of `fn`; a request that fails (an older version's
+    query running into the statement timeout) is reported as such."""
+    started = time.perf_counter()
+    try:
+        fn()
+        db_ms, selects = _db_ms(fn)
+    except (SystemExit, Exception) as exc:
+        failed = f"{type(exc).__name__}: {exc}"[:200]
+        return {"failed": failed, "after_ms": round((time.perf_counter() - started) * 1000)}
+    return {"request_ms": _timed(fn, 5), "db_ms": db_ms, "selects": selects}
+
+
 def _read_paths(job: dict[str, Any], client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from django.contrib.auth import get_user_model
 
@@ -143,14 +156,7 @@ def _read_paths(job: dict[str, Any], client) -> dict[str, Any]:  # type: ignore[
 
     for label, number in job["numbers"].items():
         for path, make in (("ingestion list", ingest_list), ("admin search", admin_search)):
-            fn = make(number)
-            fn()
-            db_ms, selects = _db_ms(fn)
-            results[f"{path}, {label}"] = {
-                "request_ms": _timed(fn, 5),
-                "db_ms": db_ms,
-                "selects": selects,
-            }
+            results[f"{path}, {label}"] = _measured(make(number))
 
     busiest = job.get("audit_key_id")
     if busiest:
@@ -166,9 +172,7 @@ def _read_paths(job: dict[str, Any], client) -> dict[str, Any]:  # type: ignore[
             ("admin key list (24 h counts)", key_list),
             ("admin key page (30-day chart)", key_page),
         ):
-            fn()
-            db_ms, selects = _db_ms(fn)
-            results[label] = {"request_ms": _timed(fn, 5), "db_ms": db_ms, "selects": selects}
+            results[label] = _measured(fn)
         results["audit keys"] = ApiKey.objects.filter(pk=busiest).count()
 
     for rows in job.get("export_rows", []):
