@@ -42,3 +42,11 @@ limit_request_line = 8190
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
+
+
+def post_worker_init(worker: object) -> None:
+    # Each worker deletes the ended calls whose DeleteCall waited for their end
+    # (calls/retention.py); Django is set up by now.
+    from calls.retention import sweeper
+
+    sweeper.start()

@@ -207,6 +207,9 @@ NEXT_MAX_WAITING = env.int(
     "NEXT_MAX_WAITING", default=max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4)
 )
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
+# A call DeleteCall marked while it was going on is deleted by the write that ends it, or
+# else by a sweep each server process runs this often (s); 0 turns the sweep off (tests).
+DELETION_SWEEP_SECONDS = env.float("DELETION_SWEEP_SECONDS", default=5.0)
 
 # --- Audit trail and admin ----------------------------------------------------------------
 # Audit rows are buffered in process and written in batches: every AUDIT_FLUSH_SECONDS, or
@@ -241,8 +244,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "callportal call ingestion API",
-    "DESCRIPTION": "Recorders and PBX connectors push call records here.",
+    # Swagger UI shows this as Markdown: the way back to the site's pages.
+    "DESCRIPTION": "Recorders and PBX connectors push call records here. "
+    "[Back to callportal](/) · [Staff call list](/calls/)",
     "VERSION": "1",
+    # Tags come from the first path segment after this ("calls"), not "default".
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "TAGS": [{"name": "calls", "description": "Call records and their recordings."}],
+    # An optional choice's "" is said in the field's description, not as a "BlankEnum".
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page works offline: its assets come from drf-spectacular-sidecar.
     "SWAGGER_UI_DIST": "SIDECAR",

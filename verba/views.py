@@ -86,6 +86,7 @@ class _Trail:
     user_id: int | None = None
     client_address: str | None = None
     call_id: Any = None
+    change: str = ""
 
 
 class VerbaApiView(APIView):
@@ -116,9 +117,14 @@ class VerbaApiView(APIView):
 
     post = get
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before the method check, so that a 405's audit row names its client too.
+        self.trail.client_address = client_address(request)
+        super().initial(request, *args, **kwargs)
+
     def answer(self, request: Request) -> Answer:
         params = request_params(request)
-        self.trail.client_address = address = client_address(request)
+        address = self.trail.client_address
         self._name_action(params)
         action = self._check_request(params)
         raw_key = presented_secret(params, request, "apiKey", "HTTP_X_API_KEY", Message.KEY_TWICE)
@@ -132,7 +138,7 @@ class VerbaApiView(APIView):
             else None
         )
         stored_key = self._throttle(raw_key, stored_session, address)
-        api_key = check_key(raw_key, stored_key, address)
+        api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
             request=request,
@@ -148,6 +154,7 @@ class VerbaApiView(APIView):
         finally:
             self.trail.user_id = context.user_id
         self.trail.call_id = answer.call_id
+        self.trail.change = context.change
         return answer
 
     def _name_action(self, params: Params) -> None:
@@ -210,7 +217,7 @@ class VerbaApiView(APIView):
         if session is not None:
             self.trail.user_id = session.user_id
             if action.needs_view_permission:
-                check_user_permission(session)
+                check_user_permission(session, action.user_permissions)
             touch_session(session)
         return session
 
@@ -270,6 +277,7 @@ class VerbaApiView(APIView):
                 result_code=int(code),
                 call_id=self.trail.call_id,
                 duration_ms=round((time.perf_counter() - started) * 1000),
+                change=self.trail.change,
             )
         except Exception:
             # The answer stands even when its audit row cannot be written.
