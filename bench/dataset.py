@@ -186,12 +186,39 @@ def _secondary_indexes(cur, table: str) -> list[tuple[str, str]]:  # type: ignor
     return cur.fetchall()
 
 
+def _extra_columns(cur, table: str, columns: tuple[str, ...]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Columns of `table` the generator does not write (added by a later migration), with
+    the COPY text of an empty value for each: false, '' or NULL."""
+    cur.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = %s AND column_default IS NULL",
+        [table],
+    )
+    extra = []
+    for name, data_type, nullable in cur.fetchall():
+        if name in columns:
+            continue
+        if data_type == "boolean":
+            extra.append((name, "f"))
+        elif nullable == "YES":
+            extra.append((name, "\\N"))
+        else:
+            extra.append((name, ""))
+    return extra
+
+
 def copy_rows(database: str, table: str, columns: tuple[str, ...], lines: Iterator[str]) -> None:
-    """COPY `lines` into `table`, with its secondary indexes built afterwards."""
+    """COPY `lines` into `table`, with its secondary indexes built afterwards. Columns the
+    lines do not hold (a newer schema than the generator) get an empty value."""
     connection = connect(database)
     connection.autocommit = True
     try:
         with connection.cursor() as cur:
+            extra = _extra_columns(cur, table, columns)
+            if extra:
+                tail = "".join(f"\t{value}" for _, value in extra) + "\n"
+                columns = (*columns, *(name for name, _ in extra))
+                lines = (line[:-1] + tail for line in lines)
             indexes = _secondary_indexes(cur, table)
             for name, _ in indexes:
                 cur.execute(f'DROP INDEX "{name}"')

@@ -40,7 +40,7 @@ def calls() -> None:
             """
             INSERT INTO calls_call (id, caller_number, caller_name, called_number, called_name,
                 started_at, ended_at, direction, native_id, platform_call_id, keep,
-                recording, recording_content_type, created_at, updated_at)
+                delete_when_ended, recording, recording_content_type, created_at, updated_at)
             SELECT gen_random_uuid(),
                    CASE WHEN n %% 20 = 0 THEN %(hot)s
                         WHEN n > %(rows)s - 300 AND n %% 50 = 7 THEN %(old)s
@@ -49,7 +49,7 @@ def calls() -> None:
                    now() - n * interval '5 minutes',
                    CASE WHEN n %% 1000 = 999 THEN NULL
                         ELSE now() - n * interval '5 minutes' + interval '2 minutes' END,
-                   'inbound', 'native-' || n, n || '@pbx', false, '', '',
+                   'inbound', 'native-' || n, n || '@pbx', false, false, '', '',
                    now() - n * interval '5 minutes', now()
             FROM generate_series(1, %(rows)s) AS n
             """,
