@@ -232,6 +232,9 @@ RECORDING_CONTENT_TYPES = env.list(
         "audio/flac",
     ],
 )
+# Transcoded recordings (GetMediaEncoded) kept in memory per process, so that Range requests
+# and repeated downloads do not transcode again (calls/encoded.py).
+ENCODED_CACHE_BYTES = env.int("ENCODED_CACHE_BYTES", default=64 * 1024 * 1024)
 
 # --- Django REST framework ----------------------------------------------------------------
 REST_FRAMEWORK = {

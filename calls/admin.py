@@ -190,7 +190,6 @@ class MetadataValueInline(admin.TabularInline):
     extra = 0
     verbose_name = "custom metadata"
     verbose_name_plural = "custom metadata"
-    autocomplete_fields: list[str] = []
     fields = ["field", "value"]
 
 

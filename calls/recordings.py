@@ -2,12 +2,14 @@
 
 The file is read through the storage API (`storage.open`, `seek`, chunked reads), so this
 works the same for files on disk and in object storage. The permission check is the
-view's; this module only turns (file, Range header) into a response.
+view's; this module only turns (file, Range header) into a response. `ranged_response`
+serves any seekable body the same way (a transcoded recording, for instance).
 """
 
 import mimetypes
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import IO
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -50,16 +52,44 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def recording_response(
-    request: HttpRequest, recording: File, content_type: str, filename: str
+    request: HttpRequest,
+    recording: File,
+    content_type: str,
+    filename: str,
+    *,
+    as_attachment: bool = False,
 ) -> HttpResponse:
     """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage).
 
     `filename` is offered to browsers that save the file ("Download the recording").
     """
-    size = recording.size
-    content_type = content_type or _guess_type(recording.name or "")
+    return ranged_response(
+        request,
+        size=recording.size,
+        open_body=lambda: recording.storage.open(recording.name, "rb"),  # type: ignore[attr-defined]
+        content_type=served_type(recording, content_type),
+        filename=filename,
+        as_attachment=as_attachment,
+    )
+
+
+def ranged_response(
+    request: HttpRequest,
+    *,
+    size: int,
+    open_body: Callable[[], IO[bytes]],
+    content_type: str,
+    filename: str,
+    as_attachment: bool = False,
+    honour_range: bool = True,
+) -> HttpResponse:
+    """A 200, 206 or 416 answer for a body of `size` bytes that `open_body` opens (seekable).
+
+    The body is opened only when it is sent, and streamed in chunks: a 416 or a HEAD
+    request never opens it. Without `honour_range`, Range headers are ignored (always 200).
+    """
     try:
-        span = parse_range(request.headers.get("Range", ""), size)
+        span = parse_range(request.headers.get("Range", ""), size) if honour_range else None
     except Unsatisfiable:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
@@ -69,15 +99,18 @@ def recording_response(
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     else:
-        response = StreamingHttpResponse(_read(recording, first, length), content_type=content_type)
+        response = StreamingHttpResponse(_read(open_body, first, length), content_type=content_type)
     if span:
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=False, filename=filename
+        as_attachment=as_attachment, filename=filename
     )
-    return _common_headers(response)
+    response = _common_headers(response)
+    if not honour_range:
+        response["Accept-Ranges"] = "none"
+    return response
 
 
 def _common_headers(response: HttpResponse) -> HttpResponse:
@@ -88,10 +121,10 @@ def _common_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
+def _read(open_body: Callable[[], IO[bytes]], first: int, length: int) -> Iterator[bytes]:
     # A generator: the response closes it when done (or when the client goes away), which
-    # runs the `finally` and closes the storage file.
-    handle = recording.storage.open(recording.name, "rb")  # type: ignore[attr-defined]
+    # runs the `finally` and closes the body.
+    handle = open_body()
     try:
         handle.seek(first)
         remaining = length
@@ -103,6 +136,31 @@ def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
+
+
+# File name extensions of the recording types callportal accepts.
+EXTENSIONS = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/flac": ".flac",
+}
+
+
+def extension_for(content_type: str) -> str:
+    """The file name extension (with its dot) of a recording type; `.bin` when unknown."""
+    return EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower(), ".bin")
+
+
+def served_type(recording: File, content_type: str) -> str:
+    """The Content-Type a recording is served with: the stored one, else guessed from its
+    name."""
+    return content_type or _guess_type(recording.name or "")
 
 
 def _guess_type(name: str) -> str:
