@@ -144,6 +144,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Dates as YYYY-MM-DD hh:mm:ss in the admin too (callportal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["callportal.formats"]
 USE_I18N = True
 USE_TZ = True
 

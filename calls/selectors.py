@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
@@ -32,6 +31,7 @@ from django.utils import timezone
 from callportal.sql import ModelColumns, VendorSql
 from calls.longpoll import wait_for_next
 from calls.models import Call
+from calls.states import max_call_length
 
 
 class Status(StrEnum):
@@ -72,8 +72,8 @@ def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -
     columns = CALL.select_list(connection, "c")
     parts = []
     if ongoing:
-        # In progress: started, and either without an end (but not for longer than
-        # MAX_CALL_LENGTH_HOURS) or with an end still to come. Four arms (number column ×
+        # In progress as calls.states defines it (no_end_yet | end_to_come, started),
+        # spelled out in SQL. Four arms (number column ×
         # end state), each of which one (number, ended_at) index answers on its own:
         # PostgreSQL ORs four short index scans instead of reading every call of a hot
         # number.
@@ -108,7 +108,7 @@ def _lookup_params(number: str, now: datetime, *, ongoing: bool, last: bool) -> 
     at = CALL.value("started_at", now, connection)
     params: list[Any] = []
     if ongoing:
-        oldest_start = now - timedelta(hours=settings.MAX_CALL_LENGTH_HOURS)
+        oldest_start = now - max_call_length()
         oldest = CALL.value("started_at", oldest_start, connection)
         params += [at, number, oldest, number, at, number, oldest, number, at]
     if last:
@@ -139,10 +139,7 @@ def _lookup(
 def ongoing_calls(number: str, *, now: datetime | None = None) -> list[Call]:
     """Calls in progress on `number` (at most two: enough to tell "one" from "several").
 
-    In progress: started, and either without an end or with an end still to come (a PBX
-    that reports the planned end, or clocks a little apart). A call without an end that
-    started longer than MAX_CALL_LENGTH_HOURS ago is taken to have lost its "call ended"
-    event and no longer counts; a call with a known end is never cut short that way.
+    In progress as calls.states defines it, spelled out in SQL per number column.
     """
     return _lookup(number, now or timezone.now(), last=False)[0]
 
