@@ -30,7 +30,13 @@ from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
 from verba.actions import Action, Context, TokenRule, get_action
 from verba.answers import Answer
-from verba.auth import check_key, check_token, check_user_permission, presented_secret
+from verba.auth import (
+    VIEW_PERMISSION,
+    check_key,
+    check_token,
+    check_user_permission,
+    presented_secret,
+)
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
 from verba.params import KNOWN_NAMES, Params, request_params
@@ -163,7 +169,11 @@ class VerbaApiView(APIView):
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
         # With a token, one query brings the session and its key: no key query when they match.
-        stored_session = session_for_token(raw_token) if raw_key and raw_token else None
+        stored_session = (
+            session_for_token(raw_token, permission=VIEW_PERMISSION)
+            if raw_key and raw_token
+            else None
+        )
         stored_key = self._throttle(raw_key, stored_session, address)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
