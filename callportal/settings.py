@@ -173,6 +173,8 @@ WHITENOISE_MANIFEST_STRICT = False
 # HTTPS=on is for deployments that are reached over TLS (directly or via a proxy).
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = HTTPS
+# Load balancer probes often speak plain HTTP to the app server: answer them, not 301.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)

@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from callportal import health
+
 urlpatterns = [
+    # Probes for the load balancer (docs/deployment.md): process up / database reachable.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     # The Business API at /verba/api.
