@@ -147,6 +147,27 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- Shared cache (Redis) ------------------------------------------------------------------
+# Optional. With REDIS_URL (redis://host:6379/0) the default cache is Redis through
+# django-redis, shared by every app server, and the API throttle counts there. Without it,
+# a per-process memory cache (nothing relies on it being shared) and the throttle counts
+# in the database.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Several deployments (or test runs) may share one Redis: keys carry a prefix.
+            "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="callportal"),
+            "OPTIONS": {
+                # A Redis that stops answering must not hold requests for long.
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
+                "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
+            },
+        }
+    }
+
 # --- Static and uploaded files ------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -198,6 +219,10 @@ API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=3600)  # seconds
 # Requests per minute per API key (and per client address for requests without a valid
 # key); "off" switches throttling off entirely, for test rigs and benchmarks.
 API_THROTTLE = env.str("API_THROTTLE", default="600/min")
+# Where the throttle's buckets live, so one allowance holds across every process and app
+# server: "database" (an UNLOGGED table on PostgreSQL), "redis" (needs REDIS_URL), or
+# "process" (per process: each worker allows the full rate; single-process setups only).
+API_THROTTLE_STORE = env.str("API_THROTTLE_STORE", default="redis" if REDIS_URL else "database")
 NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
 # How often each process's long-poll watcher looks for calls written by other processes.
