@@ -90,3 +90,13 @@ def calls_by_status(number: str, statuses: Sequence[Status], *, arrived_at: date
         if found:
             return found
     return []
+
+
+def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:
+    """Calls with exactly this platform call ID (case-sensitive); two mean ambiguous."""
+    return list(Call.objects.filter(platform_call_id=platform_call_id)[:2])
+
+
+def calls_by_native_id(native_id: str) -> list[Call]:
+    """Calls with exactly this native ID (case-sensitive); two mean ambiguous."""
+    return list(Call.objects.filter(native_id=native_id)[:2])

@@ -24,6 +24,11 @@ KNOWN_NAMES = frozenset(
         "status",
         "userName",
         "password",
+        # Naming a call (§7.0).
+        "ccdr_id",
+        "cid",
+        "platformCallID",
+        "nativeID",
     }
 )
 
@@ -44,6 +49,12 @@ class Params:
         place = self.body if name in self.body else self.query
         value = place.get(name)
         return value or None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every non-empty value of a repeatable `name`, from the body when it has the name
+        (as `get`), else from the URL; in the order given."""
+        place = self.body if name in self.body else self.query
+        return [value for value in place.getlist(name) if value]
 
     def is_repeated(self, name: str) -> bool:
         return len(self.query.getlist(name)) > 1 or len(self.body.getlist(name)) > 1

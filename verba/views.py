@@ -159,7 +159,7 @@ class VerbaApiView(APIView):
         action = get_action(name)
         if action is None:
             raise invalid(Message.ACTION_UNKNOWN)
-        repeated = params.repeated_names()
+        repeated = [n for n in params.repeated_names() if n not in action.repeatable]
         if repeated:
             known = [n for n in repeated if n in KNOWN_NAMES]
             raise invalid(

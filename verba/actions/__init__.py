@@ -43,6 +43,9 @@ class Action:
     token_rule: ClassVar[TokenRule] = TokenRule.AS_KEY_SAYS
     # Whether a token's user must (still) hold calls.view_call for this action.
     needs_view_permission: ClassVar[bool] = True
+    # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
+    # given more than once is code 1 before the action runs.
+    repeatable: ClassVar[frozenset[str]] = frozenset()
 
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
@@ -66,4 +69,4 @@ def get_action(name: str) -> Action | None:
 
 
 # The handlers register themselves on import.
-from verba.actions import get_call_url, tokens  # noqa: E402, F401
+from verba.actions import get_call_id, get_call_url, tokens  # noqa: E402, F401

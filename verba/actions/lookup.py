@@ -1,23 +1,73 @@
-"""The call lookup shared by GetCallURL and its sibling actions: `callID`, or
-`extension` + `status`."""
+"""Naming a call: the lookup every call action shares (contract §5, §7.0 and §7.13).
+
+A request names one call in one of four ways, tried in this precedence:
+
+1. ``callID`` — the call's GUID. ``ccdr_id`` and ``cid`` are the same parameter under the
+   names Verba used in other releases; giving two of them is code 1.
+2. ``platformCallID`` — exact, case-sensitive match of the PBX's call id.
+3. ``nativeID`` — exact, case-sensitive match of the recorder's id.
+4. ``extension`` + ``status`` — GetCallURL's lookup (§5): ``ongoing``, ``next``, ``last``.
+
+The first form the request gives *and the action accepts* decides; the others are ignored,
+even when malformed. A form the action does not accept is ignored too, so a request may end
+up naming nothing (code 1). Not found is code 2; more than one match is code 3.
+
+How an action uses it::
+
+    from verba.actions.lookup import CallNaming, NamingForm, find_call
+
+    NAMING = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, allow_next=False)
+
+    call = find_call(
+        context.params,
+        NAMING,
+        arrived_at=context.arrived_at,
+        not_found="Unable to ..., because the call cannot be found.",
+        ambiguous="Unable to ..., because more than one call matches.",
+    )
+
+Ready-made namings: ``BY_ANY`` (all four forms, `next` allowed), ``BY_ID`` (callID and its
+aliases only), ``BY_ID_OR_EXTENSION`` (callID or extension+status). Media actions and
+DeleteCall pass ``allow_next=False`` (a `next` status is then code 1). Every error is an
+``ApiError``; the view renders it in the requested format.
+
+``lookup_call`` is GetCallURL's lookup (§5): ``callID`` without aliases, or extension+status.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Flag, auto
 
 from calls.longpoll import TooManyWaiting
 from calls.models import NUMBER_MAX_LENGTH, Call
-from calls.selectors import Status, call_by_id, calls_by_status
+from calls.selectors import (
+    Status,
+    call_by_id,
+    calls_by_native_id,
+    calls_by_platform_call_id,
+    calls_by_status,
+)
 from calls.text import has_control_character, parse_guid
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
 
 logger = logging.getLogger(__name__)
 
-CALL_ID_MALFORMED = "The callID parameter must be a call GUID."
+CALL_ID_NAMES = ("callID", "ccdr_id", "cid")
+# Both stored ids are CharField(max_length=255).
+EXACT_ID_MAX_LENGTH = 255
+
+CALL_ID_MALFORMED = "The {name} parameter must be a call GUID."
+CALL_ID_TWICE = "Give the call's ID once, as one of callID, ccdr_id or cid."
 NOTHING_TO_FIND = "Give either callID, or extension and status."
+EXACT_ID_MALFORMED = (
+    f"The {{name}} parameter must be at most {EXACT_ID_MAX_LENGTH} characters, "
+    "without control characters."
+)
 EXTENSION_MALFORMED = (
     f"The extension parameter must be 1 to {NUMBER_MAX_LENGTH} characters, "
     "without control characters."
@@ -27,44 +77,145 @@ STATUS_MALFORMED = (
     "The status parameter must be a comma-separated list of ongoing, next and last, "
     "each at most once."
 )
+STATUS_NO_NEXT = (
+    "The status parameter must be a comma-separated list of ongoing and last here: "
+    "this action does not wait for the next call."
+)
 
 
-def parse_call_id(raw: str) -> uuid.UUID:
+class NamingForm(Flag):
+    """The ways a request may name a call, combinable: ``CALL_ID | EXTENSION_STATUS``."""
+
+    CALL_ID = auto()  # callID, ccdr_id or cid
+    PLATFORM_CALL_ID = auto()
+    NATIVE_ID = auto()
+    EXTENSION_STATUS = auto()
+
+
+# How each form is named in "nothing names a call" messages, in precedence order.
+_FORM_WORDS = (
+    (NamingForm.CALL_ID, "callID (or ccdr_id or cid)"),
+    (NamingForm.PLATFORM_CALL_ID, "platformCallID"),
+    (NamingForm.NATIVE_ID, "nativeID"),
+    (NamingForm.EXTENSION_STATUS, "extension and status"),
+)
+
+
+@dataclass(frozen=True)
+class CallNaming:
+    """Which ways of naming a call an action accepts, and whether `status` may be `next`."""
+
+    forms: NamingForm
+    allow_next: bool = True
+    # GetCallURL predates the aliases and keeps answering as it always has (§5).
+    call_id_aliases: bool = True
+
+    def accepts(self, form: NamingForm) -> bool:
+        return form in self.forms
+
+    @property
+    def nothing_given(self) -> str:
+        """The code-1 message when the request names no call in an accepted way."""
+        words = [word for form, word in _FORM_WORDS if self.accepts(form)]
+        if not self.call_id_aliases and self.accepts(NamingForm.CALL_ID):
+            words[0] = "callID"
+        if len(words) == 1:
+            return f"Give {words[0]} to name the call."
+        return f"Give {', '.join(words[:-1])} or {words[-1]} to name the call."
+
+
+BY_ANY = CallNaming(
+    NamingForm.CALL_ID
+    | NamingForm.PLATFORM_CALL_ID
+    | NamingForm.NATIVE_ID
+    | NamingForm.EXTENSION_STATUS
+)
+BY_ID = CallNaming(NamingForm.CALL_ID)
+BY_ID_OR_EXTENSION = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS)
+GET_CALL_URL = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, call_id_aliases=False)
+
+
+def find_call(
+    params: Params,
+    naming: CallNaming,
+    *,
+    arrived_at: datetime,
+    not_found: str,
+    ambiguous: str,
+) -> Call:
+    """The one call the request names in a way `naming` accepts.
+
+    ApiError code 1 (nothing names a call, a malformed value, `next` where not allowed,
+    two of callID/ccdr_id/cid), 2 (`not_found`), 3 (`ambiguous`), or 9 when too many
+    `next` requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS.
+    """
+    if naming.accepts(NamingForm.CALL_ID):
+        call_id = _given_call_id(params, aliases=naming.call_id_aliases)
+        if call_id is not None:
+            call = call_by_id(call_id)
+            if call is None:
+                raise ApiError(Code.NOT_FOUND, not_found)
+            return call
+    for form, name, query in (
+        (NamingForm.PLATFORM_CALL_ID, "platformCallID", calls_by_platform_call_id),
+        (NamingForm.NATIVE_ID, "nativeID", calls_by_native_id),
+    ):
+        value = params.get(name) if naming.accepts(form) else None
+        if value is not None:
+            if len(value) > EXACT_ID_MAX_LENGTH or has_control_character(value):
+                raise invalid(EXACT_ID_MALFORMED.format(name=name))
+            return _one(query(value), not_found, ambiguous)
+    if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
+        return _one(_by_extension(params, naming, arrived_at), not_found, ambiguous)
+    raise invalid(naming.nothing_given)
+
+
+def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguous: str) -> Call:
+    """GetCallURL's lookup (§5): `callID` (no aliases), else `extension` + `status`."""
+    if params.get("callID") is None and params.get("extension") is None:
+        raise invalid(NOTHING_TO_FIND)
+    return find_call(
+        params, GET_CALL_URL, arrived_at=arrived_at, not_found=not_found, ambiguous=ambiguous
+    )
+
+
+def parse_call_id(raw: str, name: str = "callID") -> uuid.UUID:
     # The canonical 8-4-4-4-12 form only (any letter case), as Verba prints call IDs; the
     # spaces a copy and paste brings along are forgiven.
     call_id = parse_guid(raw.strip())
     if call_id is None:
-        raise invalid(CALL_ID_MALFORMED)
+        raise invalid(CALL_ID_MALFORMED.format(name=name))
     return call_id
 
 
-def parse_statuses(raw: str) -> list[Status]:
+def parse_statuses(raw: str, *, allow_next: bool = True) -> list[Status]:
     statuses: list[Status] = []
     for part in raw.split(","):
         try:
             status = Status(part.strip().lower())
         except ValueError:
-            raise invalid(STATUS_MALFORMED) from None
+            raise invalid(STATUS_MALFORMED if allow_next else STATUS_NO_NEXT) from None
         if status in statuses:
-            raise invalid(STATUS_MALFORMED)
+            raise invalid(STATUS_MALFORMED if allow_next else STATUS_NO_NEXT)
+        if status is Status.NEXT and not allow_next:
+            raise invalid(STATUS_NO_NEXT)
         statuses.append(status)
     return statuses
 
 
-def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguous: str) -> Call:
-    """The one call the parameters point to; ApiError 1 (bad parameters), 2 or 3 otherwise."""
-    raw_call_id = params.get("callID")
-    if raw_call_id is not None:
-        # With callID, extension and status are ignored.
-        call = call_by_id(parse_call_id(raw_call_id))
-        if call is None:
-            raise ApiError(Code.NOT_FOUND, not_found)
-        return call
+def _given_call_id(params: Params, *, aliases: bool) -> uuid.UUID | None:
+    names = CALL_ID_NAMES if aliases else CALL_ID_NAMES[:1]
+    given = [(name, value) for name in names if (value := params.get(name)) is not None]
+    if len(given) > 1:
+        raise invalid(CALL_ID_TWICE)
+    if not given:
+        return None
+    name, value = given[0]
+    return parse_call_id(value, name)
 
-    raw_extension = params.get("extension")
-    if raw_extension is None:
-        raise invalid(NOTHING_TO_FIND)
-    number = raw_extension.strip()
+
+def _by_extension(params: Params, naming: CallNaming, arrived_at: datetime) -> list[Call]:
+    number = (params.get("extension") or "").strip()
     # No number holds a control character, and PostgreSQL could not even compare one
     # holding NUL: malformed, not merely unknown.
     if not 1 <= len(number) <= NUMBER_MAX_LENGTH or has_control_character(number):
@@ -72,16 +223,18 @@ def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguo
     raw_status = params.get("status")
     if raw_status is None:
         raise invalid(STATUS_MISSING)
-    statuses = parse_statuses(raw_status)
-
+    statuses = parse_statuses(raw_status, allow_next=naming.allow_next)
     try:
-        found = calls_by_status(number, statuses, arrived_at=arrived_at)
+        return calls_by_status(number, statuses, arrived_at=arrived_at)
     except TooManyWaiting:
         # This server holds as many `next` waiters as it may; another will be free soon.
         logger.warning("Business API answered 9: too many status=next requests waiting")
         raise ApiError(
             Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
         ) from None
+
+
+def _one(found: list[Call], not_found: str, ambiguous: str) -> Call:
     if not found:
         raise ApiError(Code.NOT_FOUND, not_found)
     if len(found) > 1:

@@ -1,0 +1,31 @@
+"""GetCallID (§7.1): the GUID of the call named by extension+status, platformCallID or
+nativeID."""
+
+from verba.actions import Action, Context, register
+from verba.actions.lookup import CallNaming, NamingForm, find_call
+from verba.answers import Answer, Value
+
+# GetCallID is how a client learns the GUID, so callID itself does not name a call here.
+NAMING = CallNaming(
+    NamingForm.PLATFORM_CALL_ID | NamingForm.NATIVE_ID | NamingForm.EXTENSION_STATUS
+)
+
+
+@register
+class GetCallID(Action):
+    name = "GetCallID"
+
+    def run(self, context: Context) -> Answer:
+        call = find_call(
+            context.params,
+            NAMING,
+            arrived_at=context.arrived_at,
+            # Verba's own wording.
+            not_found="Unable to retrieve the call identifier, because the call cannot be found.",
+            ambiguous=(
+                "Unable to retrieve the call identifier, because more than one call matches."
+            ),
+        )
+        return Answer(
+            type=self.name, values=(Value("CallID", "callID", str(call.pk)),), call_id=call.pk
+        )
