@@ -118,10 +118,30 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.path.join(tempfile.gettempdir(), f"callportal-test-{os.getpid()}.sqlite3")
     }
 else:
-    # Persistent connections are worth ~7x throughput; the timeouts turn a stopped
-    # database into a quick "service unavailable" instead of a 30 s hang.
-    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Reused connections are worth ~7x throughput. By default a bounded pool per process
+    # keeps them (callportal/pooled_postgresql): at most DB_POOL_SIZE per worker process,
+    # so WEB_CONCURRENCY × DB_POOL_SIZE (2 × 5 = 10) per app server whatever the load; a
+    # request waits up to DB_POOL_TIMEOUT for a free one. DB_POOL_SIZE=0 turns the pool off:
+    # then each thread keeps its own connection for DB_CONN_MAX_AGE seconds (unbounded).
+    DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=5)
+    if DB_POOL_SIZE > 0:
+        _db["ENGINE"] = "callportal.pooled_postgresql"
+        _db["POOL_OPTIONS"] = {
+            "POOL_SIZE": DB_POOL_SIZE,
+            "MAX_OVERFLOW": 0,
+            "TIMEOUT": env.float("DB_POOL_TIMEOUT", default=10.0),
+            "PRE_PING": False,
+            # Replace connections after this long (server-side memory, PgBouncer-free
+            # failover of a DNS name).
+            "RECYCLE": env.int("DB_POOL_RECYCLE", default=900),
+        }
+        # Every request gives its connection back to the pool when it ends.
+        _db["CONN_MAX_AGE"] = 0
+    else:
+        _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        _db["CONN_HEALTH_CHECKS"] = True
+    # The timeouts turn a stopped database into a quick "service unavailable" instead of
+    # a 30 s hang.
     _db.setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
@@ -227,11 +247,14 @@ NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
 # How often each process's long-poll watcher looks for calls written by other processes.
 NEXT_POLL_SECONDS = env.float("NEXT_POLL_SECONDS", default=0.25)
-# Most `next` requests one process holds at once (each occupies a server thread); beyond it
-# they are answered "temporarily unavailable". Default: 3/4 of gunicorn's threads per
-# worker (GUNICORN_THREADS, as in gunicorn.conf.py), leaving the rest for other requests.
+# Most `next` requests one process holds at once; beyond it they are answered "temporarily
+# unavailable". Under gevent workers (gunicorn.conf.py's default) a waiting request is a
+# greenlet: 1,000 per process. Under threaded workers each occupies a thread: 3/4 of
+# GUNICORN_THREADS, leaving the rest for other requests.
+_GEVENT = env.str("GUNICORN_WORKER_CLASS", default="gevent") == "gevent"
 NEXT_MAX_WAITING = env.int(
-    "NEXT_MAX_WAITING", default=max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4)
+    "NEXT_MAX_WAITING",
+    default=1000 if _GEVENT else max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4),
 )
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 

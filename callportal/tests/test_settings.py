@@ -6,7 +6,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+def load_settings(
+    code: str = "from django.conf import settings; print(settings.DEBUG)", **env: str
+) -> subprocess.CompletedProcess:
     environment = {
         k: v
         for k, v in os.environ.items()
@@ -14,7 +16,7 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     }
     environment.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={
             **environment,
