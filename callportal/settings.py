@@ -129,7 +129,7 @@ else:
         _db["POOL_OPTIONS"] = {
             "POOL_SIZE": DB_POOL_SIZE,
             "MAX_OVERFLOW": 0,
-            "TIMEOUT": env.float("DB_POOL_TIMEOUT", default=10.0),
+            "TIMEOUT": env.float("DB_POOL_TIMEOUT", default=30.0),
             "PRE_PING": False,
             # Replace connections after this long (server-side memory, PgBouncer-free
             # failover of a DNS name).
