@@ -291,8 +291,15 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "callportal call ingestion API",
-    "DESCRIPTION": "Recorders and PBX connectors push call records here.",
+    # Swagger UI shows this as Markdown: the way back to the site's pages.
+    "DESCRIPTION": "Recorders and PBX connectors push call records here. "
+    "[Back to callportal](/) · [Staff call list](/calls/)",
     "VERSION": "1",
+    # Tags come from the first path segment after this ("calls"), not "default".
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "TAGS": [{"name": "calls", "description": "Call records and their recordings."}],
+    # An optional choice's "" is said in the field's description, not as a "BlankEnum".
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page works offline: its assets come from drf-spectacular-sidecar.
     "SWAGGER_UI_DIST": "SIDECAR",

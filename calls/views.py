@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -34,6 +35,12 @@ _VERBA_SEARCH_PARAMS = {
 def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Log in first (then come back), then 403 without permission; GET/HEAD only."""
     return require_safe(login_required(permission_required(VIEW_CALL, raise_exception=True)(view)))
+
+
+def say_logged_out(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
+    """After logging out (from the site or the admin), the next page says so."""
+    if request is not None:
+        messages.info(request, "You have logged out.")
 
 
 @require_safe

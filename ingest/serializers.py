@@ -49,7 +49,12 @@ class CallSerializer(serializers.Serializer):
     ended_at = AwareDateTimeField(
         required=False, allow_null=True, help_text="When the call ended; null while in progress."
     )
-    direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True)
+    direction = serializers.ChoiceField(
+        choices=Direction.choices,
+        required=False,
+        allow_blank=True,
+        help_text="inbound, outbound or internal; an empty string when not known.",
+    )
     native_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     platform_call_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     keep = serializers.BooleanField(required=False, help_text="Never delete this call.")

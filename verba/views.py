@@ -110,9 +110,14 @@ class VerbaApiView(APIView):
 
     post = get
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before the method check, so that a 405's audit row names its client too.
+        self.trail.client_address = client_address(request)
+        super().initial(request, *args, **kwargs)
+
     def answer(self, request: Request) -> Answer:
         params = request_params(request)
-        self.trail.client_address = address = client_address(request)
+        address = self.trail.client_address
         self._name_action(params)
         action = self._check_request(params)
         raw_key = presented_secret(params, request, "apiKey", "HTTP_X_API_KEY", Message.KEY_TWICE)

@@ -1,4 +1,7 @@
+import io
 import re
+import wave
+from collections import defaultdict
 from io import StringIO
 
 import pytest
@@ -7,14 +10,21 @@ from django.core.management import call_command
 
 from apikeys import secrets
 from apikeys.models import ApiKey
-from calls.models import Call
+from calls import demo
+from calls.models import Call, Direction
 
 pytestmark = pytest.mark.django_db
 
 
-def run_demo() -> str:
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def run_demo(*args: str) -> str:
     out = StringIO()
-    call_command("demo", stdout=out)
+    call_command("demo", *args, stdout=out)
     return out.getvalue()
 
 
@@ -56,3 +66,98 @@ def test_running_it_again_adds_nothing_and_prints_fresh_credentials():
     assert printed("API key", second) != printed("API key", first)
     assert authenticate(username="demo", password=printed("Password", first)) is None
     assert authenticate(username="demo", password=printed("Password", second)) is not None
+
+
+def test_running_it_again_keeps_times_recordings_and_admin_edits():
+    run_demo()
+    before = {c.pk: c for c in Call.objects.all()}
+    edited = Call.objects.exclude(recording="").first()
+    Call.objects.filter(pk=edited.pk).update(caller_name="Renamed by an admin", keep=True)
+    unrecorded = Call.objects.exclude(recording="").exclude(pk=edited.pk).first()
+    Call.objects.filter(pk=unrecorded.pk).update(recording="")
+
+    run_demo()
+
+    after = {c.pk: c for c in Call.objects.all()}
+    assert after.keys() == before.keys()
+    for pk, call in before.items():
+        assert (after[pk].started_at, after[pk].ended_at) == (call.started_at, call.ended_at)
+    assert after[edited.pk].caller_name == "Renamed by an admin"
+    assert after[edited.pk].keep is True
+    assert after[edited.pk].recording.name == before[edited.pk].recording.name
+    assert after[unrecorded.pk].recording.name == ""
+
+
+def test_the_newest_finished_calls_have_short_playable_recordings():
+    out = run_demo()
+
+    recorded = Call.objects.exclude(recording="")
+    assert recorded.count() >= 20
+    for call in recorded:
+        assert call.ended_at is not None
+        assert call.recording_content_type == "audio/wav"
+        with call.recording.open("rb") as f, wave.open(io.BytesIO(f.read())) as audio:
+            seconds = audio.getnframes() / audio.getframerate()
+            frames = audio.readframes(audio.getnframes())
+        assert 2 <= seconds <= 10
+        assert len(set(frames)) > 100  # sound, not silence
+    assert f"/calls/{recorded.order_by('-started_at').first().pk}/" in printed_line(
+        "A recording", out
+    )
+
+
+def test_directions_and_names_follow_the_numbers():
+    run_demo()
+
+    names = defaultdict(set)
+    for call in Call.objects.all():
+        caller_inside = call.caller_number in demo.EXTENSIONS
+        called_inside = call.called_number in demo.EXTENSIONS
+        expected = (
+            Direction.INTERNAL
+            if caller_inside and called_inside
+            else Direction.OUTBOUND
+            if caller_inside
+            else Direction.INBOUND
+        )
+        assert call.direction == expected, call
+        assert caller_inside or called_inside, call
+        names[call.caller_number].add(call.caller_name)
+        names[call.called_number].add(call.called_name)
+    assert all(len(seen) == 1 for seen in names.values())
+    assert all(next(iter(names[ext])) for ext in demo.EXTENSIONS if ext in names)
+    kinds = set(Call.objects.values_list("direction", flat=True))
+    assert kinds == {Direction.INBOUND, Direction.OUTBOUND, Direction.INTERNAL}
+
+
+def test_it_prints_urls_on_the_address_gunicorn_binds(monkeypatch):
+    monkeypatch.setenv("BIND", "127.0.0.1:8101")
+
+    out = run_demo()
+
+    urls = re.findall(r"https?://\S+", out)
+    assert len(urls) >= 6
+    assert all(url.startswith("http://127.0.0.1:8101/") for url in urls)
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+        ("[::]:8080", "http://[::1]:8080"),
+        ("localhost", "http://localhost:8000"),
+        (None, "http://127.0.0.1:8000"),
+    ],
+)
+def test_wildcard_and_partial_binds_print_a_url_that_works_here(bind, url):
+    assert demo.base_url(bind) == url
+
+
+def test_it_prints_public_url_when_set(settings):
+    settings.PUBLIC_URL = "https://calls.example.com"
+
+    assert printed("Admin", run_demo()) == "https://calls.example.com/admin/"
+
+
+def printed_line(label: str, output: str) -> str:
+    return printed(label, output)

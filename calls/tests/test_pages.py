@@ -111,6 +111,47 @@ def test_logging_out_takes_a_post_and_ends_the_session(staff_client):
     assert staff_client.get("/calls/").status_code == 302
 
 
+@pytest.mark.parametrize("logout_url", ["/accounts/logout/", "/admin/logout/"])
+def test_the_page_after_logging_out_says_so(staff_client, logout_url):
+    response = staff_client.post(logout_url, follow=True)
+
+    assert "You have logged out." in response.content.decode()
+    assert "You have logged out." not in staff_client.get("/accounts/login/").content.decode()
+
+
+def test_a_404_outside_the_call_pages_says_nothing_about_calls(staff_client):
+    response = staff_client.get("/no/such/page")
+
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "deleted" not in page
+    assert "There is no page here." in page
+
+
+def test_a_404_of_a_call_page_says_the_call_may_have_been_deleted(staff_client):
+    response = staff_client.get(f"/calls/{uuid.uuid4()}/")
+
+    assert response.status_code == 404
+    assert "the call may have been deleted" in response.content.decode()
+
+
+def test_browsers_asking_for_favicon_ico_get_the_site_icon(client):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].endswith("favicon.svg")
+
+
+def test_the_home_page_says_when_a_call_in_progress_started_and_how_long_it_has_run(
+    staff_client,
+):
+    CallFactory(started_at=timezone.now() - timedelta(minutes=6, seconds=54), ended_at=None)
+
+    page = staff_client.get("/").content.decode()
+
+    assert re.search(r"started at \d\d:\d\d, running for <span[^>]*>6:5\d</span>", page)
+
+
 def test_an_open_redirect_after_login_is_refused(client, staff_user):
     response = client.post(
         "/accounts/login/",

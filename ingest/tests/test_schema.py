@@ -41,3 +41,27 @@ def test_the_docs_page_loads_its_assets_from_this_site(client):
     assert "/api/v1/schema" in page
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn" not in page.lower()
+
+
+def test_every_operation_is_tagged_calls_and_no_stray_enum_is_described(client):
+    schema = yaml.safe_load(client.get("/api/v1/schema").content)
+
+    tags = {
+        tag
+        for operations in schema["paths"].values()
+        for op in operations.values()
+        for tag in op["tags"]
+    }
+    assert tags == {"calls"}
+    assert "BlankEnum" not in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["DirectionEnum"]["enum"] == [
+        "inbound",
+        "outbound",
+        "internal",
+    ]
+
+
+def test_the_docs_link_back_to_the_site(client):
+    schema = yaml.safe_load(client.get("/api/v1/schema").content)
+
+    assert "[Back to callportal](/)" in schema["info"]["description"]

@@ -50,10 +50,11 @@ def test_every_failure_leaves_one_row_with_its_code(api, key, params, code):
     assert _row().result_code == code
 
 
-def test_a_wrong_method_leaves_a_row_too(client):
-    client.delete("/verba/api?action=GetCallURL")
+def test_a_wrong_method_leaves_a_row_with_the_client_address_too(client):
+    client.delete("/verba/api?action=GetCallURL", REMOTE_ADDR="192.0.2.7")
     row = _row()
     assert (row.action, row.result_code) == ("GetCallURL", 1)
+    assert row.client_address == "192.0.2.7"
 
 
 def test_a_throttled_request_leaves_a_row_with_code_7(api, key, settings):
