@@ -194,8 +194,30 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 MEDIA_URL = "media/"  # never served directly: recordings go through a permission check
+# Recordings (and the admin import's confirm-step files) go to the default storage: local
+# files under MEDIA_ROOT, or, with S3_BUCKET set, an S3-compatible bucket shared by every
+# app server (django-storages). Credentials come the AWS way (AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY in the environment, or an instance role), never from settings.
+S3_BUCKET = env.str("S3_BUCKET", default="")
+_DEFAULT_STORAGE: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if S3_BUCKET:
+    _DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            # Empty: AWS itself; e.g. https://minio.internal:9000 for another S3 server.
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("S3_REGION", default="") or None,
+            # Keys under this prefix, so a bucket may be shared.
+            "location": env.str("S3_PREFIX", default=""),
+            # Private objects; a name that exists gets a suffix instead of being replaced.
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -206,6 +228,9 @@ STORAGES = {
         )
     },
 }
+# The admin's CSV import keeps the uploaded file between its preview and confirm steps in
+# the default storage (not a local temp folder), so the confirm may reach another server.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
 # Tests and `runserver` work without a prior collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False

@@ -1,13 +1,15 @@
 """Serving a call's recording with HTTP range requests, so that audio players can seek.
 
-The file is read through the storage API (`storage.open`, `seek`, chunked reads), so this
-works the same for files on disk and in object storage. The permission check is the
+The file is read through the storage API (`storage.open`, `seek`, chunked reads) for files
+on disk, and with one ranged GET from an S3 bucket (S3_BUCKET), streamed in chunks: never
+the whole file in memory. The permission check is the
 view's; this module only turns (file, Range header) into a response.
 """
 
 import mimetypes
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -91,7 +93,11 @@ def _common_headers(response: HttpResponse) -> HttpResponse:
 def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
     # A generator: the response closes it when done (or when the client goes away), which
     # runs the `finally` and closes the storage file.
-    handle = recording.storage.open(recording.name, "rb")  # type: ignore[attr-defined]
+    storage = recording.storage  # type: ignore[attr-defined]
+    if length > 0 and hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
+        yield from _read_object_range(storage, recording.name or "", first, length)
+        return
+    handle = storage.open(recording.name, "rb")
     try:
         handle.seek(first)
         remaining = length
@@ -103,6 +109,21 @@ def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
             yield chunk
     finally:
         handle.close()
+
+
+def _read_object_range(storage: Any, name: str, first: int, length: int) -> Iterator[bytes]:
+    """The bytes from an S3 bucket (django-storages' S3Storage) with one ranged GET.
+
+    S3Storage's own file object downloads the whole object before the first read (into
+    memory, by default); asking S3 for just the range streams it through in chunks.
+    """
+    key = storage._normalize_name(name)
+    answer = storage.bucket.Object(key).get(Range=f"bytes={first}-{first + length - 1}")
+    body = answer["Body"]
+    try:
+        yield from body.iter_chunks(CHUNK_BYTES)
+    finally:
+        body.close()
 
 
 def _guess_type(name: str) -> str:
