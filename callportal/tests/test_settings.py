@@ -15,7 +15,7 @@ def load_settings(
         if k not in {"SECRET_KEY", "DEBUG", "API_DIGEST_KEY", "DJANGO_SETTINGS_MODULE"}
     }
     environment.update(env)
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - this interpreter, code from the tests
         [sys.executable, "-c", code],
         cwd=ROOT,
         env={
