@@ -288,6 +288,10 @@ MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 # as soon as AUDIT_FLUSH_ROWS are waiting. 0 seconds writes each row at once (tests).
 AUDIT_FLUSH_SECONDS = env.float("AUDIT_FLUSH_SECONDS", default=1.0)
 AUDIT_FLUSH_ROWS = env.int("AUDIT_FLUSH_ROWS", default=500)
+# `manage.py prune_audit` deletes audit rows older than this (0: keeps everything);
+# `manage.py prune_sessions` API tokens finished longer ago than this.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=180)
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
 
 # --- Recordings -------------------------------------------------------------------------
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)
