@@ -69,3 +69,11 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     except Exception:  # the app never loaded in this worker: nothing was buffered
         return
     flush()
+
+
+def post_worker_init(worker: object) -> None:
+    # Each worker deletes the ended calls whose DeleteCall waited for their end
+    # (calls/retention.py); Django is set up by now.
+    from calls.retention import sweeper
+
+    sweeper.start()

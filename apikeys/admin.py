@@ -51,12 +51,18 @@ class PermissionFilter(admin.SimpleListFilter):
     parameter_name = "permission"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("query", "Query the Business API"), ("ingest", "Ingest calls")]
+        return [
+            ("query", "Query the Business API"),
+            ("change", "Change calls"),
+            ("ingest", "Ingest calls"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         match self.value():
             case "query":
                 return queryset.filter(can_query=True)
+            case "change":
+                return queryset.filter(can_change=True)
             case "ingest":
                 return queryset.filter(can_ingest=True)
         return queryset
@@ -140,7 +146,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description="permissions")
     def permissions(self, obj: ApiKey) -> str:
         granted = [
-            label for ok, label in ((obj.can_query, "query"), (obj.can_ingest, "ingest")) if ok
+            label
+            for ok, label in (
+                (obj.can_query, "query"),
+                (obj.can_change, "change"),
+                (obj.can_ingest, "ingest"),
+            )
+            if ok
         ]
         return ", ".join(granted) or "none"
 
@@ -170,12 +182,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if obj is None:
             return [
                 (None, {"fields": ["name", "existing_key"]}),
-                ("Access", {"fields": ["can_query", "can_ingest", "requires_auth"]}),
+                ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
                 ("Limits", {"fields": ["expires_at", "networks"]}),
             ]
         return [
             (None, {"fields": ["name", "hint", "state_label"]}),
-            ("Access", {"fields": ["can_query", "can_ingest", "requires_auth"]}),
+            ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
             ("Limits", {"fields": ["expires_at", "networks"]}),
             ("Usage", {"fields": ["usage_chart", "last_used_at"]}),
             ("History", {"fields": ["created_at", "created_by", "revoked_at"]}),
@@ -199,6 +211,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             requires_auth=data["requires_auth"],
             networks=data["networks"],
             can_query=data["can_query"],
+            can_change=data["can_change"],
             can_ingest=data["can_ingest"],
             expires_at=data["expires_at"],
             created_by=request.user,

@@ -62,7 +62,15 @@ class ApiKeyChangeForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "requires_auth", "can_query", "can_ingest", "expires_at", "networks"]
+        fields = [
+            "name",
+            "requires_auth",
+            "can_query",
+            "can_change",
+            "can_ingest",
+            "expires_at",
+            "networks",
+        ]
 
 
 class ApiKeyAddForm(ApiKeyChangeForm):

@@ -55,7 +55,14 @@ class ApiKey(models.Model):
         help_text="Every request except RequestToken must carry a valid user token.",
     )
     can_query = models.BooleanField("may query the Business API", default=True)
-    can_ingest = models.BooleanField("may ingest calls", default=False)
+    can_change = models.BooleanField(
+        "may change calls",
+        default=False,
+        help_text="KeepCall, DeleteCall, AttachMetaData and AddMarker.",
+    )
+    can_ingest = models.BooleanField(
+        "may ingest calls", default=False, help_text="The ingestion API and PutMedia."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -24,6 +24,7 @@ KEY_FIELDS = (
     "networks",
     "requires_auth",
     "can_query",
+    "can_change",
     "can_ingest",
     "last_used_at",
 )

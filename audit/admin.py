@@ -37,6 +37,7 @@ class ApiRequestAdmin(admin.ModelAdmin):
         "client_address",
         "result",
         "call_link",
+        "change",
         "duration_ms",
     ]
     list_filter = [("api_key", admin.RelatedFieldListFilter), ResultCodeFilter, "at"]

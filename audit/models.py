@@ -25,6 +25,8 @@ class ApiRequest(models.Model):
     result_code = models.PositiveSmallIntegerField()
     # The call the answer pointed to; kept as a plain id so deleting calls keeps the trail.
     call_id = models.UUIDField(null=True, blank=True)
+    # What a changing action changed ("kept", "deleted", "set ticket"): names, never values.
+    change = models.CharField(max_length=255, blank=True)
     duration_ms = models.PositiveIntegerField()
 
     class Meta:

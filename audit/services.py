@@ -247,6 +247,7 @@ def record_api_request(
     result_code: int,
     call_id: uuid.UUID | None,
     duration_ms: int,
+    change: str = "",
 ) -> None:
     """Leave one audit row for one /verba/api request.
 
@@ -264,6 +265,7 @@ def record_api_request(
         "result_code": min(max(int(result_code), 0), 32767),
         "call_id": call_id,
         "duration_ms": max(0, int(duration_ms)),
+        "change": clean_text((change or "")[:255]),
     }
     if settings.AUDIT_FLUSH_SECONDS > 0:
         writer.add(row)

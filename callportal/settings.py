@@ -282,6 +282,9 @@ NEXT_MAX_WAITING = env.int(
     default=1000 if _GEVENT else max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4),
 )
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
+# A call DeleteCall marked while it was going on is deleted by the write that ends it, or
+# else by a sweep each server process runs this often (s); 0 turns the sweep off (tests).
+DELETION_SWEEP_SECONDS = env.float("DELETION_SWEEP_SECONDS", default=5.0)
 
 # --- Audit trail and admin ----------------------------------------------------------------
 # Audit rows are buffered in process and written in batches: every AUDIT_FLUSH_SECONDS, or

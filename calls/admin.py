@@ -21,8 +21,8 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from calls import links
-from calls.models import Call
+from calls import links, retention
+from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.services import WRITABLE_FIELDS, upsert_call
@@ -170,6 +170,44 @@ class StartRangeFilter(admin.FieldListFilter):
         ]
 
 
+@admin.register(MetadataField)
+class MetadataFieldAdmin(admin.ModelAdmin):
+    """Custom fields integrations set with AttachMetaData (docs/admin.md)."""
+
+    list_display = ["identifier", "label", "api_access", "created_at"]
+    list_filter = ["api_access"]
+    search_fields = ["identifier", "label"]
+    readonly_fields = ["created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MetadataField | None = None) -> list:
+        # Integrations send the identifier; renaming it would silently break them. Add a new
+        # field instead.
+        return [*self.readonly_fields, "identifier"] if obj else list(self.readonly_fields)
+
+
+class MetadataValueInline(admin.TabularInline):
+    model = MetadataValue
+    extra = 0
+    verbose_name = "custom metadata"
+    verbose_name_plural = "custom metadata"
+    autocomplete_fields: list[str] = []
+    fields = ["field", "value"]
+
+
+class MarkerInline(admin.TabularInline):
+    """Markers as AddMarker made them; removable, not editable (their rules, such as no
+    overlap, are the API's)."""
+
+    model = Marker
+    extra = 0
+    fields = ["name", "start_ms", "end_ms", "created_at"]
+    readonly_fields = fields
+    ordering = ["start_ms", "name"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Call)
 class CallAdmin(ImportExportModelAdmin):
     resource_classes = [CallResource]
@@ -197,7 +235,8 @@ class CallAdmin(ImportExportModelAdmin):
     )
     # Declared for the search box; get_search_results decides how each term is matched.
     search_fields = ["caller_number"]
-    readonly_fields = ["call_url", "created_at", "updated_at"]
+    readonly_fields = ["call_url", "delete_when_ended", "created_at", "updated_at"]
+    inlines = [MetadataValueInline, MarkerInline]
     fieldsets = [
         (None, {"fields": ["id", "call_url"]}),
         (
@@ -214,7 +253,10 @@ class CallAdmin(ImportExportModelAdmin):
         ),
         ("Time", {"fields": ["started_at", "ended_at"]}),
         ("Identifiers", {"fields": ["native_id", "platform_call_id"]}),
-        ("Retention", {"fields": ["keep", "recording", "recording_content_type"]}),
+        (
+            "Retention",
+            {"fields": ["keep", "delete_when_ended", "recording", "recording_content_type"]},
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -289,6 +331,13 @@ class CallAdmin(ImportExportModelAdmin):
         obj.created_at = result.call.created_at
         obj.updated_at = result.call.updated_at
         obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Call) -> None:
+        # As DeleteCall does: the recording file goes with the row, after the commit.
+        self.delete_queryset(request, Call.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retention.delete_calls_now(queryset)
 
     # --- import / export permissions ---------------------------------------------------
     def has_import_permission(self, request: HttpRequest) -> bool:

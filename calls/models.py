@@ -1,9 +1,10 @@
 import uuid
 from datetime import timedelta
 
-from django.core.validators import MinLengthValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinLengthValidator, RegexValidator
 from django.db import models
-from django.db.models.functions import Length
+from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
@@ -47,6 +48,13 @@ class Call(models.Model):
     native_id = models.CharField("native ID", max_length=255, blank=True)
     platform_call_id = models.CharField("platform call ID", max_length=255, blank=True)
     keep = models.BooleanField(default=False, help_text="Never delete this call.")
+    # DeleteCall on a call that has not ended: the write that ends it deletes it, and a
+    # sweep catches ends written any other way (calls/retention.py).
+    delete_when_ended = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Deletion was asked while the call was going on: it is deleted when it ends.",
+    )
     recording = models.FileField(upload_to=recording_path, blank=True, max_length=255)
     recording_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -71,6 +79,12 @@ class Call(models.Model):
                 fields=["started_at"],
                 condition=models.Q(ended_at__isnull=True),
                 name="call_in_progress",
+            ),
+            # The deletion sweep's look: a tiny index of the few calls waiting to be deleted.
+            models.Index(
+                fields=["ended_at"],
+                condition=models.Q(delete_when_ended=True),
+                name="call_delete_when_ended",
             ),
             models.Index(fields=["native_id"], name="call_native_id"),
             models.Index(fields=["platform_call_id"], name="call_platform_call_id"),
@@ -103,3 +117,139 @@ class Call(models.Model):
         """Length of a finished call, or running time so far of one in progress."""
         end = self.ended_at or timezone.now()
         return max(end - self.started_at, timedelta(0)) if self.started_at else None
+
+
+# --- Custom metadata (AttachMetaData) ------------------------------------------------------
+
+IDENTIFIER_MIN_LENGTH = 3
+IDENTIFIER_MAX_LENGTH = 128
+METADATA_VALUE_MAX_LENGTH = 1000
+IDENTIFIER_PATTERN = rf"\A[A-Za-z0-9_-]{{{IDENTIFIER_MIN_LENGTH},{IDENTIFIER_MAX_LENGTH}}}\Z"
+
+# The Business API's parameter names (every action's, in any letter case): AttachMetaData
+# reads every other parameter of a request as a field identifier, so a field may not be
+# named like one. verba's tests check that every name its actions read is listed here.
+RESERVED_IDENTIFIERS = frozenset(
+    name.lower()
+    for name in (
+        # transport, keys and tokens
+        "action", "apiKey", "token", "responseType", "userName", "password",
+        # naming a call
+        "callID", "ccdr_id", "cid", "ccdrId", "extension", "status", "platformCallID",
+        "nativeID",
+        # the call family's own parameters
+        "unmark", "returnMetadata", "mname", "mmode", "mstart", "mend",
+        "start", "end", "anynum", "anyname", "orderby", "order", "pagelen", "pagefirst",
+        "format", "width", "height", "isColorDefined", "bgColor", "maxColor", "minColor",
+        "transparency",
+        # PutMedia
+        "starttime", "endtime", "location", "srccallerid", "srcname", "dstcallerid",
+        "dstname", "direction", "donotdelete",
+    )
+)  # fmt: skip
+
+
+def validate_identifier_not_reserved(value: str) -> None:
+    if value.lower() in RESERVED_IDENTIFIERS:
+        raise ValidationError(
+            "“%(value)s” is a Business API parameter name; choose another identifier.",
+            params={"value": value},
+            code="reserved",
+        )
+
+
+class MetadataField(models.Model):
+    """A custom field administrators define; AttachMetaData sets it on calls by identifier."""
+
+    identifier = models.CharField(
+        max_length=IDENTIFIER_MAX_LENGTH,
+        unique=True,
+        validators=[
+            RegexValidator(
+                IDENTIFIER_PATTERN,
+                f"{IDENTIFIER_MIN_LENGTH} to {IDENTIFIER_MAX_LENGTH} characters of "
+                "A-Z, a-z, 0-9, _ and -.",
+            ),
+            validate_identifier_not_reserved,
+        ],
+        help_text="The parameter name integrations send to AttachMetaData, e.g. ticket_id.",
+    )
+    label = models.CharField(max_length=255, help_text="Shown to staff on the call page.")
+    api_access = models.BooleanField(
+        "API access",
+        default=True,
+        help_text="AttachMetaData may set this field, and the API may read it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "custom metadata field"
+        ordering = ["identifier"]
+        constraints = [
+            # "Ticket" and "ticket" would be two parameters that look like one.
+            models.UniqueConstraint(
+                Lower("identifier"),
+                name="metadatafield_identifier_ci",
+                violation_error_message="A field with this identifier (in any letter case) "
+                "already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.identifier})"
+
+
+class MetadataValue(models.Model):
+    """The value of one custom field on one call."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="metadata_values")
+    field = models.ForeignKey(MetadataField, on_delete=models.CASCADE, related_name="values")
+    value = models.CharField(max_length=METADATA_VALUE_MAX_LENGTH)
+
+    class Meta:
+        verbose_name = "metadata value"
+        constraints = [
+            models.UniqueConstraint(fields=["call", "field"], name="metadatavalue_one_per_call"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field.identifier}={self.value}"
+
+
+# --- Markers (AddMarker / GetMarkers) ------------------------------------------------------
+
+MARKER_NAME_MAX_LENGTH = 64
+
+
+class Marker(models.Model):
+    """A named segment of a call, in milliseconds from its start. Open (no end) between
+    AddMarker mmode=start and mmode=end."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="markers")
+    name = models.CharField(max_length=MARKER_NAME_MAX_LENGTH, validators=[MinLengthValidator(1)])
+    start_ms = models.PositiveBigIntegerField("start (ms)")
+    end_ms = models.PositiveBigIntegerField("end (ms)", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["start_ms", "name"]
+        constraints = [
+            # Case-sensitive, as the contract says ("Sale" and "sale" are two markers).
+            models.UniqueConstraint(fields=["call", "name"], name="marker_name_unique_per_call"),
+            models.CheckConstraint(
+                condition=models.Q(end_ms__isnull=True)
+                | models.Q(end_ms__gte=models.F("start_ms")),
+                name="marker_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=GreaterThanOrEqual(Length("name"), 1), name="marker_name_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        end = "…" if self.end_ms is None else f"{self.end_ms}"
+        return f"{self.name} ({self.start_ms}–{end} ms)"
+
+    @property
+    def is_open(self) -> bool:
+        return self.end_ms is None

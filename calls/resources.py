@@ -3,18 +3,22 @@
 - Idempotent by `id`: importing the same file twice changes nothing the second time.
 - Every write goes through calls.services, like the ingestion API's.
 - Spreadsheet formulas are defused on export and restored on import (see `escape_cell`).
+- The export's `metadata` column holds the call's custom metadata as a JSON object ordered
+  by identifier (one column, whatever fields exist); imports ignore it.
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from import_export import fields, resources, widgets
 
-from calls.models import Call
+from calls.models import Call, MetadataValue
 from calls.services import END_BEFORE_START_MESSAGE, WRITABLE_FIELDS, upsert_call
 
 # A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets.
@@ -88,10 +92,11 @@ class CallResource(resources.ModelResource):
     ended_at = fields.Field(
         attribute="ended_at", column_name="ended_at", widget=IsoDateTimeWidget()
     )
+    metadata = fields.Field(column_name="metadata", readonly=True)
 
     class Meta:
         model = Call
-        fields = ("id", *WRITABLE_FIELDS)
+        fields = ("id", *WRITABLE_FIELDS, "metadata")
         export_order = fields
         import_id_fields = ("id",)
         skip_unchanged = True
@@ -114,6 +119,19 @@ class CallResource(resources.ModelResource):
         # Through the service: the same rules as the ingestion API, and `next` long polls
         # waiting on the call's numbers are woken after commit.
         upsert_call(instance.pk, {name: getattr(instance, name) for name in WRITABLE_FIELDS})
+
+    def filter_export(self, queryset: QuerySet, **kwargs: Any) -> QuerySet:
+        values = MetadataValue.objects.select_related("field").order_by("field__identifier")
+        return queryset.prefetch_related(Prefetch("metadata_values", queryset=values))
+
+    def iter_queryset(self, queryset: QuerySet) -> Any:
+        # Django's iterator() prefetches per chunk; import-export's own fallback for
+        # prefetching pages with OFFSET, which slows down quadratically on large exports.
+        yield from queryset.iterator(chunk_size=self.get_chunk_size())
+
+    def dehydrate_metadata(self, call: Call) -> str:
+        values = {v.field.identifier: v.value for v in call.metadata_values.all()}
+        return json.dumps(values, ensure_ascii=False) if values else ""
 
     def export_field(self, field: fields.Field, instance: Call, **kwargs: Any) -> Any:
         value = super().export_field(field, instance, **kwargs)

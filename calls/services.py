@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import longpoll
+from calls import longpoll, retention
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class UpsertResult:
     created: bool
     # False when an update changed nothing (an idempotent replay): no write happened.
     changed: bool
+    # The write ended a call that DeleteCall had marked: the call is deleted.
+    deleted: bool = False
 
 
 def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
@@ -70,6 +72,13 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             # committed now, so this write becomes an update of it.
             call = Call.objects.select_for_update().get(pk=call_id)
         changed = _apply(call, fields)
+        if call.keep and call.delete_when_ended:
+            # Keeping a call cancels the deletion that waited for its end.
+            call.delete_when_ended = False
+            changed.append("delete_when_ended")
+        elif changed and retention.delete_if_due(call):
+            # The write that ends a call marked by DeleteCall deletes it.
+            return UpsertResult(call, created=False, changed=True, deleted=True)
         if changed:
             call.save(update_fields=[*changed, "updated_at"])
             transaction.on_commit(lambda: _announce(call), robust=True)

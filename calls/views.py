@@ -6,6 +6,7 @@ are sent to log in and come back afterwards, logged-in users without it get 403.
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
@@ -14,12 +15,15 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from calls import recordings
 from calls.forms import CallSearchForm
 from calls.links import call_url
-from calls.models import Call
+from calls.markers import length_ms, markers_of
+from calls.metadata import metadata_of
+from calls.models import Call, Marker
 from calls.search import CallSearch, Cursor, State, call_state, search_calls
 from calls.text import parse_guid
 
@@ -122,6 +126,26 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         raise Http404("The recording file is missing.") from missing
 
 
+@dataclass(frozen=True)
+class _TimelineMarker:
+    """A marker placed on the player's timeline, in percent of the call's length."""
+
+    marker: Marker
+    left: float
+    width: float
+
+
+def _timeline(call: Call) -> list[_TimelineMarker]:
+    total = length_ms(call, timezone.now())
+    placed = []
+    for marker in markers_of(call):
+        end = marker.end_ms if marker.end_ms is not None else marker.start_ms
+        left = min(marker.start_ms / total, 1.0) * 100 if total else 0.0
+        right = min(end / total, 1.0) * 100 if total else 100.0
+        placed.append(_TimelineMarker(marker, round(left, 3), round(max(right - left, 0.5), 3)))
+    return placed
+
+
 def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
     return render(
         request,
@@ -131,6 +155,8 @@ def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
             "call": call,
             "state": call_state(call),
             "call_link": call_url(request, call.pk),
+            "metadata": metadata_of(call),
+            "markers": _timeline(call),
         },
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+
 from django.http import HttpRequest
 
 from apikeys.models import ApiKey, ApiSession
@@ -23,8 +25,31 @@ def presented_secret(
     return from_param if from_param is not None else from_header
 
 
-def check_key(raw_key: str | None, api_key: ApiKey | None, address: str | None) -> ApiKey:
-    """The usable key the request presents (looked up beforehand), or ApiError 4 / 6."""
+# Code 6 when the key lacks the one permission an action needs.
+_KEY_DENIED = {
+    "can_query": Message.KEY_DENIED,
+    "can_change": Message.KEY_MAY_NOT_CHANGE,
+    "can_ingest": Message.KEY_MAY_NOT_INGEST,
+}
+# Code 6 when a token's user lacks a permission an action needs.
+_USER_DENIED = {
+    VIEW_PERMISSION: Message.USER_DENIED,
+    "calls.change_call": Message.USER_MAY_NOT_CHANGE,
+    "calls.delete_call": Message.USER_MAY_NOT_DELETE,
+    "calls.add_call": Message.USER_MAY_NOT_ADD,
+}
+
+
+def check_key(
+    raw_key: str | None,
+    api_key: ApiKey | None,
+    address: str | None,
+    permissions: Collection[str] = ("can_query",),
+) -> ApiKey:
+    """The usable key the request presents (looked up beforehand), or ApiError 4 / 6.
+
+    `permissions` names the key's permission fields of which the action needs one.
+    """
     if raw_key is None:
         raise ApiError(Code.INVALID_KEY, Message.KEY_MISSING)
     # Unknown, malformed, revoked and expired read alike: nothing tells a prober more.
@@ -32,8 +57,9 @@ def check_key(raw_key: str | None, api_key: ApiKey | None, address: str | None) 
         raise ApiError(Code.INVALID_KEY, Message.KEY_INVALID)
     if not api_key.allows_address(address):
         raise ApiError(Code.ACCESS_DENIED, Message.ADDRESS_DENIED)
-    if not api_key.can_query:
-        raise ApiError(Code.ACCESS_DENIED, Message.KEY_DENIED)
+    if not any(getattr(api_key, name) for name in permissions):
+        only = next(iter(permissions)) if len(permissions) == 1 else "can_query"
+        raise ApiError(Code.ACCESS_DENIED, _KEY_DENIED.get(only, Message.KEY_DENIED))
     touch_api_key(api_key)
     return api_key
 
@@ -57,7 +83,9 @@ def check_token(
     return session
 
 
-def check_user_permission(session: ApiSession) -> None:
-    """ApiError 6 when the token's user may not (any longer) view calls."""
-    if not session.user.has_perm(VIEW_PERMISSION):
-        raise ApiError(Code.ACCESS_DENIED, Message.USER_DENIED)
+def check_user_permission(session: ApiSession, permissions: Iterable[str] = ()) -> None:
+    """ApiError 6 when the token's user may not (any longer) view calls, or lacks one of
+    `permissions`."""
+    for permission in (VIEW_PERMISSION, *permissions):
+        if not session.user.has_perm(permission):
+            raise ApiError(Code.ACCESS_DENIED, _USER_DENIED.get(permission, Message.USER_DENIED))

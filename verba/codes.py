@@ -50,7 +50,12 @@ class Message:
     CREDENTIALS_WRONG = "The user name or password is wrong."
     ADDRESS_DENIED = "Access denied: this API key may not be used from this address."
     KEY_DENIED = "Access denied: this API key may not query the Business API."
+    KEY_MAY_NOT_CHANGE = "Access denied: this API key may not change calls."
+    KEY_MAY_NOT_INGEST = "Access denied: this API key may not upload calls."
     USER_DENIED = "Access denied: the user may not view calls."
+    USER_MAY_NOT_CHANGE = "Access denied: the user may not change calls."
+    USER_MAY_NOT_DELETE = "Access denied: the user may not delete calls."
+    USER_MAY_NOT_ADD = "Access denied: the user may not add calls."
     THROTTLED = "Too many requests; try again later."
     UNAVAILABLE = "The service is temporarily unavailable; nothing was changed. Try again later."
     # Refused by Django before the Business API saw the request (see refused_request).

@@ -80,6 +80,7 @@ class _Trail:
     user_id: int | None = None
     client_address: str | None = None
     call_id: Any = None
+    change: str = ""
 
 
 class VerbaApiView(APIView):
@@ -127,7 +128,7 @@ class VerbaApiView(APIView):
         # With a token, one query brings the session and its key: no key query when they match.
         stored_session = session_for_token(raw_token) if raw_key and raw_token else None
         stored_key = self._throttle(raw_key, stored_session, address)
-        api_key = check_key(raw_key, stored_key, address)
+        api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
             request=request,
@@ -143,6 +144,7 @@ class VerbaApiView(APIView):
         finally:
             self.trail.user_id = context.user_id
         self.trail.call_id = answer.call_id
+        self.trail.change = context.change
         return answer
 
     def _name_action(self, params: Params) -> None:
@@ -205,7 +207,7 @@ class VerbaApiView(APIView):
         if session is not None:
             self.trail.user_id = session.user_id
             if action.needs_view_permission:
-                check_user_permission(session)
+                check_user_permission(session, action.user_permissions)
             touch_session(session)
         return session
 
@@ -265,6 +267,7 @@ class VerbaApiView(APIView):
                 result_code=int(code),
                 call_id=self.trail.call_id,
                 duration_ms=round((time.perf_counter() - started) * 1000),
+                change=self.trail.change,
             )
         except Exception:
             # The answer stands even when its audit row cannot be written.

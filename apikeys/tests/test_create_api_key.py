@@ -24,6 +24,7 @@ def test_it_prints_the_new_key_as_the_only_line():
     assert key.name == "CRM integration"
     assert key.key_digest == secrets.digest(lines[0])
     assert key.can_query and not key.can_ingest and not key.requires_auth
+    assert not key.can_change
 
 
 def test_it_sets_every_option():
@@ -35,6 +36,7 @@ def test_it_sets_every_option():
         "--network",
         "2001:db8::1",
         "--ingest",
+        "--change",
         "--no-query",
         "--expires",
         "2030-01-31",
@@ -42,7 +44,7 @@ def test_it_sets_every_option():
 
     key = ApiKey.objects.get()
     assert key.key_digest == secrets.digest(out.strip())
-    assert key.requires_auth and key.can_ingest and not key.can_query
+    assert key.requires_auth and key.can_ingest and key.can_change and not key.can_query
     assert key.networks == ["10.0.0.0/8", "2001:db8::1/128"]
     assert key.expires_at.date().isoformat() == "2030-01-31"
 

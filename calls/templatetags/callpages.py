@@ -23,3 +23,12 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def seconds(value: timedelta | None) -> int:
     return max(int(value.total_seconds()), 0) if value is not None else 0
+
+
+@register.filter
+def clock_ms(value: int | None) -> str:
+    """Milliseconds from a call's start as `0:16.7`: where a marker sits in the recording."""
+    if value is None:
+        return ""
+    whole, tenths = divmod(max(int(value), 0) // 100, 10)
+    return f"{duration(timedelta(seconds=whole))}.{tenths}"

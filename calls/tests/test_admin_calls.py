@@ -184,12 +184,24 @@ def test_editing_a_call_in_the_admin_saves_it(admin_client):
             "platform_call_id": call.platform_call_id,
             "keep": "on",
             "recording_content_type": "",
+            **no_inline_forms(),
         },
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     call.refresh_from_db()
     assert call.keep is True
+
+
+def no_inline_forms(**counts: int) -> dict[str, str]:
+    """The management forms of the call page's inlines (custom metadata, markers)."""
+    data = {}
+    for prefix in ("metadata_values", "markers"):
+        data[f"{prefix}-TOTAL_FORMS"] = str(counts.get(prefix, 0))
+        data[f"{prefix}-INITIAL_FORMS"] = str(counts.get(prefix, 0))
+        data[f"{prefix}-MIN_NUM_FORMS"] = "0"
+        data[f"{prefix}-MAX_NUM_FORMS"] = "1000"
+    return data
 
 
 # --- CSV export ------------------------------------------------------------------------
@@ -221,6 +233,7 @@ EXPORT_FIELDS = [
     "native_id",
     "platform_call_id",
     "keep",
+    "metadata",
 ]
 
 

@@ -243,3 +243,45 @@ def test_a_new_user_reaches_every_page_from_home_within_two_clicks(
     home()
     page.get_by_role("link", name="Call ingestion API").click()
     expect(page).to_have_url(f"{live_server.url}/api/v1/docs")
+
+
+def test_a_marker_added_through_the_api_sits_on_the_timeline_and_a_click_seeks_there(
+    page: Page, live_server, staff_user, settings, tmp_path
+):
+    from apikeys.services import create_api_key
+
+    settings.MEDIA_ROOT = tmp_path
+    start = timezone.now() - timedelta(hours=1)
+    call = CallFactory(
+        started_at=start, ended_at=start + timedelta(seconds=30), recording_content_type="audio/wav"
+    )
+    call.recording.save("call.wav", ContentFile(wav_bytes(seconds=30)))
+    _, key = create_api_key("CRM marks sales", can_change=True)
+    query = urlencode(
+        {
+            "action": "AddMarker",
+            "apiKey": key,
+            "callID": str(call.pk),
+            "mname": "Sale",
+            "mstart": "15",
+            "mend": "22.5",
+            "responseType": "TEXT",
+        }
+    )
+    assert page.request.get(f"{live_server.url}/verba/api?{query}").text() == "OK\n"
+
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+    timeline = page.get_by_role("group", name="Markers")
+    marker = timeline.get_by_role("button", name="Sale, from 0:15.0 to 0:22.5")
+    expect(marker).to_be_visible()
+    # Placed at half the player's width, a quarter of it wide.
+    track, spot = timeline.bounding_box(), marker.bounding_box()
+    assert spot["x"] - track["x"] == pytest.approx(track["width"] / 2, abs=3)
+    assert spot["width"] == pytest.approx(track["width"] / 4, abs=3)
+    page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    screenshot(page, "call-page-markers")
+
+    marker.click()
+
+    page.wait_for_function("Math.abs(document.querySelector('audio').currentTime - 15) < 0.1")

@@ -18,6 +18,17 @@ from verba.answers import Answer
 from verba.params import Params
 
 
+class KeyPermission(Enum):
+    """What an API key may do (its permission fields); an action names the ones it needs."""
+
+    QUERY = "can_query"
+    CHANGE = "can_change"
+    INGEST = "can_ingest"
+
+    def granted_to(self, api_key: ApiKey) -> bool:
+        return bool(getattr(api_key, self.value))
+
+
 class TokenRule(Enum):
     AS_KEY_SAYS = "as the key says"  # needed when the key requires authentication
     NOT_NEEDED = "not needed"  # RequestToken: it is how a token is obtained
@@ -36,6 +47,8 @@ class Context:
     arrived_at: datetime
     # For the audit trail: the user the request acted for (a handler may set it).
     user_id: int | None = None
+    # For the audit trail: what a changing action changed (names, never values).
+    change: str = ""
 
 
 class Action:
@@ -43,6 +56,10 @@ class Action:
     token_rule: ClassVar[TokenRule] = TokenRule.AS_KEY_SAYS
     # Whether a token's user must (still) hold calls.view_call for this action.
     needs_view_permission: ClassVar[bool] = True
+    # The key must hold one of these (tokens work for keys of any permission).
+    key_permissions: ClassVar[frozenset[KeyPermission]] = frozenset({KeyPermission.QUERY})
+    # Django permissions a token's user needs besides calls.view_call (changing actions).
+    user_permissions: ClassVar[tuple[str, ...]] = ()
     # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
     # given more than once is code 1 before the action runs.
     repeatable: ClassVar[frozenset[str]] = frozenset()
@@ -69,4 +86,11 @@ def get_action(name: str) -> Action | None:
 
 
 # The handlers register themselves on import.
-from verba.actions import get_call_id, get_call_url, tokens  # noqa: E402, F401
+from verba.actions import (  # noqa: E402, F401
+    get_call_id,
+    get_call_url,
+    markers,
+    metadata,
+    retention,
+    tokens,
+)

@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate
 from rest_framework.request import Request
 
 from apikeys.services import release_token, request_token
-from verba.actions import Action, Context, TokenRule, register
+from verba.actions import Action, Context, KeyPermission, TokenRule, register
 from verba.answers import Answer, Placement, Value
 from verba.auth import VIEW_PERMISSION
 from verba.codes import ApiError, Code, Message, invalid
@@ -53,6 +53,8 @@ def credentials(request: Request, params: Params) -> tuple[str, str]:
 class RequestToken(Action):
     name = "RequestToken"
     token_rule = TokenRule.NOT_NEEDED
+    # A token serves whatever its key may do: query, change calls or upload them.
+    key_permissions = frozenset(KeyPermission)
 
     def run(self, context: Context) -> Answer:
         user_name, password = credentials(context.request, context.params)
@@ -78,6 +80,7 @@ class RequestToken(Action):
 class ReleaseToken(Action):
     name = "ReleaseToken"
     token_rule = TokenRule.ALWAYS
+    key_permissions = frozenset(KeyPermission)
     # Ending access is never refused, even to a user who has since lost the permission.
     needs_view_permission = False
 

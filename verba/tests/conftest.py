@@ -47,3 +47,19 @@ def api(client: Client):
 def key(api_key):
     """The plaintext of an active key that may query and needs no token."""
     return api_key[1]
+
+
+@pytest.fixture
+def change_key() -> str:
+    """The plaintext of a key that may change calls (and nothing else), without tokens."""
+    from apikeys.services import create_api_key
+
+    return create_api_key("CRM changes", can_query=False, can_change=True)[1]
+
+
+@pytest.fixture
+def token_change_key() -> str:
+    """The plaintext of a key that may query and change calls, with a user token each time."""
+    from apikeys.services import create_api_key
+
+    return create_api_key("CRM with users", can_change=True, requires_auth=True)[1]

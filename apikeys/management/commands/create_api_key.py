@@ -36,7 +36,14 @@ class Command(BaseCommand):
             metavar="CIDR",
             help="Allow only this address or range (repeatable). Default: anywhere.",
         )
-        parser.add_argument("--ingest", action="store_true", help="Allow the call ingestion API.")
+        parser.add_argument(
+            "--change",
+            action="store_true",
+            help="Allow changing calls (KeepCall, DeleteCall, AttachMetaData, AddMarker).",
+        )
+        parser.add_argument(
+            "--ingest", action="store_true", help="Allow the call ingestion API and PutMedia."
+        )
         parser.add_argument(
             "--no-query",
             action="store_true",
@@ -61,6 +68,7 @@ class Command(BaseCommand):
                 requires_auth=bool(options["requires_auth"]),
                 networks=list(options["network"]),  # type: ignore[call-overload]
                 can_query=not options["no_query"],
+                can_change=bool(options["change"]),
                 can_ingest=bool(options["ingest"]),
                 expires_at=expires_at,
             )

@@ -1,0 +1,77 @@
+"""KeepCall and DeleteCall: keep a call for good, or delete it with its recording."""
+
+from __future__ import annotations
+
+from calls.models import Call
+from calls.retention import CallIsKept, Deletion, delete_call, set_keep
+from verba.actions import Action, Context, KeyPermission, register
+from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call
+from verba.answers import Answer
+from verba.codes import ApiError, Code, invalid
+
+UNMARK_MALFORMED = "The unmark parameter must be 1 (clear the mark) or 0."
+KEPT = "The call is kept and cannot be deleted."
+
+# DeleteCall names a call any way but never waits for the next one.
+_DELETE_NAMING = CallNaming(BY_ANY.forms, allow_next=False)
+
+
+class _ChangeAction(Action):
+    """An action that changes calls: the key's "change calls" permission, and a token's
+    user's calls.change_call."""
+
+    key_permissions = frozenset({KeyPermission.CHANGE})
+    user_permissions: tuple[str, ...] = ("calls.change_call",)
+
+
+@register
+class KeepCall(_ChangeAction):
+    name = "KeepCall"
+
+    def run(self, context: Context) -> Answer:
+        unmark = context.params.get("unmark")
+        if unmark not in (None, "0", "1"):
+            raise invalid(UNMARK_MALFORMED)
+        keep = unmark != "1"
+        call = find_call(
+            context.params,
+            BY_ID_OR_EXTENSION,
+            arrived_at=context.arrived_at,
+            not_found="Unable to keep the call, because the call cannot be found.",
+            ambiguous="Unable to keep the call, because more than one call matches.",
+        )
+        try:
+            set_keep(call.pk, keep)
+        except Call.DoesNotExist:
+            # Deleted between the lookup and the change.
+            raise ApiError(
+                Code.NOT_FOUND, "Unable to keep the call, because the call cannot be found."
+            ) from None
+        context.change = "kept" if keep else "keep mark cleared"
+        return Answer(type=self.name, call_id=call.pk)
+
+
+@register
+class DeleteCall(_ChangeAction):
+    name = "DeleteCall"
+    user_permissions = ("calls.delete_call",)
+
+    def run(self, context: Context) -> Answer:
+        not_found = "Unable to delete the call, because the call cannot be found."
+        call = find_call(
+            context.params,
+            _DELETE_NAMING,
+            arrived_at=context.arrived_at,
+            not_found=not_found,
+            ambiguous="Unable to delete the call, because more than one call matches.",
+        )
+        try:
+            outcome = delete_call(call.pk)
+        except CallIsKept:
+            raise ApiError(Code.ACCESS_DENIED, KEPT) from None
+        except Call.DoesNotExist:
+            raise ApiError(Code.NOT_FOUND, not_found) from None
+        context.change = (
+            "deleted" if outcome is Deletion.DELETED else "marked: deleted when the call ends"
+        )
+        return Answer(type=self.name, call_id=call.pk)
