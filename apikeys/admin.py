@@ -295,6 +295,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return _show_once(request, self.admin_site, "API keys rotated", rotated)
 
 
+class KeyFilter(admin.RelatedFieldListFilter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "API key"
+
+
 class SessionStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
@@ -327,7 +333,7 @@ class ApiSessionAdmin(admin.ModelAdmin):
         "state",
     ]
     list_display_links = ["pk"]
-    list_filter = [SessionStateFilter, ("api_key", admin.RelatedFieldListFilter)]
+    list_filter = [SessionStateFilter, ("api_key", KeyFilter)]
     list_select_related = ["api_key", "user"]
     search_fields = ["user__username", "api_key__name"]
     ordering = ["-created_at"]

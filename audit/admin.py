@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from audit.charts import RESULT_CODES, code_label
@@ -27,10 +28,25 @@ class ResultCodeFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+class KeyFilter(admin.RelatedFieldListFilter):
+    """By API key, with the requests that named no stored key said in words, not "-"."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.title = "API key"
+        self.empty_value_display = "No valid key"
+
+
+class TimeFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.title = "time"
+
+
 @admin.register(ApiRequest)
 class ApiRequestAdmin(admin.ModelAdmin):
     list_display = [
-        "at",
+        "time",
         "action",
         "api_key",
         "user",
@@ -40,7 +56,7 @@ class ApiRequestAdmin(admin.ModelAdmin):
         "change",
         "duration_ms",
     ]
-    list_filter = [("api_key", admin.RelatedFieldListFilter), ResultCodeFilter, "at"]
+    list_filter = [("api_key", KeyFilter), ResultCodeFilter, ("at", TimeFilter)]
     list_select_related = ["api_key", "user"]
     ordering = ["-at"]
     paginator = BoundedCountPaginator
@@ -57,6 +73,10 @@ class ApiRequestAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ApiRequest | None = None) -> bool:
         # The trail is evidence: nobody edits or prunes it from the admin.
         return False
+
+    @admin.display(description="time", ordering="at")
+    def time(self, obj: ApiRequest) -> str:
+        return formats.date_format(timezone.localtime(obj.at), "DATETIME_FORMAT")
 
     @admin.display(description="result", ordering="result_code")
     def result(self, obj: ApiRequest) -> str:

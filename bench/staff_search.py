@@ -35,7 +35,8 @@ def measure(database: str) -> None:
     from django.utils import timezone
 
     from calls.models import Call
-    from calls.search import CallSearch, Cursor, State, search_calls
+    from calls.search import CallSearch, Cursor, search_calls
+    from calls.states import State
 
     now = timezone.now()
     deep = search_calls(CallSearch(number=HOT), per_page=1, now=now)

@@ -164,6 +164,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Dates as YYYY-MM-DD hh:mm:ss in the admin too (callportal/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["callportal.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -311,6 +313,9 @@ RECORDING_CONTENT_TYPES = env.list(
         "audio/flac",
     ],
 )
+# Transcoded recordings (GetMediaEncoded) kept in memory per process, so that Range requests
+# and repeated downloads do not transcode again (calls/encoded.py).
+ENCODED_CACHE_BYTES = env.int("ENCODED_CACHE_BYTES", default=64 * 1024 * 1024)
 
 # --- Django REST framework ----------------------------------------------------------------
 REST_FRAMEWORK = {

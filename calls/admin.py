@@ -21,11 +21,12 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
-from calls import links, retention
+from calls import links, retention, states
 from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.services import WRITABLE_FIELDS, upsert_call
+from calls.states import FILTER_CHOICES
 
 
 class CallQuerySet(models.QuerySet):
@@ -79,18 +80,17 @@ class CallChangeList(ChangeList):
 
 
 class CallStateFilter(admin.SimpleListFilter):
+    """The staff pages' state filter: the same states, words and definition (calls.states)."""
+
     title = "state"
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("in_progress", "In progress"), ("finished", "Finished")]
+        return FILTER_CHOICES
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        match self.value():
-            case "in_progress":
-                return queryset.filter(ended_at__isnull=True)
-            case "finished":
-                return queryset.filter(ended_at__isnull=False)
+        if self.value() in states.LABELS:
+            return queryset.filter(states.state_q(self.value()))
         return queryset
 
 
@@ -190,7 +190,6 @@ class MetadataValueInline(admin.TabularInline):
     extra = 0
     verbose_name = "custom metadata"
     verbose_name_plural = "custom metadata"
-    autocomplete_fields: list[str] = []
     fields = ["field", "value"]
 
 
@@ -299,7 +298,7 @@ class CallAdmin(ImportExportModelAdmin):
 
     @admin.display(description="state", ordering="ended_at")
     def state(self, obj: Call) -> str:
-        return "in progress" if obj.in_progress else "finished"
+        return states.LABELS[states.call_state(obj)]
 
     @admin.display(description="call URL")
     def call_url(self, obj: Call) -> str:

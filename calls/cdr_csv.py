@@ -179,18 +179,27 @@ def _text(value: str) -> str:
     return value
 
 
-def _time(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
+    """A CSV time, for both CSV imports (the admin's and `import_calls`): ISO 8601, and a
+    time without an offset is UTC (Verba exports UTC without one; ours carry an offset),
+    whatever the server's TIME_ZONE."""
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{_show(value)} is not a date and time") from None
-    # Verba exports times in UTC without an offset; ours may carry one.
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def line_number(data_row: int) -> int:
+    """The file line (and spreadsheet row) of the `data_row`th row after the header: both
+    imports report rows this way, so a number can be found in an editor or a spreadsheet.
+    (A quoted value spanning lines shifts it; `read_rows` counts real lines.)"""
+    return data_row + 1
+
+
 def _optional_time(value: str) -> datetime | None:
-    return _time(value) if value.strip() else None
+    return parse_time(value) if value.strip() else None
 
 
 def _direction(value: str) -> str:
@@ -223,7 +232,7 @@ _PARSERS = {
     "called_number": _number,
     "caller_name": _text,
     "called_name": _text,
-    "started_at": _time,
+    "started_at": parse_time,
     "ended_at": _optional_time,
     "direction": _direction,
     "native_id": _text,

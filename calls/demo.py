@@ -28,8 +28,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import Call, Direction
-from calls.search import State, call_state
 from calls.services import attach_recording
+from calls.states import State, call_state
 
 # Fixed ids make re-runs find the same calls instead of adding more.
 NAMESPACE = uuid.UUID("6f1f4f0e-5b7e-4c1e-9d0a-7c0a11c0ca11")

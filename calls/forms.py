@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from calls.models import NUMBER_MAX_LENGTH
-from calls.search import CallSearch, Cursor, State
+from calls.search import CallSearch, Cursor
+from calls.states import FILTER_CHOICES, State
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"
 
@@ -97,12 +98,7 @@ class CallSearchForm(forms.Form):
     state = forms.ChoiceField(
         label="State",
         required=False,
-        choices=[
-            (State.ANY, "Any"),
-            (State.IN_PROGRESS, "In progress"),
-            (State.FINISHED, "Finished"),
-            (State.NO_END, "No end recorded"),
-        ],
+        choices=[(State.ANY, "Any"), *FILTER_CHOICES],
     )
     before = CursorField()
     after = CursorField()

@@ -1,15 +1,16 @@
 """Serving a call's recording with HTTP range requests, so that audio players can seek.
 
-The file is read through the storage API (`storage.open`, `seek`, chunked reads) for files
-on disk, and with one ranged GET from an S3 bucket (S3_BUCKET), streamed in chunks: never
-the whole file in memory. The permission check is the
-view's; this module only turns (file, Range header) into a response.
+The file is read through the storage API (`storage.open`, `seek`, chunked reads) on disk;
+from an S3 bucket (S3_BUCKET) with one ranged GET from the requested byte, streamed in
+chunks: never the whole file in memory. The permission check is the
+view's; this module only turns (file, Range header) into a response. `ranged_response`
+serves any seekable body the same way (a transcoded recording, for instance).
 """
 
 import mimetypes
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -52,16 +53,44 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 
 def recording_response(
-    request: HttpRequest, recording: File, content_type: str, filename: str
+    request: HttpRequest,
+    recording: File,
+    content_type: str,
+    filename: str,
+    *,
+    as_attachment: bool = False,
 ) -> HttpResponse:
     """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage).
 
     `filename` is offered to browsers that save the file ("Download the recording").
     """
-    size = recording.size
-    content_type = content_type or _guess_type(recording.name or "")
+    return ranged_response(
+        request,
+        size=recording.size,
+        open_body=lambda: open_recording(recording),
+        content_type=served_type(recording, content_type),
+        filename=filename,
+        as_attachment=as_attachment,
+    )
+
+
+def ranged_response(
+    request: HttpRequest,
+    *,
+    size: int,
+    open_body: Callable[[], IO[bytes]],
+    content_type: str,
+    filename: str,
+    as_attachment: bool = False,
+    honour_range: bool = True,
+) -> HttpResponse:
+    """A 200, 206 or 416 answer for a body of `size` bytes that `open_body` opens (seekable).
+
+    The body is opened only when it is sent, and streamed in chunks: a 416 or a HEAD
+    request never opens it. Without `honour_range`, Range headers are ignored (always 200).
+    """
     try:
-        span = parse_range(request.headers.get("Range", ""), size)
+        span = parse_range(request.headers.get("Range", ""), size) if honour_range else None
     except Unsatisfiable:
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
@@ -71,15 +100,18 @@ def recording_response(
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     else:
-        response = StreamingHttpResponse(_read(recording, first, length), content_type=content_type)
+        response = StreamingHttpResponse(_read(open_body, first, length), content_type=content_type)
     if span:
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=False, filename=filename
+        as_attachment=as_attachment, filename=filename
     )
-    return _common_headers(response)
+    response = _common_headers(response)
+    if not honour_range:
+        response["Accept-Ranges"] = "none"
+    return response
 
 
 def _common_headers(response: HttpResponse) -> HttpResponse:
@@ -90,14 +122,59 @@ def _common_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
-    # A generator: the response closes it when done (or when the client goes away), which
-    # runs the `finally` and closes the storage file.
+def open_recording(recording: File) -> IO[bytes]:
+    """A seekable, readable body of a stored recording, that streams from S3 buckets.
+
+    django-storages' own S3 file object downloads the whole object before its first read
+    (into memory by default); for S3 a reader that asks for the range from its position
+    to the end, on the first read after a seek, is returned instead.
+    """
     storage = recording.storage  # type: ignore[attr-defined]
-    if length > 0 and hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
-        yield from _read_object_range(storage, recording.name or "", first, length)
-        return
-    handle = storage.open(recording.name, "rb")
+    if hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
+        return _S3RangeReader(storage.bucket.Object(storage._normalize_name(recording.name)))
+    return storage.open(recording.name, "rb")
+
+
+class _S3RangeReader:
+    def __init__(self, s3_object: Any) -> None:
+        self._object = s3_object
+        self._position = 0
+        self._body: Any = None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("only absolute seeks are supported")
+        if offset != self._position:
+            self.close()
+            self._position = offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        if self._body is None:
+            self._body = self._object.get(Range=f"bytes={self._position}-")["Body"]
+        chunk = self._body.read() if size is None or size < 0 else self._body.read(size)
+        self._position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def __enter__(self) -> "_S3RangeReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read(open_body: Callable[[], IO[bytes]], first: int, length: int) -> Iterator[bytes]:
+    # A generator: the response closes it when done (or when the client goes away), which
+    # runs the `finally` and closes the body.
+    handle = open_body()
     try:
         handle.seek(first)
         remaining = length
@@ -111,19 +188,29 @@ def _read(recording: File, first: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
-def _read_object_range(storage: Any, name: str, first: int, length: int) -> Iterator[bytes]:
-    """The bytes from an S3 bucket (django-storages' S3Storage) with one ranged GET.
+# File name extensions of the recording types callportal accepts.
+EXTENSIONS = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/flac": ".flac",
+}
 
-    S3Storage's own file object downloads the whole object before the first read (into
-    memory, by default); asking S3 for just the range streams it through in chunks.
-    """
-    key = storage._normalize_name(name)
-    answer = storage.bucket.Object(key).get(Range=f"bytes={first}-{first + length - 1}")
-    body = answer["Body"]
-    try:
-        yield from body.iter_chunks(CHUNK_BYTES)
-    finally:
-        body.close()
+
+def extension_for(content_type: str) -> str:
+    """The file name extension (with its dot) of a recording type; `.bin` when unknown."""
+    return EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower(), ".bin")
+
+
+def served_type(recording: File, content_type: str) -> str:
+    """The Content-Type a recording is served with: the stored one, else guessed from its
+    name."""
+    return content_type or _guess_type(recording.name or "")
 
 
 def _guess_type(name: str) -> str:

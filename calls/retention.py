@@ -19,16 +19,17 @@ import logging
 import os
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from calls.models import Call
+from calls.states import State, call_state, state_q
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +53,11 @@ def has_ended(call: Call, now: datetime | None = None) -> bool:
     Over: its end has passed, or it has had no end for longer than MAX_CALL_LENGTH_HOURS
     (its "call ended" event was lost; GetCallURL no longer counts it as ongoing either).
     """
-    now = now or timezone.now()
-    if call.ended_at is not None:
-        return call.ended_at <= now
-    return call.started_at <= now - _max_call_length()
+    return call_state(call, now) in _ENDED
 
 
-def _max_call_length() -> timedelta:
-    return timedelta(hours=settings.MAX_CALL_LENGTH_HOURS)
+# "Over" in calls.states' words: finished, or no end recorded.
+_ENDED = (State.FINISHED, State.NO_END)
 
 
 def set_keep(call_id: uuid.UUID, keep: bool) -> Call:
@@ -144,7 +142,7 @@ def _delete_file(storage: Storage, name: str, call_id: uuid.UUID) -> None:
 def sweep_ended_deletions(*, now: datetime | None = None) -> int:
     """Delete every marked call that has ended; returns how many were deleted."""
     now = now or timezone.now()
-    due = Q(ended_at__lte=now) | Q(ended_at__isnull=True, started_at__lte=now - _max_call_length())
+    due = state_q(State.FINISHED, now) | state_q(State.NO_END, now)
     deleted = 0
     while True:
         with transaction.atomic():

@@ -10,39 +10,15 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from calls.models import Call
+from calls.states import State, state_q
 
 PER_PAGE = 50
-
-
-class State:
-    """Values of the search's state filter (and of a call's displayed state)."""
-
-    ANY = ""
-    IN_PROGRESS = "in_progress"
-    FINISHED = "finished"
-    # No end recorded for longer than MAX_CALL_LENGTH_HOURS: most likely a lost
-    # "call ended" event, so it is not shown as going on (the API's `ongoing` agrees).
-    NO_END = "no_end"
-
-
-def call_state(call: Call, now: datetime | None = None) -> str:
-    if call.ended_at is not None:
-        return State.FINISHED
-    now = now or timezone.now()
-    if call.started_at < now - _max_call_length():
-        return State.NO_END
-    return State.IN_PROGRESS
-
-
-def _max_call_length() -> timedelta:
-    return timedelta(hours=settings.MAX_CALL_LENGTH_HOURS)
 
 
 @dataclass(frozen=True)
@@ -130,13 +106,8 @@ def _filtered(search: CallSearch, now: datetime) -> QuerySet[Call]:
         calls = calls.filter(started_at__gte=search.started_from)
     if search.started_before is not None:
         calls = calls.filter(started_at__lt=search.started_before)
-    if search.state == State.IN_PROGRESS:
-        # Bounding the start keeps this a short range scan of the started_at index.
-        calls = calls.filter(ended_at__isnull=True, started_at__gte=now - _max_call_length())
-    elif search.state == State.FINISHED:
-        calls = calls.filter(ended_at__isnull=False)
-    elif search.state == State.NO_END:
-        calls = calls.filter(ended_at__isnull=True, started_at__lt=now - _max_call_length())
+    if search.state != State.ANY:
+        calls = calls.filter(state_q(search.state, now))
     return calls
 
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from calls.longpoll import wait_for_next
 from calls.models import Call
+from calls.states import end_to_come, no_end_yet
 
 
 class Status(StrEnum):
@@ -39,21 +39,15 @@ def call_by_id(call_id: uuid.UUID) -> Call | None:
 def ongoing_calls(number: str, *, now: datetime | None = None) -> list[Call]:
     """Calls in progress on `number` (at most two: enough to tell "one" from "several").
 
-    In progress: started, and either without an end or with an end still to come (a PBX
-    that reports the planned end, or clocks a little apart). A call without an end that
-    started longer than MAX_CALL_LENGTH_HOURS ago is taken to have lost its "call ended"
-    event and no longer counts; a call with a known end is never cut short that way.
+    In progress as calls.states defines it (the same Q, spelled out per number column).
     """
     now = now or timezone.now()
-    oldest_start = now - timedelta(hours=settings.MAX_CALL_LENGTH_HOURS)
-    no_end_yet = Q(ended_at__isnull=True, started_at__gt=oldest_start)
-    end_to_come = Q(ended_at__gt=now)
     # Spelled out as four arms (number column × end state), each of which one
     # (number, ended_at) index answers on its own: PostgreSQL ORs four short index scans
     # instead of reading every call of a hot number and filtering on ended_at.
     in_progress = Q()
     for column in ("caller_number", "called_number"):
-        for state in (no_end_yet, end_to_come):
+        for state in (no_end_yet(now), end_to_come(now)):
             in_progress |= Q(**{column: number}) & state
     return list(Call.objects.filter(in_progress, started_at__lte=now)[:2])
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 
 from calls import longpoll, retention
 from calls.models import Call
+from calls.recordings import extension_for
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def attach_recording(call: Call, content: IO[bytes], content_type: str) -> bool:
     after the new one is saved and recorded.
     """
     previous = call.recording.name if call.recording else ""
-    extension = _EXTENSIONS.get(content_type, ".bin")
+    extension = extension_for(content_type)
     with transaction.atomic():
         locked = Call.objects.select_for_update().get(pk=call.pk)
         locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
@@ -312,16 +313,3 @@ def _delete_file(call: Call, name: str) -> None:
     except OSError:
         # A leftover file wastes space but loses nothing; the call points to the new one.
         logger.warning("Could not delete replaced recording %s of call %s", name, call.pk)
-
-
-_EXTENSIONS = {
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/ogg": ".ogg",
-    "audio/opus": ".opus",
-    "audio/webm": ".webm",
-    "audio/mp4": ".m4a",
-    "audio/flac": ".flac",
-}

@@ -24,7 +24,8 @@ from calls.links import call_url
 from calls.markers import length_ms, markers_of
 from calls.metadata import metadata_of
 from calls.models import Call, Marker
-from calls.search import CallSearch, Cursor, State, call_state, search_calls
+from calls.search import CallSearch, Cursor, search_calls
+from calls.states import State, call_state
 from calls.text import parse_guid
 
 VIEW_CALL = "calls.view_call"

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from django.http import HttpResponseBase
+
 from calls.text import clean_text
 from verba.codes import Code
 
@@ -36,6 +38,8 @@ class Answer:
     # For the audit trail only: the call the answer points to.
     call_id: uuid.UUID | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A media action's success: the file itself, sent as it is instead of a rendered answer.
+    media: HttpResponseBase | None = None
 
     @property
     def http_status(self) -> int:

@@ -29,6 +29,17 @@ KNOWN_NAMES = frozenset(
         "cid",
         "platformCallID",
         "nativeID",
+        # The media actions (§7.8–§7.11).
+        "format",
+        "start",
+        "end",
+        "width",
+        "height",
+        "isColorDefined",
+        "bgColor",
+        "maxColor",
+        "minColor",
+        "transparency",
     }
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -55,6 +55,16 @@ def echoed_action(params: Params) -> str:
     return (params.get("action") or "")[:TYPE_ECHO_LENGTH]
 
 
+def names_media_action(params: Params) -> bool:
+    """Whether the request names a media action, whose every error is XML whatever
+    responseType says (contract §7.0). Read from the parameters alone, so that it holds for
+    errors found before the action's handler runs (a bad key or token, throttling) too."""
+    if params.is_repeated("action"):
+        return False
+    action = get_action(params.get("action") or "")
+    return action is not None and action.media
+
+
 def refused_request(request: HttpRequest, message: str) -> Response:
     """Code 1 in the requested format for a request Django refused before this view ran
     (a Host header outside ALLOWED_HOSTS): a Verba client still gets an answer it can read,
@@ -62,6 +72,8 @@ def refused_request(request: HttpRequest, message: str) -> Response:
     written: the request never reached the API (Django's security log has it)."""
     params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
     wanted, _ = response_type(params)
+    if names_media_action(params):
+        wanted = XmlRenderer.format
     renderer = next(r() for r in RENDERERS if r.format == wanted)
     answer = Answer(type=echoed_action(params), code=Code.INVALID_REQUEST, message=message)
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
@@ -69,6 +81,15 @@ def refused_request(request: HttpRequest, message: str) -> Response:
     response.accepted_media_type = renderer.media_type
     response.renderer_context = {}
     return response.render()
+
+
+class ActionMethodNotAllowed(Exception):
+    """The action takes other HTTP methods (PutMedia: POST only)."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.message = f"{action.name} takes {' or '.join(sorted(action.methods))} only."
+        super().__init__(self.message)
 
 
 @dataclass
@@ -81,6 +102,8 @@ class _Trail:
     client_address: str | None = None
     call_id: Any = None
     change: str = ""
+    # The result code of an answer that is not rendered (a media file).
+    code: Code | None = None
 
 
 class VerbaApiView(APIView):
@@ -105,8 +128,11 @@ class VerbaApiView(APIView):
         self._record(response, started)
         return response
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         answer = self.answer(request)
+        if answer.media is not None:
+            self.trail.code = answer.code
+            return answer.media
         return Response(answer, status=answer.http_status, headers=answer.headers)
 
     post = get
@@ -153,6 +179,7 @@ class VerbaApiView(APIView):
 
     def _check_request(self, params: Params) -> Action:
         """responseType → action → repeated parameters (all code 1)."""
+        self._check_method(params)
         if params.unreadable:
             raise invalid(params.unreadable)
         _, problem = response_type(params)
@@ -173,6 +200,14 @@ class VerbaApiView(APIView):
                 Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
             )
         return action
+
+    def _check_method(self, params: Params) -> None:
+        """HTTP 405 for a method the named action does not take, before anything else (as
+        for a method no action takes)."""
+        name = None if params.is_repeated("action") else params.get("action")
+        action = get_action(name) if name else None
+        if action is not None and self.request.method not in action.methods:
+            raise ActionMethodNotAllowed(action)
 
     def _throttle(
         self, raw_key: str | None, stored_session: ApiSession | None, address: str | None
@@ -214,17 +249,27 @@ class VerbaApiView(APIView):
     # --- everything that goes wrong -------------------------------------------------------
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, MethodNotAllowed):
-            self._name_action(request_params(self.request))
-            # The contract answers a wrong method in XML, whatever responseType says.
+        if isinstance(exc, ActionMethodNotAllowed):
+            # In XML, whatever responseType says, as the contract's other 405.
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
+            self.headers["Allow"] = ", ".join(sorted(exc.action.methods))
+            answer = Answer(type=self.trail.action, code=Code.INVALID_REQUEST, message=exc.message)
+            return Response(answer, status=405)
+        if isinstance(exc, MethodNotAllowed):
+            self._name_action(request_params(self.request))
             error = invalid(Message.METHOD)
             status = 405
         else:
             error = self._as_api_error(exc)
             status = error.code.http_status
-        if getattr(self.request, "accepted_renderer", None) is None:
+        # The contract answers a wrong method, and any error of a media action, in XML
+        # whatever responseType says.
+        if (
+            isinstance(exc, MethodNotAllowed)
+            or getattr(self.request, "accepted_renderer", None) is None
+            or names_media_action(request_params(self.request))
+        ):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
         answer = Answer(type=self.trail.action, code=error.code, message=error.message)
@@ -256,7 +301,10 @@ class VerbaApiView(APIView):
 
     def _record(self, response: Response, started: float) -> None:
         answer = getattr(response, "data", None)
-        code = answer.code if isinstance(answer, Answer) else Code.UNAVAILABLE
+        if isinstance(answer, Answer):
+            code = answer.code
+        else:  # a media file, or nothing we answered
+            code = self.trail.code if self.trail.code is not None else Code.UNAVAILABLE
         try:
             record_api_request(
                 at=self.arrived_at,

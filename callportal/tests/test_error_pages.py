@@ -40,6 +40,17 @@ def test_a_foreign_host_gets_code_1_in_xml_by_default(client):
     )
 
 
+def test_a_foreign_host_asking_for_media_gets_code_1_in_xml_whatever_response_type_says(client):
+    response = client.get(
+        "/verba/api",
+        {"action": "GetMediaEncoded", "apiKey": KEY, "responseType": "JSON"},
+        headers=FOREIGN,
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml; charset=UTF-8"
+    assert b'<Response code="1" type="GetMediaEncoded">' in response.content
+
+
 @pytest.mark.parametrize(
     ("response_type", "content_type"),
     [("text", "text/plain; charset=UTF-8"), ("Html", "text/html; charset=UTF-8")],

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django import template
 
+from calls.states import LABELS
+
 register = template.Library()
 
 
@@ -23,6 +25,12 @@ def duration(value: timedelta | None) -> str:
 @register.filter
 def seconds(value: timedelta | None) -> int:
     return max(int(value.total_seconds()), 0) if value is not None else 0
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A call state in the site's one vocabulary (calls.states.LABELS)."""
+    return LABELS.get(state, "")
 
 
 @register.filter

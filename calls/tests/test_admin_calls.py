@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -46,7 +47,7 @@ def test_the_list_shows_parties_times_duration_state_and_keep(admin_client):
 
     assert "+15550001" in html and "8856" in html
     assert "0:03:07" in html
-    assert "finished" in html and "in progress" in html
+    assert "Finished" in html and "In progress" in html
     assert 'alt="True"' in html  # the keep column
 
 
@@ -369,7 +370,29 @@ def test_import_errors_are_reported_per_row_and_nothing_is_written(admin_client)
 
     assert "not-a-guid" in row_with("The id must be a GUID.")
     assert "09:00:00" in row_with("The end of a call cannot be before its start.")
-    assert ">4<" in row_with("This field cannot be blank.").replace(" ", "")
+    # Numbered by file line, as import_calls numbers them: the header is line 1.
+    assert ">5<" in row_with("This field cannot be blank.").replace(" ", "")
+    assert ">3<" in row_with("The id must be a GUID.").replace(" ", "")
+
+
+@pytest.mark.django_db(transaction=True)  # import_calls writes from its own thread
+def test_both_imports_read_a_time_without_an_offset_as_utc(admin_client, settings, tmp_path):
+    settings.TIME_ZONE = "Europe/Berlin"
+    naive = {"started_at": "2026-04-01 10:00:00", "ended_at": "2026-04-01T10:05:00"}
+    by_admin = row(**naive)
+    by_command = row(**naive)
+    import_csv(admin_client, [by_admin])
+    path = tmp_path / "calls.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=EXPORT_FIELDS)
+        writer.writeheader()
+        writer.writerow({name: by_command.get(name, "") for name in EXPORT_FIELDS})
+    call_command("import_calls", str(path), "--no-progress", stdout=io.StringIO())
+
+    for imported in (by_admin, by_command):
+        call = Call.objects.get(pk=imported["id"])
+        assert call.started_at == datetime(2026, 4, 1, 10, tzinfo=UTC)
+        assert call.ended_at == datetime(2026, 4, 1, 10, 5, tzinfo=UTC)
 
 
 def test_an_exported_file_imports_back_unchanged(admin_client):

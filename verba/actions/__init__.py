@@ -53,6 +53,9 @@ class Context:
 
 class Action:
     name: ClassVar[str]
+    # A media action answers success with the media itself, and every error in XML whatever
+    # responseType says (contract §7.0), even errors found before the action runs.
+    media: ClassVar[bool] = False
     token_rule: ClassVar[TokenRule] = TokenRule.AS_KEY_SAYS
     # Whether a token's user must (still) hold calls.view_call for this action.
     needs_view_permission: ClassVar[bool] = True
@@ -60,6 +63,8 @@ class Action:
     key_permissions: ClassVar[frozenset[KeyPermission]] = frozenset({KeyPermission.QUERY})
     # Django permissions a token's user needs besides calls.view_call (changing actions).
     user_permissions: ClassVar[tuple[str, ...]] = ()
+    # HTTP methods the action takes (PutMedia: POST only); others get 405.
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
     # given more than once is code 1 before the action runs.
     repeatable: ClassVar[frozenset[str]] = frozenset()
@@ -89,6 +94,10 @@ def get_action(name: str) -> Action | None:
 from verba.actions import (  # noqa: E402, F401
     get_call_id,
     get_call_url,
+    get_media,
+    get_media_encoded,
+    get_media_segment,
+    get_waveform,
     markers,
     metadata,
     retention,

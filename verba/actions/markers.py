@@ -1,4 +1,4 @@
-"""AddMarker and GetMarkers: named segments of a call, in milliseconds."""
+"""AddMarker: add a named segment to a call, in milliseconds."""
 
 from __future__ import annotations
 

@@ -1,0 +1,28 @@
+"""GetMediaEncoded (§7.9): the call's recording transcoded to `format` (default mp3), with
+Range support. The same recording and format always give the same bytes; transcoded files
+are cached per process (calls/encoded.py), so a range request rarely transcodes again."""
+
+from calls.encoded import encoded_recording
+from verba.actions import Context, register
+from verba.actions.media import (
+    BY_ID_OR_EXTENSION_NOW,
+    MediaAction,
+    call_with_media,
+    encoded_answer,
+    parse_format,
+    reading_recording,
+)
+from verba.answers import Answer
+
+
+@register
+class GetMediaEncoded(MediaAction):
+    name = "GetMediaEncoded"
+    naming = BY_ID_OR_EXTENSION_NOW
+
+    def run(self, context: Context) -> Answer:
+        fmt = parse_format(context.params, default="mp3")
+        call = call_with_media(context, self)
+        with reading_recording(call, self.name):
+            encoded = encoded_recording(call, fmt)
+        return encoded_answer(context, self, call, encoded, fmt, honour_range=True)

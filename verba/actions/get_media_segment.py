@@ -1,0 +1,39 @@
+"""GetMediaSegment (§7.10): a part of the call's recording, [start, end) in seconds,
+transcoded to `format` (default pcm16)."""
+
+from calls import audio
+from calls.encoded import encoded_segment
+from verba.actions import Context, register
+from verba.actions.media import (
+    MediaAction,
+    call_with_media,
+    encoded_answer,
+    parse_format,
+    parse_seconds,
+    reading_recording,
+)
+from verba.answers import Answer
+from verba.codes import invalid
+
+START_NOT_BEFORE_END = "The start parameter must be less than end."
+OUTSIDE = "The segment starts at or after the end of the recording."
+
+
+@register
+class GetMediaSegment(MediaAction):
+    name = "GetMediaSegment"
+
+    def run(self, context: Context) -> Answer:
+        start = parse_seconds(context.params, "start", default=0.0)
+        end = parse_seconds(context.params, "end", default=10.0)
+        if start >= end:
+            raise invalid(START_NOT_BEFORE_END)
+        fmt = parse_format(context.params, default="pcm16")
+        call = call_with_media(context, self)
+        with reading_recording(call, self.name):
+            try:
+                # An `end` past the recording's end is clamped to it.
+                segment = encoded_segment(call, fmt, start, end)
+            except audio.OutsideRecording:
+                raise invalid(OUTSIDE) from None
+        return encoded_answer(context, self, call, segment, fmt, honour_range=False)

@@ -1,0 +1,89 @@
+"""GetWaveform (§7.11, §7.13): a PNG of the call's recording's amplitude over time."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpResponse
+from django.utils.http import content_disposition_header
+
+from calls import audio
+from verba.actions import Context, register
+from verba.actions.media import MediaAction, call_with_media, media_answer, reading_recording
+from verba.answers import Answer
+from verba.codes import invalid
+from verba.params import Params
+
+MAX_WIDTH = 4000
+MAX_HEIGHT = 1000
+
+# isColorDefined=false: callportal's own style (Verba's is not documented): dark and light
+# blue on white, nothing transparent.
+DEFAULT_COLOURS = audio.WaveformColours(
+    background=(255, 255, 255), maximum=(30, 80, 140), minimum=(90, 140, 200)
+)
+
+_WHOLE = re.compile(r"^\d{1,9}$")
+_COLOUR = re.compile(r"^0[xX]([0-9a-fA-F]{6})$")
+
+
+def parse_size(params: Params, name: str, largest: int) -> int:
+    message = f"The {name} parameter must be a whole number from 1 to {largest}."
+    raw = params.get(name)
+    if raw is None or not _WHOLE.match(raw.strip()):
+        raise invalid(message)
+    value = int(raw.strip())
+    if not 1 <= value <= largest:
+        raise invalid(message)
+    return value
+
+
+def parse_colour(params: Params, name: str) -> audio.RGB:
+    """`0x` and 6 hex digits, the lowest byte red, then green, then blue (as Verba reads
+    them): 0x0000FF is red."""
+    raw = params.get(name)
+    if raw is None:
+        raise invalid(f"The {name} parameter is required when isColorDefined is true.")
+    match = _COLOUR.match(raw.strip())
+    if match is None:
+        raise invalid(
+            f"The {name} parameter must be 0x followed by 6 hexadecimal digits "
+            "(the lowest byte red, then green, then blue)."
+        )
+    value = int(match.group(1), 16)
+    return value & 0xFF, (value >> 8) & 0xFF, (value >> 16) & 0xFF
+
+
+def parse_colours(params: Params) -> audio.WaveformColours:
+    raw = params.get("isColorDefined")
+    defined = None if raw is None else {"true": True, "false": False}.get(raw.strip().lower())
+    if defined is None:
+        raise invalid("The isColorDefined parameter must be true or false.")
+    if not defined:
+        return DEFAULT_COLOURS
+    return audio.WaveformColours(
+        background=parse_colour(params, "bgColor"),
+        maximum=parse_colour(params, "maxColor"),
+        minimum=parse_colour(params, "minColor"),
+        transparent=parse_colour(params, "transparency"),
+    )
+
+
+@register
+class GetWaveform(MediaAction):
+    name = "GetWaveform"
+
+    def run(self, context: Context) -> Answer:
+        width = parse_size(context.params, "width", MAX_WIDTH)
+        height = parse_size(context.params, "height", MAX_HEIGHT)
+        colours = parse_colours(context.params)
+        call = call_with_media(context, self)
+        with reading_recording(call, self.name), call.recording.open("rb") as source:
+            shape = audio.envelope(source, width)
+        png = audio.draw_waveform(shape, height, colours)
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Length"] = str(len(png))
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"{call.pk}.png"
+        )
+        return media_answer(self, call, response)

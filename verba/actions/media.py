@@ -1,0 +1,147 @@
+"""What the media actions share (contract §7.0 "Media answers", §7.8–§7.11, §7.13 "Media").
+
+A media action answers success with the file itself: its own Content-Type, Content-Length
+and `Content-Disposition: attachment; filename="<ccdr_id>.<ext>"`. Its errors are XML
+whatever responseType says (the view sees `Action.media`). A call without a recording is
+code 2 "The call has no media."; a recording that cannot be decoded, or whose file is gone
+from storage, is code 2 too, with a message saying so, and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from django.http import HttpResponse
+
+from calls import audio
+from calls.encoded import EncodedRecording
+from calls.models import Call
+from calls.recordings import ranged_response
+from verba.actions import Action, Context
+from verba.actions.lookup import BY_ID, CallNaming, NamingForm, find_call
+from verba.answers import Answer
+from verba.codes import ApiError, Code, invalid
+from verba.params import Params
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = "Unable to retrieve the media, because the call cannot be found."
+AMBIGUOUS = "Unable to retrieve the media, because more than one call matches."
+NO_MEDIA = "The call has no media."
+UNDECODABLE = "The call's recording cannot be decoded: it is not audio callportal can read."
+MISSING = "The call's recording cannot be read from storage."
+
+FORMAT_NOT_SUPPORTED = "The format is not supported."
+FORMAT_UNKNOWN = f"The format parameter must be one of {', '.join(audio.FORMATS)} (or left out)."
+# Verba's other formats: named in its documentation, not offered here.
+VERBA_ONLY_FORMATS = frozenset(
+    {
+        "msadpcm",
+        "gsmfr",
+        "speex",
+        "speex_vad",
+        "speex_hq",
+        "speex_vad_hq",
+        "opus_vad",
+        "opus_hq",
+        "opus_vad_hq",
+    }
+)
+
+
+# GetMedia and GetMediaEncoded: callID (or ccdr_id, cid), or extension + status without
+# `next`; GetMediaSegment and GetWaveform: callID (or its aliases) only.
+BY_ID_OR_EXTENSION_NOW = CallNaming(
+    NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, allow_next=False
+)
+
+
+class MediaAction(Action):
+    media = True
+    naming: ClassVar[CallNaming] = BY_ID
+
+
+def parse_format(params: Params, default: str) -> audio.AudioFormat:
+    raw = params.get("format")
+    name = default if raw is None else raw.strip().lower()
+    if name in audio.FORMATS:
+        return audio.FORMATS[name]
+    if name in VERBA_ONLY_FORMATS:
+        raise invalid(FORMAT_NOT_SUPPORTED)
+    raise invalid(FORMAT_UNKNOWN)
+
+
+_SECONDS = re.compile(r"^\d{1,9}(\.\d{1,9})?$")
+
+
+def parse_seconds(params: Params, name: str, default: float) -> float:
+    """A non-negative number of seconds (decimals allowed), or `default` when absent."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if not _SECONDS.match(value):
+        raise invalid(f"The {name} parameter must be a number of seconds, 0 or more.")
+    return float(value)
+
+
+def call_with_media(context: Context, action: MediaAction) -> Call:
+    """The call the request names, which must have a recording."""
+    call = find_call(
+        context.params,
+        action.naming,
+        arrived_at=context.arrived_at,
+        not_found=NOT_FOUND,
+        ambiguous=AMBIGUOUS,
+    )
+    if not call.recording:
+        raise ApiError(Code.NOT_FOUND, NO_MEDIA)
+    return call
+
+
+@contextmanager
+def reading_recording(call: Call, action: str) -> Iterator[None]:
+    """Turns a recording that cannot be read into code 2, logged (never code 9)."""
+    try:
+        yield
+    except audio.UndecodableRecording as error:
+        logger.warning("%s: the recording of call %s cannot be decoded: %s", action, call.pk, error)
+        raise ApiError(Code.NOT_FOUND, UNDECODABLE) from None
+    except OSError as error:
+        # FileNotFoundError for a deleted file; other storage errors read alike.
+        logger.warning(
+            "%s: the recording of call %s cannot be read: %s",
+            action,
+            call.pk,
+            error.__class__.__name__,
+        )
+        raise ApiError(Code.NOT_FOUND, MISSING) from None
+
+
+def media_answer(action: MediaAction, call: Call, response: HttpResponse) -> Answer:
+    return Answer(type=action.name, call_id=call.pk, media=response)
+
+
+def encoded_answer(
+    context: Context,
+    action: MediaAction,
+    call: Call,
+    encoded: EncodedRecording,
+    fmt: audio.AudioFormat,
+    *,
+    honour_range: bool,
+) -> Answer:
+    response = ranged_response(
+        context.request._request,
+        size=encoded.size,
+        open_body=encoded.open,
+        content_type=fmt.content_type,
+        filename=f"{call.pk}.{fmt.extension}",
+        as_attachment=True,
+        honour_range=honour_range,
+    )
+    return media_answer(action, call, response)
