@@ -1,12 +1,14 @@
 # The two commands of the README:
 #   make demo   set up a virtualenv, migrate SQLite, load demo data, serve on 127.0.0.1:8000
 #   make test   run the whole test suite (DATABASE_URL=postgres://… to run it on PostgreSQL)
+# and, not run by CI:
+#   make bench  the benchmark on PostgreSQL (docs/performance.md; BENCH_ARGS="--calls 1000000")
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint setup
+.PHONY: demo serve test lint setup bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +36,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Needs PostgreSQL on 127.0.0.1:5432 and wrk (apt-get install wrk); see docs/performance.md.
+bench: $(STAMP)
+	cd bench && ../$(BIN)/python run.py $(BENCH_ARGS)

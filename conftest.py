@@ -5,6 +5,20 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from hypothesis import HealthCheck, settings
+
+# The fuzz tests (verba/tests/test_fuzz.py, ingest/tests/test_fuzz.py) draw the same cases on
+# every run, so CI is reproducible and a failure seen once is seen again; no example database
+# is kept between runs. Requests through the test client are slower than Hypothesis expects
+# of a test, and one database per test serves all its cases: those checks are off.
+settings.register_profile(
+    "callportal",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile("callportal")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 

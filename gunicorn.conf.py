@@ -12,6 +12,7 @@ GUNICORN_WORKER_CLASS=gthread brings back threaded workers (GUNICORN_THREADS eac
 from pathlib import Path
 
 import environ
+import gunicorn.util
 
 # The same .env as the Django settings, so these variables may live there too.
 environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
@@ -48,6 +49,60 @@ limit_request_line = 8190
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 errorlog = "-"
+
+# Every line passes the scrub_secrets filter (callportal/log_scrubbing.py), which blanks
+# apiKey, token, password and userName values and key/token/authorization headers: gunicorn
+# quotes malformed request and header lines in full, and a path can hold `%3FapiKey%3D…`.
+# Access lines go to stdout, the rest to stderr, as gunicorn does by default. Django's
+# LOGGING (settings.py) puts the same filter on the application's handlers.
+_line = {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"}},
+    "formatters": {
+        "error": {**_line, "datefmt": "[%Y-%m-%d %H:%M:%S %z]"},
+        "access": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "error",
+            "filters": ["scrub_secrets"],
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "filters": ["scrub_secrets"],
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"level": env.str("LOG_LEVEL", default="INFO"), "handlers": ["error"]},
+    "loggers": {
+        "gunicorn.error": {
+            "level": env.str("LOG_LEVEL", default="INFO"),
+            "handlers": ["error"],
+            "propagate": False,
+        },
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}
+
+
+# gunicorn answers a request it cannot parse with a page that quotes the offending request
+# line or header line back ("Invalid HTTP Version '… apiKey=… HTTP/1.1'"): keys, tokens and
+# passwords would travel back through every proxy and client log on the way. The page says
+# only what went wrong (400 Bad Request); its one caller is the worker's error handler.
+_write_error = getattr(gunicorn.util.write_error, "__wrapped__", gunicorn.util.write_error)
+
+
+def _write_error_without_echo(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+    _write_error(sock, status_int, reason, "")
+
+
+_write_error_without_echo.__wrapped__ = _write_error  # type: ignore[attr-defined]
+gunicorn.util.write_error = _write_error_without_echo
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]

@@ -6,14 +6,24 @@ a token released, by any process is refused on the very next request (contract Â
 
 The instances carry only the columns the checks read (the *_FIELDS below); reading any
 other field costs a query, which the query-count tests in verba/tests/ would notice.
+
+Both lookups run on every Business API request, so their SQL is written once
+(callportal/sql.py) instead of compiled by the ORM per request. A token's lookup brings
+its key, its user and whether that user holds a given permission in the same round trip.
 """
 
 from __future__ import annotations
 
 import hmac
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
+from callportal.sql import ModelColumns, VendorSql
 
 # What the key checks (state, networks, permissions), last_used and the token match read.
 KEY_FIELDS = (
@@ -28,19 +38,59 @@ KEY_FIELDS = (
     "can_ingest",
     "last_used_at",
 )
-# What the token checks, the permission check and last_used read; the user's password
-# hash and personal data stay in the database.
-SESSION_FIELDS = (
-    "id",
-    "api_key_id",
-    "user_id",
-    "expires_at",
-    "released_at",
-    "last_used_at",
-    "user__id",
-    "user__is_active",
-    "user__is_superuser",
-)
+# What the token checks and last_used read; of the user only what the checks need: the
+# password hash and personal data stay in the database.
+SESSION_FIELDS = ("id", "api_key_id", "user_id", "expires_at", "released_at", "last_used_at")
+USER_FIELDS = ("id", "is_active", "is_superuser")
+
+KEY = ModelColumns(ApiKey, KEY_FIELDS)
+SESSION = ModelColumns(ApiSession, SESSION_FIELDS)
+USER = ModelColumns(get_user_model(), USER_FIELDS)
+
+
+def _key_sql(connection: BaseDatabaseWrapper) -> str:
+    qn = connection.ops.quote_name
+    return (
+        f"SELECT {KEY.select_list(connection)} FROM {qn(KEY.table)} WHERE {qn('key_digest')} = %s"
+    )
+
+
+_KEY_BY_DIGEST = VendorSql(_key_sql)
+
+
+def _session_sql(connection: BaseDatabaseWrapper) -> str:
+    """The session of a token digest with its user and key, and whether the user holds the
+    permission (app label, codename) given: as Django's ModelBackend decides it, a
+    superuser, or the permission granted to the user or to one of the user's groups."""
+    qn = connection.ops.quote_name
+    user_model = get_user_model()
+    user_perms = user_model._meta.get_field("user_permissions").remote_field.through._meta
+    user_groups = user_model._meta.get_field("groups").remote_field.through._meta
+    group_perms = Group._meta.get_field("permissions").remote_field.through._meta
+    permission = (
+        f"JOIN {qn(Permission._meta.db_table)} p ON p.{qn('id')} = x.{qn('permission_id')} "
+        f"JOIN {qn('django_content_type')} t ON t.{qn('id')} = p.{qn('content_type_id')} "
+        f"WHERE t.{qn('app_label')} = %s AND p.{qn('codename')} = %s"
+    )
+    granted = (
+        f"u.{qn('is_superuser')}"
+        f" OR EXISTS (SELECT 1 FROM {qn(user_perms.db_table)} x {permission}"
+        f" AND x.{qn('user_id')} = u.{qn('id')})"
+        f" OR EXISTS (SELECT 1 FROM {qn(user_groups.db_table)} g"
+        f" JOIN {qn(group_perms.db_table)} x ON x.{qn('group_id')} = g.{qn('group_id')}"
+        f" {permission} AND g.{qn('user_id')} = u.{qn('id')})"
+    )
+    return (
+        f"SELECT {SESSION.select_list(connection, 's')}, {USER.select_list(connection, 'u')},"
+        f" {KEY.select_list(connection, 'k')}, CASE WHEN {granted} THEN 1 ELSE 0 END"
+        f" FROM {qn(SESSION.table)} s"
+        f" JOIN {qn(USER.table)} u ON u.{qn('id')} = s.{qn('user_id')}"
+        f" JOIN {qn(KEY.table)} k ON k.{qn('id')} = s.{qn('api_key_id')}"
+        f" WHERE s.{qn('token_digest')} = %s"
+    )
+
+
+_SESSION_BY_DIGEST = VendorSql(_session_sql)
 
 
 def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> ApiKey | None:
@@ -55,17 +105,31 @@ def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> Ap
         return None
     if session is not None and hmac.compare_digest(session.api_key.key_digest, key_digest):
         return session.api_key
-    return ApiKey.objects.only(*KEY_FIELDS).filter(key_digest=key_digest).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_BY_DIGEST(connection), [key_digest])
+        found = KEY.instances(cursor.fetchall(), connection)
+    return found[0] if found else None
 
 
-def session_for_token(raw_token: str) -> ApiSession | None:
+def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
     """The session (with its user and its key) a presented token belongs to, whatever its
-    state; or None. A value that cannot be a token is None without a query."""
+    state; or None. A value that cannot be a token is None without a query.
+
+    `permission` ("app_label.codename") is checked for the session's user in the same
+    query; the answer is in `session.checked_permissions`.
+    """
     if len(raw_token) != secrets.TOKEN_LENGTH or not raw_token.isascii() or not raw_token.isalnum():
         return None
-    return (
-        ApiSession.objects.select_related("user", "api_key")
-        .only(*SESSION_FIELDS, *(f"api_key__{name}" for name in KEY_FIELDS))
-        .filter(token_digest=secrets.digest(raw_token))
-        .first()
-    )
+    app_label, codename = permission.split(".", 1)
+    params = [app_label, codename, app_label, codename, secrets.digest(raw_token)]
+    with connection.cursor() as cursor:
+        cursor.execute(_SESSION_BY_DIGEST(connection), params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    session = SESSION.instances([row], connection)[0]
+    session.user = USER.instances([row], connection, start=len(SESSION))[0]
+    session.api_key = KEY.instances([row], connection, start=len(SESSION) + len(USER))[0]
+    session.checked_permissions = {permission: bool(row[-1])}
+    return session

@@ -1,11 +1,16 @@
 from django.conf import settings
 from django.db import models
 
+# How the trail names an action the API does not know. Never the value as given: it could
+# be a key, a token or a password sent in the wrong parameter (`action=GetCallURL?apiKey=…`).
+UNKNOWN_ACTION = "(unknown)"
+
 
 class ApiRequest(models.Model):
     """One request to /verba/api. Never holds a key, token or password."""
 
     at = models.DateTimeField(db_index=True)
+    # A known action's name, UNKNOWN_ACTION, or empty (no action, or more than one).
     action = models.CharField(max_length=64, blank=True)
     api_key = models.ForeignKey(
         "apikeys.ApiKey",

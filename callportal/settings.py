@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served by us, not a CDN
     "import_export",
+    "callportal",
     "calls",
     "apikeys",
     "audit",
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: nothing may read the query string before it is read as UTF-8.
+    "callportal.charsets.QueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -350,11 +353,22 @@ SPECTACULAR_SETTINGS = {
 DEFAULT_EXCEPTION_REPORTER = "callportal.reporting.SecretScrubbingReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "callportal.reporting.SecretScrubbingFilter"
 
+# Every handler carries the scrub_secrets filter: it blanks apiKey, token, password and
+# userName values (and key/token/authorization headers) in every line, tracebacks included.
+# A handler added here must carry it too. gunicorn's own logs: logconfig_dict in
+# gunicorn.conf.py. docs/deployment.md lists what is logged and what never is.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django logs every 4xx/5xx with the full path, query string included: that would

@@ -29,6 +29,8 @@ urlpatterns = [
     path("", include("calls.urls")),
 ]
 
-# A request refused before any view (a Host outside ALLOWED_HOSTS) gets each API's own
-# error answer instead of Django's HTML page.
+# A request refused before any view (a Host outside ALLOWED_HOSTS), or failed outside a
+# view's own error handling (a staff page while the database is down), gets each API's own
+# error answer, or the site's own 400/503/500 page, instead of Django's.
 handler400 = "callportal.error_pages.bad_request"
+handler500 = "callportal.error_pages.server_error"

@@ -4,11 +4,15 @@ Independent of HTTP: every function takes plain values and returns calls. A resu
 means: empty → nothing found, one call → the answer, two calls → ambiguous.
 
 "The number is the caller or the called party" is never asked as one OR with an ORDER BY:
-on a hot number that scans hundreds of thousands of rows. `last` runs one index scan per
-column, `(caller_number, ended_at)` and `(called_number, ended_at)`, each LIMIT 2, and
-merges the two short lists in Python (portable: SQLite cannot slice inside a UNION).
-`ongoing` has no ORDER BY, so its OR is answered by the same two indexes (a BitmapOr on
-PostgreSQL, a multi-index OR on SQLite) in one query. At most three queries per lookup.
+on a hot number that scans hundreds of thousands of rows. `last` is one index scan per
+column, `(caller_number, ended_at)` and `(called_number, ended_at)`, each LIMIT 2, merged
+here. `ongoing` has no ORDER BY, so its OR is answered by the same two indexes (a BitmapOr
+on PostgreSQL, a multi-index OR on SQLite).
+
+These are the Business API's hot queries, so they are hand-written SQL (callportal/sql.py):
+one round trip per lookup, whatever the statuses (`ongoing,last` asks both at once, as one
+UNION ALL of short index scans, and the first status that found a call answers), with no
+ORM compilation per request. tests/test_query_plans.py checks their plans on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
-from django.db.models import Q
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from callportal.sql import ModelColumns, VendorSql
 from calls.longpoll import wait_for_next
 from calls.models import Call
-from calls.states import end_to_come, no_end_yet
+from calls.states import max_call_length
 
 
 class Status(StrEnum):
@@ -32,39 +40,113 @@ class Status(StrEnum):
     LAST = "last"
 
 
+CALL = ModelColumns(Call)
+
+
+# The SQL below is assembled from quoted model names only; every value is a parameter.
+
+
+def _call_by_id_sql(connection: BaseDatabaseWrapper) -> str:
+    # The primary key is unique: no ORDER BY (which `.first()` would add), no LIMIT needed.
+    qn = connection.ops.quote_name
+    return f"SELECT {CALL.select_list(connection)} FROM {qn(CALL.table)} WHERE {qn('id')} = %s"
+
+
+_CALL_BY_ID = VendorSql(_call_by_id_sql)
+
+
 def call_by_id(call_id: uuid.UUID) -> Call | None:
-    return Call.objects.filter(pk=call_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_CALL_BY_ID(connection), [CALL.value("id", call_id, connection)])
+        found = CALL.instances(cursor.fetchall(), connection)
+    return found[0] if found else None
+
+
+def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -> str:
+    """One SELECT answering `ongoing` and/or `last` for a number; each row is tagged with
+    the status it answers (0 ongoing, 1 last). Its parameters come from `_lookup_params`."""
+    qn = connection.ops.quote_name
+    table = qn(CALL.table)
+    caller, called = qn("caller_number"), qn("called_number")
+    started, ended = qn("started_at"), qn("ended_at")
+    columns = CALL.select_list(connection, "c")
+    parts = []
+    if ongoing:
+        # In progress as calls.states defines it (no_end_yet | end_to_come, started),
+        # spelled out in SQL. Four arms (number column ×
+        # end state), each of which one (number, ended_at) index answers on its own:
+        # PostgreSQL ORs four short index scans instead of reading every call of a hot
+        # number.
+        in_progress = (
+            f"SELECT * FROM {table} WHERE {started} <= %s AND ("
+            f"({caller} = %s AND {ended} IS NULL AND {started} > %s)"
+            f" OR ({caller} = %s AND {ended} > %s)"
+            f" OR ({called} = %s AND {ended} IS NULL AND {started} > %s)"
+            f" OR ({called} = %s AND {ended} > %s)) LIMIT 2"
+        )
+        parts.append(f"SELECT 0, {columns} FROM ({in_progress}) c")
+    if last:
+        # The latest end on each side: one backward scan of a (number, ended_at) index each.
+        for column in (caller, called):
+            latest = (
+                f"SELECT * FROM {table} WHERE {column} = %s AND {ended} <= %s "
+                f"ORDER BY {ended} DESC LIMIT 2"
+            )
+            parts.append(f"SELECT 1, {columns} FROM ({latest}) c")
+    return " UNION ALL ".join(parts)
+
+
+_LOOKUPS = {
+    (ongoing, last): VendorSql(partial(_lookup_sql, ongoing=ongoing, last=last))
+    for ongoing in (False, True)
+    for last in (False, True)
+    if ongoing or last
+}
+
+
+def _lookup_params(number: str, now: datetime, *, ongoing: bool, last: bool) -> list[Any]:
+    at = CALL.value("started_at", now, connection)
+    params: list[Any] = []
+    if ongoing:
+        oldest_start = now - max_call_length()
+        oldest = CALL.value("started_at", oldest_start, connection)
+        params += [at, number, oldest, number, at, number, oldest, number, at]
+    if last:
+        params += [number, at, number, at]
+    return params
+
+
+def _lookup(
+    number: str, now: datetime, *, ongoing: bool = True, last: bool = True
+) -> tuple[list[Call], list[Call]]:
+    """The calls in progress on `number` (at most two) and its latest finished calls (one,
+    or two sharing the latest end), in one round trip; only the parts asked for."""
+    sql = _LOOKUPS[ongoing, last](connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _lookup_params(number, now, ongoing=ongoing, last=last))
+        rows = cursor.fetchall()
+    in_progress = CALL.instances((r for r in rows if r[0] == 0), connection, start=1)
+    candidates: dict[uuid.UUID, Call] = {}
+    for call in CALL.instances((r for r in rows if r[0] != 0), connection, start=1):
+        # A call from a number to itself shows up in both scans.
+        candidates.setdefault(call.pk, call)
+    ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
+    if len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at:
+        return in_progress, ranked[:2]
+    return in_progress, ranked[:1]
 
 
 def ongoing_calls(number: str, *, now: datetime | None = None) -> list[Call]:
     """Calls in progress on `number` (at most two: enough to tell "one" from "several").
 
-    In progress as calls.states defines it (the same Q, spelled out per number column).
+    In progress as calls.states defines it, spelled out in SQL per number column.
     """
-    now = now or timezone.now()
-    # Spelled out as four arms (number column × end state), each of which one
-    # (number, ended_at) index answers on its own: PostgreSQL ORs four short index scans
-    # instead of reading every call of a hot number and filtering on ended_at.
-    in_progress = Q()
-    for column in ("caller_number", "called_number"):
-        for state in (no_end_yet(now), end_to_come(now)):
-            in_progress |= Q(**{column: number}) & state
-    return list(Call.objects.filter(in_progress, started_at__lte=now)[:2])
+    return _lookup(number, now or timezone.now(), last=False)[0]
 
 
 def last_calls(number: str, *, now: datetime | None = None) -> list[Call]:
     """The finished call on `number` with the latest end, or two when that end is shared."""
-    now = now or timezone.now()
-    candidates: dict[uuid.UUID, Call] = {}
-    for column in ("caller_number", "called_number"):
-        rows = Call.objects.filter(**{column: number}, ended_at__lte=now).order_by("-ended_at")
-        for call in rows[:2]:
-            # A call from a number to itself shows up in both scans.
-            candidates.setdefault(call.pk, call)
-    ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
-    if len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at:
-        return ranked[:2]
-    return ranked[:1]
+    return _lookup(number, now or timezone.now(), ongoing=False)[1]
 
 
 def next_calls(number: str, *, arrived_at: datetime) -> list[Call]:
@@ -73,14 +155,29 @@ def next_calls(number: str, *, arrived_at: datetime) -> list[Call]:
 
 
 def calls_by_status(number: str, statuses: Sequence[Status], *, arrived_at: datetime) -> list[Call]:
-    """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous)."""
-    for status in statuses:
-        if status is Status.ONGOING:
-            found = ongoing_calls(number)
-        elif status is Status.LAST:
-            found = last_calls(number)
-        else:
+    """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
+
+    `ongoing` and `last` are answered together by one query, asked when the first of them
+    is reached (after any `next` before it has waited: "now" is then later).
+    """
+    answered: dict[Status, list[Call]] = {}
+    for index, status in enumerate(statuses):
+        if status is Status.NEXT:
             found = next_calls(number, arrived_at=arrived_at)
+        else:
+            if status not in answered:
+                # Asked together: the statuses up to the next `next` (or the end).
+                rest = list(statuses[index:])
+                ahead = rest[: rest.index(Status.NEXT)] if Status.NEXT in rest else rest
+                ongoing, last = Status.ONGOING in ahead, Status.LAST in ahead
+                found_ongoing, found_last = _lookup(
+                    number, timezone.now(), ongoing=ongoing, last=last
+                )
+                if ongoing:
+                    answered[Status.ONGOING] = found_ongoing
+                if last:
+                    answered[Status.LAST] = found_last
+            found = answered[status]
         if found:
             return found
     return []

@@ -19,7 +19,6 @@ from rest_framework.exceptions import (
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +28,7 @@ from calls.models import Call
 from ingest import selectors
 from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, CanIngest
 from ingest.exceptions import ingest_exception_handler
+from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
 
 NOT_FOUND_MESSAGE = "No call with this id."
@@ -55,7 +55,7 @@ class CallPagination(CursorPagination):
 class IngestView(GenericAPIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [CanIngest]
-    parser_classes = [JSONParser]
+    parser_classes = [JsonParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = AlwaysJson
     serializer_class = CallSerializer

@@ -85,7 +85,15 @@ def check_token(
 
 def check_user_permission(session: ApiSession, permissions: Iterable[str] = ()) -> None:
     """ApiError 6 when the token's user may not (any longer) view calls, or lacks one of
-    `permissions`."""
+    `permissions`.
+
+    The session's lookup has usually answered for calls.view_call already, in the same
+    query (`session_for_token(…, permission=VIEW_PERMISSION)`); otherwise Django is asked.
+    """
+    checked = getattr(session, "checked_permissions", {})
     for permission in (VIEW_PERMISSION, *permissions):
-        if not session.user.has_perm(permission):
+        allowed = checked.get(permission)
+        if allowed is None:
+            allowed = session.user.has_perm(permission)
+        if not allowed:
             raise ApiError(Code.ACCESS_DENIED, _USER_DENIED.get(permission, Message.USER_DENIED))

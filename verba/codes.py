@@ -28,6 +28,7 @@ class Message:
     BODY_UNREADABLE = (
         "The request body must be application/x-www-form-urlencoded or multipart/form-data."
     )
+    BODY_CHARSET = "The request body's charset cannot be decoded; send it as UTF-8."
     TOO_LARGE = "The request has too many parameters or is too large."
     RESPONSE_TYPE = "The responseType parameter must be XML, HTML, TEXT or JSON."
     RESPONSE_TYPE_REPEATED = "The responseType parameter is given more than once."

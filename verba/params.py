@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import QueryDict
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
@@ -102,4 +102,6 @@ def _read(request: Request) -> Params:
         return Params(query=query, body=_EMPTY, unreadable=Message.TOO_LARGE)
     except (ParseError, UnsupportedMediaType):
         return Params(query=query, body=_EMPTY, unreadable=Message.BODY_UNREADABLE)
+    except BadRequest:  # a charset that cannot decode text (callportal/charsets.py)
+        return Params(query=query, body=_EMPTY, unreadable=Message.BODY_CHARSET)
     return Params(query=query, body=body)

@@ -26,10 +26,17 @@ from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import api_key_for_secret, session_for_token
 from apikeys.services import touch_session
+from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
 from verba.actions import Action, Context, TokenRule, get_action
 from verba.answers import Answer
-from verba.auth import check_key, check_token, check_user_permission, presented_secret
+from verba.auth import (
+    VIEW_PERMISSION,
+    check_key,
+    check_token,
+    check_user_permission,
+    presented_secret,
+)
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
 from verba.params import KNOWN_NAMES, Params, request_params
@@ -55,6 +62,13 @@ def echoed_action(params: Params) -> str:
     return (params.get("action") or "")[:TYPE_ECHO_LENGTH]
 
 
+def audited_action(echoed: str) -> str:
+    """The action as the audit trail names it: a known name, or a fixed marker."""
+    if not echoed or get_action(echoed) is not None:
+        return echoed
+    return UNKNOWN_ACTION
+
+
 def names_media_action(params: Params) -> bool:
     """Whether the request names a media action, whose every error is XML whatever
     responseType says (contract §7.0). Read from the parameters alone, so that it holds for
@@ -65,17 +79,20 @@ def names_media_action(params: Params) -> bool:
     return action is not None and action.media
 
 
-def refused_request(request: HttpRequest, message: str) -> Response:
-    """Code 1 in the requested format for a request Django refused before this view ran
-    (a Host header outside ALLOWED_HOSTS): a Verba client still gets an answer it can read,
-    with HTTP 200 like every API-level outcome. No key is looked up and no audit row is
-    written: the request never reached the API (Django's security log has it)."""
+def refused_request(
+    request: HttpRequest, message: str, code: Code = Code.INVALID_REQUEST
+) -> Response:
+    """An answer in the requested format for a request Django refused or failed before this
+    view ran (a Host header outside ALLOWED_HOSTS: code 1; an error in a middleware: code
+    9): a Verba client still gets an answer it can read, with the code's HTTP status. No key
+    is looked up and no audit row is written: the request never reached the API (Django's
+    log has it)."""
     params = request_params(Request(request, parsers=[FormParser(), MultiPartParser()]))
     wanted, _ = response_type(params)
     if names_media_action(params):
         wanted = XmlRenderer.format
     renderer = next(r() for r in RENDERERS if r.format == wanted)
-    answer = Answer(type=echoed_action(params), code=Code.INVALID_REQUEST, message=message)
+    answer = Answer(type=echoed_action(params), code=code, message=message)
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
     response.accepted_renderer = renderer
     response.accepted_media_type = renderer.media_type
@@ -152,7 +169,11 @@ class VerbaApiView(APIView):
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
         # With a token, one query brings the session and its key: no key query when they match.
-        stored_session = session_for_token(raw_token) if raw_key and raw_token else None
+        stored_session = (
+            session_for_token(raw_token, permission=VIEW_PERMISSION)
+            if raw_key and raw_token
+            else None
+        )
         stored_key = self._throttle(raw_key, stored_session, address)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
@@ -308,7 +329,7 @@ class VerbaApiView(APIView):
         try:
             record_api_request(
                 at=self.arrived_at,
-                action=self.trail.action,
+                action=audited_action(self.trail.action),
                 api_key_id=self.trail.api_key_id,
                 user_id=self.trail.user_id,
                 client_address=self.trail.client_address,

@@ -28,7 +28,7 @@ def test_last_picks_the_latest_end_across_both_columns(django_assert_num_queries
         started_at=now - timedelta(minutes=9),
         ended_at=now - timedelta(minutes=8),
     )
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         assert last_calls("100") == [latest]
 
 

@@ -285,6 +285,36 @@ def test_the_list_pages_calls_that_started_at_the_same_moment_once_each(api):
     assert sorted(seen) == sorted(str(c.pk) for c in calls)
 
 
+def test_a_numbers_calls_page_forward_and_back_across_both_sides_once_each(api):
+    now = timezone.now()
+    tied = now - timedelta(minutes=3)
+    calls = [
+        CallFactory(caller_number="8856", called_number="100", started_at=now),
+        CallFactory(
+            caller_number="200", called_number="8856", started_at=now - timedelta(minutes=1)
+        ),
+        CallFactory(
+            caller_number="8856", called_number="8856", started_at=now - timedelta(minutes=2)
+        ),
+        *(CallFactory(caller_number="8856", started_at=tied) for _ in range(2)),
+        *(CallFactory(called_number="8856", started_at=tied) for _ in range(2)),
+        CallFactory(caller_number="300", called_number="8856", started_at=now - timedelta(days=9)),
+    ]
+    CallFactory(caller_number="999", called_number="100", started_at=now)
+
+    pages, url = [], f"{URL}?number=8856&page_size=2"
+    while url:
+        page = api.get(url).json()
+        pages.append(page)
+        url = page["next"]
+    seen = [c["id"] for page in pages for c in page["results"]]
+    back = api.get(pages[-1]["previous"]).json()
+
+    assert sorted(seen) == sorted(str(c.pk) for c in calls)
+    assert seen[:3] == [str(c.pk) for c in calls[:3]] and seen[-1] == str(calls[-1].pk)
+    assert [c["id"] for c in back["results"]] == [c["id"] for c in pages[-2]["results"]]
+
+
 def test_the_list_rejects_a_bad_filter_naming_it(api):
     response = api.get(URL, {"started_before": "tomorrow"})
 

@@ -1,12 +1,14 @@
 """Every request leaves one audit row with ids only; secrets never leak anywhere."""
 
 import base64
+import importlib
 import logging
 import sys
 import uuid
 
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 
 from apikeys.models import ApiSession
 from apikeys.services import create_api_key
@@ -91,6 +93,49 @@ def test_audit_rows_and_sessions_hold_no_secret(api, key, staff_user):
     dumped = str(list(ApiRequest.objects.values())) + str(list(ApiSession.objects.values()))
     for secret in (key, token, PASSWORD):
         assert secret not in dumped
+
+
+@pytest.mark.parametrize("smuggled", ["apiKey", "token", "password"])
+def test_an_unknown_action_is_stored_and_shown_as_a_marker_never_as_given(
+    api, key, admin_client, smuggled
+):
+    secret = str(uuid.uuid4())
+    # A client that forgot to encode its URL: the secret lands in the action's value.
+    response = api(action=f"GetCallURL?{smuggled}={secret}", apiKey=key, responseType="JSON")
+
+    assert response.json()["type"] == f"GetCallURL?{smuggled}={secret}"  # contract §2.1
+    assert _row().action == "(unknown)"
+    changelist = admin_client.get("/admin/audit/apirequest/")
+    assert changelist.status_code == 200
+    assert b"(unknown)" in changelist.content
+    assert secret.encode() not in changelist.content
+    detail = admin_client.get(f"/admin/audit/apirequest/{_row().pk}/change/")
+    assert secret.encode() not in detail.content
+
+
+def test_a_known_action_and_a_missing_one_are_stored_as_they_are(api, key):
+    api(action="RequestToken", apiKey=key)
+    api(apiKey=key)
+
+    assert sorted(ApiRequest.objects.values_list("action", flat=True)) == ["", "RequestToken"]
+
+
+def test_the_migration_replaces_unknown_actions_already_stored():
+    from django.apps import apps
+
+    migration = importlib.import_module("verba.migrations.0001_forget_unknown_audit_actions")
+    secret = str(uuid.uuid4())
+    for action in ("GetCallURL", f"GetCallURL?apiKey={secret}", "", "ReleaseToken"):
+        ApiRequest.objects.create(at=timezone.now(), action=action, result_code=1, duration_ms=0)
+
+    migration.forget_unknown_actions(apps, None)
+
+    assert sorted(ApiRequest.objects.values_list("action", flat=True)) == [
+        "",
+        "(unknown)",
+        "GetCallURL",
+        "ReleaseToken",
+    ]
 
 
 def test_an_audit_failure_does_not_change_the_answer(api, key, monkeypatch):

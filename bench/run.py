@@ -1,0 +1,613 @@
+"""The whole benchmark in one command: data, production server, load, report.
+
+    make bench                      # = .venv/bin/python bench/run.py
+    .venv/bin/python bench/run.py [--calls 10000000] [--rounds 5] [--seconds 5]
+                                  [--connections 16] [--audit-rows N] [--app-dir DIR]
+                                  [--label NAME] [--no-docs]
+
+1. Makes the PostgreSQL database `bench13_calls_<calls>` (created and migrated when
+   missing; the schema is migrated on every run) hold `--calls` generated calls with hot
+   extensions (bench/dataset.py, loaded with COPY; 10 M take several minutes once, later
+   runs reuse them) and `--audit-rows` audit rows (default: as many as calls).
+2. Starts the production server (gunicorn with gunicorn.conf.py, API_THROTTLE=off) and,
+   beside it, a bare WSGI application under the same gunicorn configuration.
+3. Measures with `wrk` (Debian package `wrk`), interleaved: in each round every variant
+   runs once for `--seconds`, so that the load of a shared machine drifts over all of them
+   alike; the report gives each variant's median over the rounds. Variants: the bare WSGI
+   app, a bare Django view, the Business API's no-database answer (responseType=NOPE),
+   and GetCallURL by callID, by extension with status=last and status=ongoing,last, each
+   without and with a user token. Then each API variant once more at half its maximum
+   rate (wrk's delay hook), for p50/p99 under a moderate load.
+4. Runs bench/probe.py with the server's code: queries per request, the database time of
+   every lookup (EXPLAIN ANALYZE), and the other read paths at this size.
+5. Writes bench/results/<time>-<label>.json and, unless --no-docs, the table in
+   docs/performance.md (between its bench markers), naming the goals missed.
+
+`--app-dir` measures another checkout of the project (e.g. an export of an older commit,
+for a before/after comparison) against the same data with this harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchdb import ROOT, SECRET_KEY, SERVER, connect, pg_url
+from dataset import HOT, OLD_NUMBER, WARM, CallShape, ensure_calls, load_audit_rows
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PASSWORD = "bench-pw-5d1e0c7a"  # noqa: S105 - a throw-away user of the benchmark database
+
+# The issue's goals, checked against every lookup variant.
+GOAL_VS_NOPE = 0.50
+GOAL_VS_DJANGO = 0.35
+GOAL_P99_MS = 20.0
+GOAL_QUERIES = 2
+GOAL_DB_MS = 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--audit-rows", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--database", default=None)
+    parser.add_argument("--app-dir", type=Path, default=ROOT)
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    database = args.database or f"bench13_calls_{args.calls}"
+    audit_rows = args.calls if args.audit_rows is None else args.audit_rows
+    app_dir = args.app_dir.resolve()
+
+    prepare_database(database, app_dir)
+    shape = ensure_calls(database, CallShape(rows=args.calls))
+    keys = make_keys(database, app_dir)
+    if audit_rows:
+        ensure_audit(database, audit_rows, app_dir)
+    call_id = newest_call(database)
+
+    env = server_env(database)
+    django_port, bare_port = free_port(), free_port()
+    servers = [
+        start_server(app_dir, env, django_port, "callportal.wsgi"),
+        start_server(app_dir, env, bare_port, "bench_wsgi:application"),
+    ]
+    try:
+        django_base = f"http://127.0.0.1:{django_port}"
+        wait_for(django_base + "/bench/django")
+        wait_for(f"http://127.0.0.1:{bare_port}/")
+        token = request_token(django_base, keys["auth"])
+        variants = build_variants(
+            django_base, f"http://127.0.0.1:{bare_port}", keys, token, call_id
+        )
+        check_answers(variants)
+        runs = measure(variants, args)
+        half = measure_half_rate(variants, runs, args)
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+    probe = run_probe(app_dir, database, variants, audit_key_id(database))
+    result = {
+        "label": args.label,
+        "app_commit": git_commit(app_dir),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "calls": args.calls,
+        "audit_rows": audit_rows,
+        "dataset": shape.__dict__,
+        "wrk": {"connections": args.connections, "seconds": args.seconds, "rounds": args.rounds},
+        "variants": summarize(runs, half, probe),
+        "read_paths": probe["read_paths"],
+        "lookup_db_ms": probe["lookup_db_ms"],
+    }
+    result["goals_missed"] = goals_missed(result)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"{stamp}-{args.label}-{args.calls}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+    table = render(result)
+    print(table)
+    if not args.no_docs:
+        write_doc(table)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def prepare_database(database: str, app_dir: Path) -> None:
+    admin = connect("postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        admin.close()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=app_dir,
+        env=server_env(database),
+        check=True,
+    )
+
+
+def manage_shell(database: str, app_dir: Path, code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=app_dir,
+        env=server_env(database),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def make_keys(database: str, app_dir: Path) -> dict[str, str]:
+    """Fresh keys for this run (plaintexts are shown once), a user allowed to view calls."""
+    code = (
+        "from django.contrib.auth import get_user_model; "
+        "from django.contrib.auth.models import Permission; "
+        "from apikeys.services import create_api_key; "
+        "_, plain = create_api_key('Bench'); "
+        "_, auth = create_api_key('Bench with token', requires_auth=True); "
+        "User = get_user_model(); "
+        "u = User.objects.filter(username='bench').first() or User(username='bench'); "
+        f"u.set_password('{PASSWORD}'); u.save(); "
+        "u.user_permissions.add(Permission.objects.get(codename='view_call')); "
+        "print(plain, auth)"
+    )
+    plain, auth = manage_shell(database, app_dir, code).split()
+    return {"plain": plain, "auth": auth}
+
+
+def ensure_audit(database: str, rows: int, app_dir: Path) -> None:
+    """`rows` audit rows over 60 days for five keys, the first of them busy (70 %)."""
+    connection = connect(database)
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'audit_apirequest'")
+            present = cur.fetchone()[0]
+    finally:
+        connection.close()
+    if abs(present - rows) <= rows * 0.05 and audit_key_id(database):
+        print(f"reusing about {present:,} audit rows")
+        return
+    code = (
+        "from apikeys.services import create_api_key; "
+        "print(' '.join(str(create_api_key(f'Bench audit {i}')[0].pk) for i in range(5)))"
+    )
+    key_ids = [int(k) for k in manage_shell(database, app_dir, code).split()]
+    print(f"loading {rows:,} audit rows with COPY …")
+    load_audit_rows(database, rows, key_ids)
+
+
+def audit_key_id(database: str) -> int | None:
+    connection = connect(database)
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM apikeys_apikey WHERE name = 'Bench audit 0' "
+                "ORDER BY id DESC LIMIT 1"
+            )
+            row = cur.fetchone()
+    finally:
+        connection.close()
+    return row[0] if row else None
+
+
+def newest_call(database: str) -> str:
+    connection = connect(database)
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT id FROM calls_call ORDER BY started_at DESC LIMIT 1")
+            return str(cur.fetchone()[0])
+    finally:
+        connection.close()
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def server_env(database: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": pg_url(database, SERVER),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", SECRET_KEY),
+        "API_THROTTLE": "off",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "PYTHONPATH": str(BENCH),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(app_dir: Path, env: dict[str, str], port: int, app: str) -> subprocess.Popen:
+    # The production command (`make serve`), with the access log going nowhere.
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--pythonpath",
+            str(BENCH),
+            app,
+        ],
+        cwd=app_dir,
+        env={**env, "BIND": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        return response.read().decode()
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fetch(url)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                sys.exit(f"the server did not answer {url}")
+            time.sleep(0.3)
+
+
+def request_token(base: str, key: str) -> str:
+    query = urllib.parse.urlencode(
+        {
+            "action": "RequestToken",
+            "apiKey": key,
+            "userName": "bench",
+            "password": PASSWORD,
+            "responseType": "TEXT",
+        }
+    )
+    return fetch(f"{base}/verba/api?{query}").strip()
+
+
+def build_variants(
+    base: str, bare: str, keys: dict[str, str], token: str, call_id: str
+) -> dict[str, str]:
+    def api(key: str, **params: str) -> str:
+        query = urllib.parse.urlencode({"action": "GetCallURL", "apiKey": key, **params})
+        return f"{base}/verba/api?{query}"
+
+    variants = {
+        "bare WSGI app": f"{bare}/",
+        "bare Django view": f"{base}/bench/django",
+        "no-database answer (NOPE)": api(keys["plain"], responseType="NOPE"),
+    }
+    lookups = {
+        "callID": {"callID": call_id},
+        f"extension {HOT} last": {"extension": HOT, "status": "last"},
+        f"extension {HOT} ongoing,last": {"extension": HOT, "status": "ongoing,last"},
+    }
+    for name, params in lookups.items():
+        variants[name] = api(keys["plain"], **params)
+        variants[f"{name} + token"] = api(keys["auth"], token=token, **params)
+    return variants
+
+
+def is_lookup(name: str) -> bool:
+    return name.startswith(("callID", "extension"))
+
+
+def check_answers(variants: dict[str, str]) -> None:
+    for name, url in variants.items():
+        body = fetch(url)
+        wanted = "gwtCallDetail.do?ccdrId=" if is_lookup(name) else None
+        if name.startswith("no-database"):
+            wanted = 'code="1"'
+        if wanted and wanted not in body:
+            sys.exit(f"{name}: unexpected answer {body[:300]!r}")
+
+
+# --- load ----------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, seconds: float, connections: int, script: str | None = None) -> dict:
+    command = [
+        "wrk",
+        "-t",
+        "2",
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--latency",
+    ]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    percentiles = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        percentiles[pct] = round(float(value) * _UNITS[unit], 2)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rate,
+        "p50_ms": percentiles.get("50"),
+        "p99_ms": percentiles.get("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def measure(variants: dict[str, str], args: argparse.Namespace) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for url in variants.values():  # warm every worker and connection once
+        wrk(url, 1, args.connections)
+    for round_no in range(1, args.rounds + 1):
+        for name, url in variants.items():
+            runs[name].append(wrk(url, args.seconds, args.connections))
+        line = ", ".join(f"{n}: {r[-1]['rps']:.0f}" for n, r in runs.items())
+        print(f"round {round_no}/{args.rounds}: {line}", flush=True)
+    return runs
+
+
+def measure_half_rate(
+    variants: dict[str, str], runs: dict[str, list[dict]], args: argparse.Namespace
+) -> dict[str, dict]:
+    """Each Business API variant at half its median maximum rate: wrk's `delay` hook holds
+    every connection to a fixed pace."""
+    connections = 8
+    half: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url in variants.items():
+            if not is_lookup(name) and not name.startswith("no-database"):
+                continue
+            target = statistics.median(r["rps"] for r in runs[name]) / 2
+            pause_ms = max(1, round(connections * 1000 / target))
+            script = Path(tmp) / f"pace{pause_ms}.lua"
+            script.write_text(f"function delay()\n  return {pause_ms}\nend\n")
+            result = wrk(url, max(args.seconds, 5), connections, str(script))
+            result["target_rps"] = round(target)
+            half[name] = result
+    return half
+
+
+# --- in-process probe ----------------------------------------------------------------------
+
+
+def run_probe(
+    app_dir: Path, database: str, variants: dict[str, str], audit_key: int | None
+) -> dict:
+    urls = {
+        name: url.split("/", 3)[3].join(("/", ""))
+        for name, url in variants.items()
+        if "/verba/api" in url or "/bench/django" in url
+    }
+    job = {
+        "urls": urls,
+        "explain": [name for name in urls if is_lookup(name)],
+        "numbers": {
+            f"hot extension {HOT} (4 % of calls)": HOT,
+            f"warm extension {WARM} (1 %)": WARM,
+            "a number with only old calls": OLD_NUMBER,
+        },
+        "audit_key_id": audit_key,
+        "export_rows": [],  # the admin export is not streamed yet: see docs/performance.md
+    }
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "probe.py")],
+        cwd=app_dir,
+        env={**server_env(database), "PYTHONPATH": f"{app_dir}:{BENCH}"},
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        sys.exit(f"probe failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def summarize(runs: dict, half: dict, probe: dict) -> dict:
+    medians = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
+    nope = medians["no-database answer (NOPE)"]
+    django = medians["bare Django view"]
+    out = {}
+    for name, rs in runs.items():
+        out[name] = {
+            "rps_median": round(medians[name]),
+            "rps_runs": [round(r["rps"]) for r in rs],
+            "vs_nope": round(medians[name] / nope, 2),
+            "vs_django": round(medians[name] / django, 2),
+            "p50_ms_max_load": statistics.median(r["p50_ms"] for r in rs),
+            "p99_ms_max_load": statistics.median(r["p99_ms"] for r in rs),
+            "half_rate": half.get(name),
+            "queries": probe["queries"].get(name),
+        }
+    return out
+
+
+def goals_missed(result: dict) -> list[str]:
+    missed = []
+    for name, v in result["variants"].items():
+        if not is_lookup(name):
+            continue
+        if v["vs_nope"] < GOAL_VS_NOPE:
+            missed.append(
+                f"{name}: {v['vs_nope']} × the no-database answer (goal ≥ {GOAL_VS_NOPE})"
+            )
+        if v["vs_django"] < GOAL_VS_DJANGO:
+            missed.append(
+                f"{name}: {v['vs_django']} × a bare Django view (goal ≥ {GOAL_VS_DJANGO})"
+            )
+        p99 = (v["half_rate"] or {}).get("p99_ms")
+        if p99 is not None and p99 > GOAL_P99_MS:
+            missed.append(f"{name}: p99 {p99} ms at half the maximum rate (goal ≤ {GOAL_P99_MS})")
+        if v["queries"] is not None and v["queries"] > GOAL_QUERIES:
+            missed.append(f"{name}: {v['queries']} queries per request (goal ≤ {GOAL_QUERIES})")
+    for name, info in result["lookup_db_ms"].items():
+        for select in info["selects"]:
+            if select["table"] == "calls_call" and select["execution_ms"] > GOAL_DB_MS:
+                missed.append(
+                    f"{name}: lookup {select['execution_ms']} ms in the database "
+                    f"(goal ≤ {GOAL_DB_MS})"
+                )
+    for name, info in result["read_paths"].items():
+        if isinstance(info, dict) and "failed" in info:
+            missed.append(f"{name}: failed ({info['failed'][:80]})")
+        if not isinstance(info, dict) or "db_ms" not in info:
+            continue
+        limit = 20.0 if ("search" in name or "ingestion" in name) else 100.0
+        if info["db_ms"] > limit:
+            missed.append(f"{name}: {info['db_ms']} ms in the database (goal ≤ {limit:.0f})")
+    return missed
+
+
+def machine() -> dict:
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    connection = connect("postgres")
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SHOW server_version")
+            pg = cur.fetchone()[0]
+    finally:
+        connection.close()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "os": platform.platform(),
+    }
+
+
+def git_commit(app_dir: Path) -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=app_dir, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "(not a git checkout)"
+
+
+def render(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"Run `{result['label']}` of commit {result['app_commit']}, {result['when']}: "
+        f"{result['calls']:,} calls, {result['audit_rows']:,} audit rows; "
+        f"{m['cores']} cores ({m['cpu']}), load average {m['load_average']} at the end, "
+        f"PostgreSQL {m['postgresql']}, Python {m['python']}. wrk: "
+        f"{result['wrk']['connections']} connections, {result['wrk']['rounds']} rounds × "
+        f"{result['wrk']['seconds']:g} s per variant, interleaved; medians.",
+        "",
+        "| variant | requests/s | × NOPE | × Django | p50 / p99 ms at max | "
+        "p50 / p99 ms at half rate | queries |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in result["variants"].items():
+        half = v["half_rate"]
+        half_text = f"{half['p50_ms']} / {half['p99_ms']}" if half else "–"
+        lines.append(
+            f"| {name} | {v['rps_median']} | {v['vs_nope']} | {v['vs_django']} | "
+            f"{v['p50_ms_max_load']} / {v['p99_ms_max_load']} | {half_text} | "
+            f"{'–' if v['queries'] is None else v['queries']} |"
+        )
+    lines += [
+        "",
+        "Database time of each lookup query (EXPLAIN ANALYZE, median):",
+        "",
+        "| variant | query on | planning ms | execution ms | top node |",
+        "|---|---|---:|---:|---|",
+    ]
+    for name, info in result["lookup_db_ms"].items():
+        for s in info["selects"]:
+            lines.append(
+                f"| {name} | {s['table']} | {s['planning_ms']} | "
+                f"{s['execution_ms']} | {s['top_node']} |"
+            )
+    lines += [
+        "",
+        "Other read paths:",
+        "",
+        "| path | request ms | database ms | SELECTs |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, info in result["read_paths"].items():
+        if isinstance(info, dict) and "failed" in info:
+            lines.append(f"| {name} | failed after {info['after_ms']} ms | – | – |")
+        if isinstance(info, dict) and "db_ms" in info:
+            lines.append(f"| {name} | {info['request_ms']} | {info['db_ms']} | {info['selects']} |")
+    for name, info in result["read_paths"].items():
+        if isinstance(info, dict) and "peak_mib" in info:
+            lines.append(
+                f"\n{name}: peak Python memory {info['peak_mib']} MiB, "
+                f"{'streamed' if info['streaming'] else 'built in memory'}, "
+                f"{info['bytes']:,} bytes in {info['seconds']} s."
+            )
+    lines += [
+        "",
+        "Goals missed in this run:" if result["goals_missed"] else "No goal missed in this run.",
+        "",
+    ]
+    lines += [f"- {g}" for g in result["goals_missed"]]
+    return "\n".join(lines)
+
+
+def write_doc(table: str) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    print(f"updated {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

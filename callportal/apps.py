@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.core.signals import request_started
+
+
+class CallportalConfig(AppConfig):
+    """The project itself as an app: site-wide request handling that must be wired up
+    before the first request."""
+
+    name = "callportal"
+    verbose_name = "callportal"
+
+    def ready(self) -> None:
+        from callportal.charsets import guard_request_charset
+
+        # Before Django builds each request (see callportal/charsets.py).
+        request_started.connect(guard_request_charset, dispatch_uid="callportal-charset-guard")

@@ -1,0 +1,153 @@
+"""The hot queries keep their plans: index scans on the indexes meant for them, and no
+sort of more than a few rows (PostgreSQL only; see conftest.py).
+
+A table of generated calls, ANALYZEd, stands in for a large one: a hot extension on one
+call in ten, a number whose calls are all old. Each query is taken from the code as it runs
+(captured, with its parameters), EXPLAINed, and its plan checked, so a change that turns a
+lookup into an OR with ORDER BY, a sequential scan or a big sort fails here.
+"""
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apikeys.selectors import api_key_for_secret, session_for_token
+from apikeys.services import create_api_key, request_token
+from calls.selectors import Status, call_by_id, calls_by_status
+from ingest.selectors import list_calls
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 30_000
+HOT = "8856"
+OLD = "+442079460000"
+# `ongoing` may also read the small partial index of the calls without an end.
+NUMBER_INDEXES = {"call_caller_ended", "call_called_ended", "call_in_progress"}
+START_INDEXES = {"call_caller_started", "call_called_started"}
+BIGGEST_SORT = 100
+
+
+@pytest.fixture
+def calls() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO calls_call (id, caller_number, caller_name, called_number, called_name,
+                started_at, ended_at, direction, native_id, platform_call_id, keep,
+                delete_when_ended, recording, recording_content_type, created_at, updated_at)
+            SELECT gen_random_uuid(),
+                   CASE WHEN n %% 20 = 0 THEN %(hot)s
+                        WHEN n > %(rows)s - 300 AND n %% 50 = 7 THEN %(old)s
+                        ELSE '+4420' || (1000000 + n %% 5003) END, '',
+                   CASE WHEN n %% 20 = 10 THEN %(hot)s ELSE (7000 + n %% 500)::text END, '',
+                   now() - n * interval '5 minutes',
+                   CASE WHEN n %% 1000 = 999 THEN NULL
+                        ELSE now() - n * interval '5 minutes' + interval '2 minutes' END,
+                   'inbound', 'native-' || n, n || '@pbx', false, false, '', '',
+                   now() - n * interval '5 minutes', now()
+            FROM generate_series(1, %(rows)s) AS n
+            """,
+            {"rows": ROWS, "hot": HOT, "old": OLD},
+        )
+        cursor.execute("ANALYZE calls_call")
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    """The plan of every SELECT `run` sends."""
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    plans = []
+    for query in captured:
+        sql = query["sql"]
+        if not sql.lstrip().upper().startswith("SELECT"):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+            raw = cursor.fetchone()[0]
+        plan = json.loads(raw) if isinstance(raw, str) else raw
+        plans.append((sql, plan[0]["Plan"]))
+    assert plans, "nothing was queried"
+    return plans
+
+
+def _assert_indexed(run, table: str, indexes: set[str]) -> None:  # type: ignore[no-untyped-def]
+    for sql, plan in _plans(run):
+        if table not in sql:
+            continue
+        scans = [n for n in _nodes(plan) if n.get("Relation Name") == table]
+        assert scans, sql
+        for node in scans:
+            assert node["Node Type"] in {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}, (
+                node["Node Type"],
+                sql,
+            )
+        used = {n["Index Name"] for n in _nodes(plan) if "Index Name" in n}
+        # A unique CharField has two indexes (equality and LIKE); either answers `=`.
+        assert used and {name.removesuffix("_like") for name in used} <= indexes, (used, sql)
+        for node in _nodes(plan):
+            if node["Node Type"] == "Sort":
+                rows = max([node["Plan Rows"], *(c["Plan Rows"] for c in node.get("Plans", []))])
+                assert rows <= BIGGEST_SORT, (rows, sql)
+
+
+def test_a_call_id_lookup_reads_the_primary_key(calls):
+    _assert_indexed(lambda: call_by_id(uuid.uuid4()), "calls_call", {"calls_call_pkey"})
+
+
+@pytest.mark.parametrize("number", [HOT, OLD, "7001"])
+@pytest.mark.parametrize(
+    "statuses",
+    [[Status.LAST], [Status.ONGOING], [Status.ONGOING, Status.LAST]],
+    ids=["last", "ongoing", "ongoing,last"],
+)
+def test_extension_lookups_read_only_the_number_indexes(calls, number, statuses):
+    _assert_indexed(
+        lambda: calls_by_status(number, statuses, arrived_at=timezone.now()),
+        "calls_call",
+        NUMBER_INDEXES,
+    )
+
+
+def test_a_key_and_a_token_are_found_through_their_digest_indexes(django_user_model):
+    key, plaintext = create_api_key("Plans")
+    user = django_user_model.objects.create_user("plans")
+    _, token = request_token(key, user)
+    _assert_indexed(
+        lambda: api_key_for_secret(plaintext), "apikeys_apikey", _digest_indexes("apikeys_apikey")
+    )
+    for _, plan in _plans(lambda: session_for_token(token, permission="calls.view_call")):
+        scans = [n for n in _nodes(plan) if n.get("Relation Name") == "apikeys_apisession"]
+        assert len(scans) == 1
+        assert scans[0].get("Index Name", "").removesuffix("_like") in _digest_indexes(
+            "apikeys_apisession"
+        )
+
+
+def _digest_indexes(table: str) -> set[str]:
+    """The names of the unique digest column's indexes (without the _like suffix)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [table, "%_digest%"],
+        )
+        return {name.removesuffix("_like") for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.parametrize("number", [HOT, OLD])
+def test_the_ingestion_list_by_number_reads_one_start_index_per_side(calls, number):
+    def first_page() -> None:
+        list(list_calls(number=number).order_by("-started_at", "-id")[0:101])
+
+    _assert_indexed(first_page, "calls_call", START_INDEXES)
