@@ -12,6 +12,6 @@ def logged(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("verba", "0001_throttle_bucket")]
+    dependencies = [("verba", "0002_throttle_bucket")]
 
     operations = [migrations.RunPython(unlogged, logged)]

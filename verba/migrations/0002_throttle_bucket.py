@@ -5,9 +5,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
+        ("verba", "0001_forget_unknown_audit_actions"),
     ]
 
     operations = [
