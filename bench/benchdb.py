@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -112,6 +114,35 @@ def fill_calls(
     finally:
         connection.close()
     return time.perf_counter() - started
+
+
+@contextmanager
+def indexes_built_after(name: str, table: str = "calls_call") -> Iterator[None]:
+    """Drop `table`'s secondary indexes (not its primary key) for a bulk load, and build
+    them again afterwards: building an index once is many times faster than updating it
+    row by row, and the GIN trigram indexes most of all."""
+    connection = connect(name)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                """
+                SELECT i.indexname, i.indexdef FROM pg_indexes i
+                WHERE i.tablename = %s AND NOT EXISTS (
+                    SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+                """,
+                [table],
+            )
+            indexes = cur.fetchall()
+            for index_name, _ in indexes:
+                cur.execute(f'DROP INDEX "{index_name}"')
+        yield
+        with connection.cursor() as cur:
+            cur.execute("SET maintenance_work_mem = '512MB'")
+            for _, definition in indexes:
+                cur.execute(definition)
+    finally:
+        connection.close()
 
 
 def setup_django(name: str) -> None:

@@ -1,6 +1,6 @@
 """The staff call search form: what the list page (and Verba's search deep link) accept."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -9,16 +9,9 @@ from django.utils import timezone
 from calls.models import NUMBER_MAX_LENGTH
 from calls.search import CallSearch, Cursor
 from calls.states import FILTER_CHOICES, State
+from calls.text import parse_time_span
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"
-
-# (format, how much time the value covers): "2026-11-26" is the whole day and
-# "2026-11-26 10:15" the whole minute, so a "to" bound includes what it names.
-_BOUND_FORMATS = (
-    ("%Y-%m-%d %H:%M:%S", timedelta(seconds=1)),
-    ("%Y-%m-%d %H:%M", timedelta(minutes=1)),
-    ("%Y-%m-%d", timedelta(days=1)),
-)
 
 
 def parse_bound(value: str) -> tuple[datetime, datetime] | None:
@@ -27,21 +20,7 @@ def parse_bound(value: str) -> tuple[datetime, datetime] | None:
     Accepts `YYYY-MM-DD`, `YYYY-MM-DD hh:mm` and `YYYY-MM-DD hh:mm:ss` (a "T" in place of
     the space too, as browsers' date-time inputs send it). None for anything else.
     """
-    text = value.strip().replace("T", " ", 1)
-    for fmt, span in _BOUND_FORMATS:
-        try:
-            naive = datetime.strptime(text, fmt)  # naive on purpose: made aware below
-        except ValueError:
-            continue
-        try:
-            start = timezone.make_aware(naive)
-            end = start + span
-            # Years near 1 or 9999 overflow on the way to UTC; refuse them here, not in SQL.
-            start.astimezone(UTC), end.astimezone(UTC)
-        except (OverflowError, ValueError):
-            return None
-        return start, end
-    return None
+    return parse_time_span(value.strip(), timezone.get_current_timezone())
 
 
 class DateBoundField(forms.CharField):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta, tzinfo
 
 # Characters XML 1.0 cannot carry: C0 controls except tab, LF and CR; surrogates; U+FFFE/F.
 # PostgreSQL cannot store the first of them (NUL) in a text column either.
@@ -41,3 +42,46 @@ def parse_guid(raw: str) -> uuid.UUID | None:
     if _GUID.fullmatch(raw) is None:
         return None
     return uuid.UUID(raw)
+
+
+# YYYY-MM-DD, optionally followed by hh:mm, hh:mm:ss or hh:mm:ss.SSS (ASCII digits only:
+# strptime would take other scripts' digits and one-digit months).
+_MOMENT = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:([ T])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{3}))?)?)?", re.ASCII
+)
+# How long a written moment lasts, by how many of its parts are given.
+_UNITS = {
+    3: timedelta(days=1),
+    5: timedelta(minutes=1),
+    6: timedelta(seconds=1),
+    7: timedelta(milliseconds=1),
+}
+
+
+def parse_time_span(
+    text: str, tz: tzinfo, *, date_only: bool = True, t_separator: bool = True
+) -> tuple[datetime, datetime] | None:
+    """The [start, end) span a written moment names in time zone `tz`: `2026-11-26` is the
+    whole day, `2026-11-26 10:15` the whole minute, `… 10:15:30` the second and
+    `… 10:15:30.250` the millisecond, so an inclusive "until" covers what it names.
+
+    `date_only=False` refuses a bare date; `t_separator=False` refuses `2026-11-26T10:15`.
+    None for anything else, including moments that do not exist or overflow in UTC.
+    """
+    match = _MOMENT.fullmatch(text)
+    if match is None:
+        return None
+    separator = match.group(4)
+    if (separator is None and not date_only) or (separator == "T" and not t_separator):
+        return None
+    parts = [int(p) for p in match.groups() if p is not None and p not in " T"]
+    if len(parts) == 7:
+        parts[6] *= 1000  # milliseconds → microseconds
+    try:
+        start = datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+        end = start + _UNITS[len(parts)]
+        # Years near 1 or 9999 overflow on the way to UTC; refuse them here, not in SQL.
+        start.astimezone(UTC), end.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return start, end

@@ -29,12 +29,79 @@ class Value:
     link: bool = False
 
 
+Scalar = str | int | bool | None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One named value of a record: an XML child element or attribute, a JSON key, a TEXT
+    `name=value` line, an HTML column. The Python type decides how it is written: a bool
+    is `true`/`false` (JSON true/false), an int a number, None unknown (`<name/>`, null)."""
+
+    name: str
+    value: Scalar
+
+    @property
+    def text(self) -> str:
+        if self.value is None:
+            return ""
+        if isinstance(self.value, bool):
+            return "true" if self.value else "false"
+        return str(self.value)
+
+    def cleaned(self) -> Item:
+        return replace(self, value=clean_text(self.value)) if isinstance(self.value, str) else self
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of an answer (a call's `<verbacdr>`, a `<verbamarker>`)."""
+
+    tag: str
+    items: tuple[Item, ...]
+    # XML attributes of the record's element (`state`); JSON keys before the items.
+    attributes: tuple[Item, ...] = ()
+    # Custom metadata (identifier, value), ordered by identifier; None when not asked for.
+    metadata: tuple[tuple[str, str], ...] | None = None
+    # XML: all children on the record's own line (`<verbamarker>`), else one per line.
+    inline: bool = False
+
+    def cleaned(self) -> Record:
+        return replace(
+            self,
+            items=tuple(i.cleaned() for i in self.items),
+            attributes=tuple(i.cleaned() for i in self.attributes),
+            metadata=None
+            if self.metadata is None
+            else tuple((clean_text(k), clean_text(v)) for k, v in self.metadata),
+        )
+
+
+@dataclass(frozen=True)
+class Records:
+    """The records of a success. In XML they sit inside a non-empty `<Response>`."""
+
+    records: tuple[Record, ...]
+    # JSON key: an object for a single record ("call"), else a list ("calls", "markers").
+    json_name: str
+    # One record (GetCallInformation): TEXT writes `name=value` lines instead of a row.
+    single: bool = False
+    # XML element around the records, with a `rowcount` attribute (`verbacdrlist`).
+    list_tag: str = ""
+    # TEXT list rows: these items, tab-separated (every item when empty).
+    text_columns: tuple[str, ...] = ()
+
+    def cleaned(self) -> Records:
+        return replace(self, records=tuple(r.cleaned() for r in self.records))
+
+
 @dataclass(frozen=True)
 class Answer:
     type: str
     code: Code = Code.OK
     message: str = ""
     values: tuple[Value, ...] = ()
+    records: Records | None = None
     # For the audit trail only: the call the answer points to.
     call_id: uuid.UUID | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -64,4 +131,5 @@ class Answer:
             type=clean_text(self.type),
             message=clean_text(self.message),
             values=tuple(replace(v, value=clean_text(v.value)) for v in self.values),
+            records=self.records.cleaned() if self.records else None,
         )

@@ -29,10 +29,19 @@ KNOWN_NAMES = frozenset(
         "cid",
         "platformCallID",
         "nativeID",
-        # The media actions (§7.8–§7.11).
-        "format",
+        "returnMetadata",
+        # SearchCalls (§7.3).
+        "anynum",
+        "anyname",
+        "orderby",
+        "order",
+        "pagelen",
+        "pagefirst",
+        # SearchCalls and the media actions (§7.3, §7.8–§7.11).
         "start",
         "end",
+        # The media actions.
+        "format",
         "width",
         "height",
         "isColorDefined",

@@ -93,6 +93,7 @@ def get_action(name: str) -> Action | None:
 # The handlers register themselves on import.
 from verba.actions import (  # noqa: E402, F401
     get_call_id,
+    get_call_information,
     get_call_url,
     get_media,
     get_media_encoded,
@@ -101,5 +102,6 @@ from verba.actions import (  # noqa: E402, F401
     markers,
     metadata,
     retention,
+    search_calls,
     tokens,
 )

@@ -1,0 +1,186 @@
+"""SearchCalls' database time on 10 million calls in PostgreSQL (EXPLAIN ANALYZE, BUFFERS).
+
+    .venv/bin/python bench/search_calls.py [--rows 10000000] [--database callportal_search_bench]
+    .venv/bin/python bench/search_calls.py --reuse     # measure again without reloading
+
+Recreates the PostgreSQL database given (it is dropped first!), migrates it, and fills it in
+one INSERT … SELECT over generate_series with the secondary indexes dropped and built again
+afterwards (bench/benchdb.py): calls spread evenly over `--days` (365) days, about 27,400 a
+day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "typical"),
+2,000 extensions, and one hot number (extension 8800) on one side of every 25th call: 400,000 calls.
+
+Then it runs each SearchCalls query shape the API runs (calls/cdr_search.py, the same code)
+and prints PostgreSQL's planning and execution time, the buffers touched and the plan's top
+nodes, for: a one-day and a 31-day anynum search with the hot and with a typical number, a
+partial number, two numbers, an anyname search, a name and a number together, and a deep
+page. The goal (issue 10): ≤ 50 ms of database time for one day, ≤ 200 ms for 31 days.
+Each query runs once to warm the cache, then the median of 5 runs is reported.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from datetime import timedelta
+
+from benchdb import ROOT, django_env, fill_calls, indexes_built_after, recreate, setup_django
+
+HOT = "8800"
+HOT_EVERY = 25
+RUNS = 5
+
+
+def load(database: str, rows: int, days: float) -> None:
+    recreate(database)
+    with indexes_built_after(database):
+        seconds = fill_calls(database, rows, hot=HOT, hot_every=HOT_EVERY, days=days)
+    print(f"filled {rows:,} calls over {days:g} days in {seconds:.0f} s (indexes built after)")
+    from benchdb import connect
+
+    connection = connect(database)
+    connection.autocommit = True
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE calls_call")
+    connection.close()
+
+
+def migrate(database: str) -> None:
+    """Bring a loaded database's schema up to the code's (the calls stay)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=django_env(database),
+        check=True,
+    )
+
+
+def measure(database: str) -> None:
+    setup_django(database)
+    from django.db import connection
+    from django.utils import timezone
+
+    from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, period_queries
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), max(started_at) FROM calls_call")
+        total, newest = cur.fetchone()
+    now = timezone.now()
+    # A typical external number: ~200 calls in all.
+    typical = "+44201012345"
+    day_end = newest - timedelta(days=3)
+    day = (day_end - timedelta(days=1), day_end)
+    month = (day_end - timedelta(days=31), day_end)
+    print(f"{total:,} calls; hot number {HOT}; typical number {typical}")
+
+    def search(period, **kwargs):
+        return PeriodSearch(started_from=period[0], started_before=period[1], **kwargs)
+
+    cases = [
+        ("1 day, anynum hot", search(day, number_parts=(HOT,)), 0),
+        ("1 day, anynum typical", search(day, number_parts=(typical,)), 0),
+        ("1 day, anynum part (7 digits)", search(day, number_parts=("1012345",)), 0),
+        ("31 days, anynum hot", search(month, number_parts=(HOT,)), 0),
+        ("31 days, anynum typical", search(month, number_parts=(typical,)), 0),
+        ("31 days, anynum part (7 digits)", search(month, number_parts=("1012345",)), 0),
+        ("1 day, anynum extension (~5,000 calls)", search(day, number_parts=("7123",)), 0),
+        ("31 days, anynum extension (~5,000 calls)", search(month, number_parts=("7123",)), 0),
+        ("31 days, anynum of 2 digits", search(month, number_parts=("42",)), 0),
+        ("31 days, anynum hot + typical", search(month, number_parts=(HOT, typical)), 0),
+        (
+            "31 days, anynum hot, by duration",
+            search(month, number_parts=(HOT,), order_by=OrderBy.DURATION),
+            0,
+        ),
+        (
+            "31 days, anynum hot, oldest first",
+            search(month, number_parts=(HOT,), descending=False),
+            0,
+        ),
+        ("31 days, anynum hot, page 10", search(month, number_parts=(HOT,)), 900),
+        ("1 day, anyname", search(day, name_parts=("caller 42",)), 0),
+        ("31 days, anyname", search(month, name_parts=("caller 42",)), 0),
+        (
+            "31 days, anyname + anynum typical",
+            search(month, name_parts=("caller",), number_parts=(typical,)),
+            0,
+        ),
+        ("1 day, no parts", search(day), 0),
+        (
+            "1 day, ongoing, anynum hot",
+            search(day, number_parts=(HOT,), status=CdrStatus.ONGOING),
+            0,
+        ),
+    ]
+    print(f"{'case':42} {'rows':>5} {'plan ms':>8} {'exec ms':>8} {'db ms':>8}  buffers")
+    for label, query, offset in cases:
+        figures = []
+        for run in range(RUNS + 1):
+            plans = []
+            for queryset in period_queries(query, offset=offset, limit=100, now=now):
+                plans.append(_explain(connection, queryset))
+                if plans[-1]["rows"] >= offset + 100:
+                    break
+            if run:
+                figures.append(plans)
+        times = [sum(p["planning"] + p["execution"] for p in plans) for plans in figures]
+        middle = figures[times.index(statistics.median_low(times))]
+        planning = sum(p["planning"] for p in middle)
+        execution = sum(p["execution"] for p in middle)
+        buffers = " + ".join(p["buffers"] for p in middle)
+        print(
+            f"{label:42} {middle[-1]['rows']:>5} {planning:8.2f} {execution:8.2f} "
+            f"{planning + execution:8.2f}  {buffers}"
+        )
+        for plan in middle:
+            print(f"    {plan['top']}")
+
+
+def _explain(connection, queryset) -> dict:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params)
+        (result,) = cur.fetchone()
+    if isinstance(result, str):
+        result = json.loads(result)
+    root = result[0]
+    plan = root["Plan"]
+    return {
+        "planning": root["Planning Time"],
+        "execution": root["Execution Time"],
+        "rows": plan["Actual Rows"],
+        "buffers": f"hit {plan.get('Shared Hit Blocks', 0)} "
+        f"read {plan.get('Shared Read Blocks', 0)}",
+        "top": " → ".join(_nodes(plan))[:300],
+    }
+
+
+def _nodes(plan: dict, depth: int = 0) -> list[str]:
+    name = plan["Node Type"]
+    if "Index Name" in plan:
+        name += f" ({plan['Index Name']})"
+    nodes = [name]
+    for child in plan.get("Plans", [])[:2]:
+        if depth < 4:
+            nodes.append("[" + " | ".join(_nodes(child, depth + 1)) + "]")
+    return nodes
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=float, default=365.0)
+    parser.add_argument("--database", default="callportal_search_bench")
+    parser.add_argument("--reuse", action="store_true", help="measure the existing database")
+    parser.add_argument("--load-only", action="store_true", help="load, do not measure")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = parse_args()
+    if args.reuse:
+        migrate(args.database)
+    else:
+        load(args.database, args.rows, args.days)
+    if not args.load_only:
+        measure(args.database)

@@ -1,0 +1,33 @@
+"""GetCallInformation (§7.2): the `<verbacdr>` record of the call named in any way of §7.0."""
+
+from django.utils import timezone
+
+from calls.metadata import metadata_by_call
+from verba.actions import Action, Context, register
+from verba.actions.lookup import BY_ANY, find_call
+from verba.actions.options import return_metadata
+from verba.answers import Answer
+from verba.call_records import one_call
+
+
+@register
+class GetCallInformation(Action):
+    name = "GetCallInformation"
+
+    def run(self, context: Context) -> Answer:
+        with_metadata = return_metadata(context.params)
+        call = find_call(
+            context.params,
+            BY_ANY,
+            arrived_at=context.arrived_at,
+            not_found="Unable to retrieve the call information, because the call cannot be found.",
+            ambiguous=(
+                "Unable to retrieve the call information, because more than one call matches."
+            ),
+        )
+        metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
+        return Answer(
+            type=self.name,
+            records=one_call(call, now=timezone.now(), metadata=metadata),
+            call_id=call.pk,
+        )

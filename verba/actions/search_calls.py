@@ -1,0 +1,119 @@
+"""SearchCalls (§7.3, §7.13): "Retrieves all CDRs that match a search filter." One page of
+`<verbacdr>` records of the calls that started in a period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from django.utils import timezone
+
+from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, search_period
+from calls.metadata import metadata_by_call
+from calls.models import NUMBER_MAX_LENGTH
+from calls.text import has_control_character, parse_time_span
+from verba.actions import Action, Context, register
+from verba.actions.options import return_metadata
+from verba.answers import Answer
+from verba.call_records import call_list
+from verba.codes import invalid
+from verba.params import Params
+
+PAGE_LENGTH_MAX = 1000
+PAGE_LENGTH_DEFAULT = 100
+# OFFSET is a bigint in PostgreSQL; far beyond any period's calls anyway.
+PAGE_FIRST_MAX = 2**31 - 1
+# Each part is two more arms of an OR: enough for any form, not a query of thousands.
+PARTS_MAX = 20
+NAME_PART_MAX_LENGTH = 255
+
+TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (UTC)"
+
+
+@register
+class SearchCalls(Action):
+    name = "SearchCalls"
+    repeatable = frozenset({"anynum", "anyname"})
+
+    def run(self, context: Context) -> Answer:
+        params = context.params
+        search = PeriodSearch(
+            started_from=_moment(params, "start")[0],
+            started_before=_moment(params, "end")[1],
+            status=_choice(params, "status", CdrStatus, CdrStatus.RECORDED, fold=True),
+            number_parts=_parts(params, "anynum", NUMBER_MAX_LENGTH),
+            name_parts=_parts(params, "anyname", NAME_PART_MAX_LENGTH),
+            order_by=_choice(params, "orderby", OrderBy, OrderBy.START_TIME, fold=False),
+            descending=_choice(params, "order", Order, Order.DESC, fold=True) is Order.DESC,
+        )
+        # As written: `end` 10:00 is before `start` 10:00:30, though it covers 10:00:59.
+        if _moment(params, "end")[0] < _moment(params, "start")[0]:
+            raise invalid("The end parameter must not be before start.")
+        page_length = _integer(params, "pagelen", PAGE_LENGTH_DEFAULT, 1, PAGE_LENGTH_MAX)
+        page_first = _integer(params, "pagefirst", 0, 0, PAGE_FIRST_MAX)
+        with_metadata = return_metadata(params)
+
+        now = timezone.now()
+        calls = search_period(search, offset=page_first, limit=page_length, now=now)
+        metadata = metadata_by_call([c.pk for c in calls]) if with_metadata else None
+        return Answer(type=self.name, records=call_list(calls, now=now, metadata=metadata))
+
+
+class Order(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _moment(params: Params, name: str) -> tuple[datetime, datetime]:
+    """The [first, last] span `name` covers: `end` reaches the end of its last unit."""
+    raw = params.get(name)
+    if raw is None:
+        raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
+    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
+    if span is None:
+        raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
+    return span
+
+
+def _choice(params: Params, name: str, choices: type[E], default: E, *, fold: bool) -> E:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    # ASCII only: str.lower() would turn the Kelvin sign into k.
+    if value.isascii():
+        try:
+            return choices(value.lower() if fold else value)
+        except ValueError:
+            pass
+    names = ", ".join(c.value for c in choices)
+    raise invalid(f"The {name} parameter must be one of {names}.")
+
+
+def _parts(params: Params, name: str, max_length: int) -> tuple[str, ...]:
+    # Trimmed, blanks and repeats dropped: "8856" twice is one condition.
+    parts = tuple(dict.fromkeys(p for v in params.get_all(name) if (p := v.strip())))
+    if len(parts) > PARTS_MAX:
+        raise invalid(f"The {name} parameter may be given at most {PARTS_MAX} times.")
+    for part in parts:
+        if len(part) > max_length or has_control_character(part):
+            raise invalid(
+                f"The {name} parameter must be 1 to {max_length} characters, "
+                "without control characters."
+            )
+    return parts
+
+
+def _integer(params: Params, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    # ASCII digits only: int() would read full-width digits, "+5" and "1_000".
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise invalid(f"The {name} parameter must be a whole number from {low} to {high}.")
+    return int(value)
