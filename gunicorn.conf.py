@@ -1,10 +1,12 @@
 """gunicorn settings for callportal (used by `make demo`, `make serve` and in production).
 
-Threaded workers (gthread), because a `status=next` request is a long poll of up to
-NEXT_WINDOW_SECONDS (60 s): each waiting request holds a thread, but no database
-connection, so waiting capacity = workers × NEXT_MAX_WAITING (¾ of the threads by default)
-while the remaining threads keep answering everything else. docs/deployment.md has the
-sizing: waiting requests = arrival rate of `next` requests × window.
+gevent workers: every request runs in a greenlet, so a `status=next` long poll of up to
+NEXT_WINDOW_SECONDS (60 s) costs a few KB of memory, no thread and no database connection;
+one worker holds NEXT_MAX_WAITING (1,000) of them while it goes on answering everything
+else. psycopg2 is made cooperative (psycogreen), so a query in one greenlet lets the others
+run, and database connections come from a bounded pool per process (DB_POOL_SIZE).
+docs/deployment.md explains the choice and has the sizing and the measurements.
+GUNICORN_WORKER_CLASS=gthread brings back threaded workers (GUNICORN_THREADS each).
 """
 
 from pathlib import Path
@@ -18,8 +20,12 @@ env = environ.Env()
 
 bind = env.str("BIND", default="127.0.0.1:8000")
 workers = env.int("WEB_CONCURRENCY", default=2)
-worker_class = "gthread"
-threads = env.int("GUNICORN_THREADS", default=64)
+worker_class = env.str("GUNICORN_WORKER_CLASS", default="gevent")
+threads = env.int("GUNICORN_THREADS", default=64)  # gthread only
+# gevent only: most open client connections per worker, waiting `next` requests included.
+# Above NEXT_MAX_WAITING (1,000 by default), so waiting requests never use up the room
+# that other requests need.
+worker_connections = env.int("GUNICORN_WORKER_CONNECTIONS", default=1250)
 
 # A graceful stop (SIGTERM, or a restart with SIGHUP) waits this long for requests in
 # flight. It must outlast a `next` window, so a waiting request still gets its answer
@@ -97,6 +103,27 @@ def _write_error_without_echo(sock, status_int, reason, mesg):  # type: ignore[n
 
 _write_error_without_echo.__wrapped__ = _write_error  # type: ignore[attr-defined]
 gunicorn.util.write_error = _write_error_without_echo
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """Make psycopg2 wait through gevent, so a query blocks only its own greenlet."""
+    if worker_class == "gevent":
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Write the buffered audit rows before the worker goes (restart, scale-down, SIGTERM).
+
+    A worker killed outright (SIGKILL, OOM) cannot: at most AUDIT_FLUSH_SECONDS of rows are
+    lost then (docs/deployment.md).
+    """
+    try:
+        from audit.services import flush
+    except Exception:  # the app never loaded in this worker: nothing was buffered
+        return
+    flush()
 
 
 def post_worker_init(worker: object) -> None:

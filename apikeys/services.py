@@ -170,3 +170,13 @@ def touch_session(session: ApiSession, *, now: datetime | None = None) -> None:
 def forget_last_used_memo() -> None:
     """Forget which keys and sessions this process has recently marked as used."""
     _touched.clear()
+
+
+def prune_sessions(before: datetime) -> int:
+    """Delete API tokens that expired or were released before `before`; returns how many.
+
+    A token that stopped working longer ago than the retention is of no use to anyone: its
+    requests stay in the audit trail, which names the key and user, not the token.
+    """
+    finished = Q(expires_at__lt=before) | Q(released_at__lt=before)
+    return ApiSession.objects.filter(finished).delete()[0]

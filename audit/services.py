@@ -289,3 +289,16 @@ def _valid_address(address: str | None) -> str | None:
 def flush() -> int:
     """Write the buffered rows now (tests, shutdown hooks); returns how many were written."""
     return writer.flush()
+
+
+def prune_requests(before: datetime, batch: int = 10_000) -> int:
+    """Delete audit rows older than `before`, `batch` rows per statement; returns how many.
+
+    Small batches keep each delete short, so the flusher's inserts never wait long.
+    """
+    deleted = 0
+    while True:
+        ids = list(ApiRequest.objects.filter(at__lt=before).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += ApiRequest.objects.filter(pk__in=ids).delete()[0]

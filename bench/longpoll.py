@@ -16,9 +16,16 @@ Usage (from the project root; everything is bounded and stays on 127.0.0.1):
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/callportal_bench \\
         .venv/bin/python bench/longpoll.py --waiters 80      # an existing, empty database
 
-Options: --waiters N (default 80), --others N (default 200), --port P (default 8190),
---window S (default 30). Server sizing comes from the usual variables (WEB_CONCURRENCY,
-GUNICORN_THREADS, NEXT_MAX_WAITING, NEXT_POLL_SECONDS).
+Options: --waiters N (default 80), --others N (default 200) ordinary requests sent by
+--concurrency C clients at once (default 8), --port P (default 8190), --window S (default
+30). Server sizing comes from the usual variables (GUNICORN_WORKER_CLASS, WEB_CONCURRENCY,
+GUNICORN_THREADS, DB_POOL_SIZE, NEXT_MAX_WAITING, NEXT_POLL_SECONDS). On PostgreSQL the
+server's sessions are sampled every 20 ms for the whole run and the peak is reported.
+
+The contact-centre figure (docs/deployment.md):
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/callportal_bench \
+        .venv/bin/python bench/longpoll.py --waiters 1000 --others 2000
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_WAITERS = 2000
+SERVER_APP_NAME = "callportal-bench-server"
 
 
 def main() -> int:
@@ -77,14 +85,16 @@ def main() -> int:
         print(describe_setup())
 
         other = api_url(base, query_key, extension=finished_number, status="last")
-        baseline = time_requests(other, args.others)
+        sampler = SessionSampler()
+        baseline = time_requests(other, args.others, args.concurrency)
         print(report_line("ordinary requests, nobody waiting", baseline))
 
         numbers = [f"7{n:05d}" for n in range(args.waiters)]
         waiters = [Waiter(api_url(base, query_key, extension=n, status="next")) for n in numbers]
-        time.sleep(2.0)  # every next request has arrived and made its first look
+        # Every next request has arrived and made its first look.
+        time.sleep(2.0 + args.waiters / 250)
         sessions = database_sessions()
-        busy = time_requests(other, args.others)
+        busy = time_requests(other, args.others, args.concurrency)
         print(report_line(f"ordinary requests, {args.waiters} next requests waiting", busy))
         refused = sum(1 for w in waiters if w.done.is_set() and w.status == 503)
         print(f"next requests refused at once (503, process full): {refused}")
@@ -107,6 +117,7 @@ def main() -> int:
         sessions = database_sessions()
         if sessions is not None:
             print(f"PostgreSQL sessions of the server after the releases: {sessions}")
+            print(f"PostgreSQL sessions of the server, peak over the whole run: {sampler.stop()}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=args.window + 30)
@@ -118,6 +129,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiters", type=int, default=80)
     parser.add_argument("--others", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=8190)
     parser.add_argument("--window", type=float, default=30.0)
     args = parser.parse_args()
@@ -148,7 +160,8 @@ def make_finished_call(number: str) -> None:
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "BIND": f"127.0.0.1:{port}"}
+    # The server's sessions carry this name, so the benchmark can count them.
+    env = {**os.environ, "BIND": f"127.0.0.1:{port}", "PGAPPNAME": SERVER_APP_NAME}
     with log.open("wb") as out:
         return subprocess.Popen(
             [
@@ -181,11 +194,18 @@ def describe_setup() -> str:
     from django.conf import settings
     from django.db import connection
 
+    worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+    per_worker = (
+        f"{os.environ.get('GUNICORN_THREADS', '64')} threads"
+        if worker_class == "gthread"
+        else f"{os.environ.get('GUNICORN_WORKER_CONNECTIONS', '1250')} connections"
+    )
+    pool = settings.DATABASES["default"].get("POOL_OPTIONS", {}).get("POOL_SIZE", "no pool")
     return (
-        f"server: gunicorn gthread, {os.environ.get('WEB_CONCURRENCY', '2')} workers x "
-        f"{os.environ.get('GUNICORN_THREADS', '64')} threads, NEXT_MAX_WAITING="
-        f"{settings.NEXT_MAX_WAITING} per worker, NEXT_POLL_SECONDS="
-        f"{settings.NEXT_POLL_SECONDS}; database: {connection.vendor}"
+        f"server: gunicorn {worker_class}, {os.environ.get('WEB_CONCURRENCY', '2')} workers x "
+        f"{per_worker}, NEXT_MAX_WAITING={settings.NEXT_MAX_WAITING} per worker, "
+        f"NEXT_POLL_SECONDS={settings.NEXT_POLL_SECONDS}, DB_POOL_SIZE={pool}; "
+        f"database: {connection.vendor}"
     )
 
 
@@ -202,14 +222,33 @@ def fetch(url: str, timeout: float = 120) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def time_requests(url: str, count: int) -> list[float]:
-    took = []
-    for _ in range(count):
-        started = time.perf_counter()
-        status, _ = fetch(url)
-        took.append(time.perf_counter() - started)
-        if status != 200:
-            raise SystemExit(f"an ordinary request failed with HTTP {status}")
+def time_requests(url: str, count: int, concurrency: int = 1) -> list[float]:
+    """`count` requests from `concurrency` clients at once; each one's time."""
+    took: list[float] = []
+    failed: list[int] = []
+    lock = threading.Lock()
+
+    def client(share: int) -> None:
+        mine = []
+        for _ in range(share):
+            started = time.perf_counter()
+            status, _ = fetch(url)
+            mine.append(time.perf_counter() - started)
+            if status != 200:
+                failed.append(status)
+        with lock:
+            took.extend(mine)
+
+    shares = [
+        count // concurrency + (1 if i < count % concurrency else 0) for i in range(concurrency)
+    ]
+    threads = [threading.Thread(target=client, args=(n,)) for n in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit(f"{len(failed)} ordinary requests failed, e.g. HTTP {failed[0]}")
     return took
 
 
@@ -259,17 +298,48 @@ def insert_call(number: str) -> str:
     return str(call.pk)
 
 
+_SESSIONS_SQL = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+
+
 def database_sessions() -> int | None:
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        cursor.execute(_SESSIONS_SQL, [SERVER_APP_NAME])
         return cursor.fetchone()[0]
+
+
+class SessionSampler:
+    """The peak number of the server's PostgreSQL sessions, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = None
+        if connection.vendor == "postgresql":
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(0.02):
+                with connection.cursor() as cursor:
+                    cursor.execute(_SESSIONS_SQL, [SERVER_APP_NAME])
+                    self.peak = max(self.peak, cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.peak
 
 
 def percentiles(values: list[float]) -> str:
@@ -277,9 +347,10 @@ def percentiles(values: list[float]) -> str:
         return "none"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return (
         f"p50 {statistics.median(ordered) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
-        f"max {ordered[-1] * 1000:.1f} ms"
+        f"p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
     )
 
 

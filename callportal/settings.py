@@ -125,10 +125,30 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.path.join(tempfile.gettempdir(), f"callportal-test-{os.getpid()}.sqlite3")
     }
 else:
-    # Persistent connections are worth ~7x throughput; the timeouts turn a stopped
-    # database into a quick "service unavailable" instead of a 30 s hang.
-    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+    # Reused connections are worth ~7x throughput. By default a bounded pool per process
+    # keeps them (callportal/pooled_postgresql): at most DB_POOL_SIZE per worker process,
+    # so WEB_CONCURRENCY × DB_POOL_SIZE (2 × 5 = 10) per app server whatever the load; a
+    # request waits up to DB_POOL_TIMEOUT for a free one. DB_POOL_SIZE=0 turns the pool off:
+    # then each thread keeps its own connection for DB_CONN_MAX_AGE seconds (unbounded).
+    DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=5)
+    if DB_POOL_SIZE > 0:
+        _db["ENGINE"] = "callportal.pooled_postgresql"
+        _db["POOL_OPTIONS"] = {
+            "POOL_SIZE": DB_POOL_SIZE,
+            "MAX_OVERFLOW": 0,
+            "TIMEOUT": env.float("DB_POOL_TIMEOUT", default=30.0),
+            "PRE_PING": False,
+            # Replace connections after this long (server-side memory, PgBouncer-free
+            # failover of a DNS name).
+            "RECYCLE": env.int("DB_POOL_RECYCLE", default=900),
+        }
+        # Every request gives its connection back to the pool when it ends.
+        _db["CONN_MAX_AGE"] = 0
+    else:
+        _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        _db["CONN_HEALTH_CHECKS"] = True
+    # The timeouts turn a stopped database into a quick "service unavailable" instead of
+    # a 30 s hang.
     _db.setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
@@ -163,14 +183,57 @@ FORMAT_MODULE_PATH = ["callportal.formats"]
 USE_I18N = True
 USE_TZ = True
 
+# --- Shared cache (Redis) ------------------------------------------------------------------
+# Optional. With REDIS_URL (redis://host:6379/0) the default cache is Redis through
+# django-redis, shared by every app server, and the API throttle counts there. Without it,
+# a per-process memory cache (nothing relies on it being shared) and the throttle counts
+# in the database.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Several deployments (or test runs) may share one Redis: keys carry a prefix.
+            "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="callportal"),
+            "OPTIONS": {
+                # A Redis that stops answering must not hold requests for long.
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
+                "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=1.0),
+            },
+        }
+    }
+
 # --- Static and uploaded files ------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 MEDIA_URL = "media/"  # never served directly: recordings go through a permission check
+# Recordings (and the admin import's confirm-step files) go to the default storage: local
+# files under MEDIA_ROOT, or, with S3_BUCKET set, an S3-compatible bucket shared by every
+# app server (django-storages). Credentials come the AWS way (AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY in the environment, or an instance role), never from settings.
+S3_BUCKET = env.str("S3_BUCKET", default="")
+_DEFAULT_STORAGE: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if S3_BUCKET:
+    _DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            # Empty: AWS itself; e.g. https://minio.internal:9000 for another S3 server.
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("S3_REGION", default="") or None,
+            # Keys under this prefix, so a bucket may be shared.
+            "location": env.str("S3_PREFIX", default=""),
+            # Private objects; a name that exists gets a suffix instead of being replaced.
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -181,6 +244,9 @@ STORAGES = {
         )
     },
 }
+# The admin's CSV import keeps the uploaded file between its preview and confirm steps in
+# the default storage (not a local temp folder), so the confirm may reach another server.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
 # Tests and `runserver` work without a prior collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
@@ -189,6 +255,8 @@ WHITENOISE_MANIFEST_STRICT = False
 # HTTPS=on is for deployments that are reached over TLS (directly or via a proxy).
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = HTTPS
+# Load balancer probes often speak plain HTTP to the app server: answer them, not 301.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
@@ -212,15 +280,22 @@ API_TOKEN_LIFETIME = env.int("API_TOKEN_LIFETIME", default=3600)  # seconds
 # Requests per minute per API key (and per client address for requests without a valid
 # key); "off" switches throttling off entirely, for test rigs and benchmarks.
 API_THROTTLE = env.str("API_THROTTLE", default="600/min")
+# Where the throttle's buckets live, so one allowance holds across every process and app
+# server: "database" (an UNLOGGED table on PostgreSQL), "redis" (needs REDIS_URL), or
+# "process" (per process: each worker allows the full rate; single-process setups only).
+API_THROTTLE_STORE = env.str("API_THROTTLE_STORE", default="redis" if REDIS_URL else "database")
 NEXT_WINDOW_SECONDS = env.float("NEXT_WINDOW_SECONDS", default=60.0)
 NEXT_GRACE_SECONDS = env.float("NEXT_GRACE_SECONDS", default=5.0)
 # How often each process's long-poll watcher looks for calls written by other processes.
 NEXT_POLL_SECONDS = env.float("NEXT_POLL_SECONDS", default=0.25)
-# Most `next` requests one process holds at once (each occupies a server thread); beyond it
-# they are answered "temporarily unavailable". Default: 3/4 of gunicorn's threads per
-# worker (GUNICORN_THREADS, as in gunicorn.conf.py), leaving the rest for other requests.
+# Most `next` requests one process holds at once; beyond it they are answered "temporarily
+# unavailable". Under gevent workers (gunicorn.conf.py's default) a waiting request is a
+# greenlet: 1,000 per process. Under threaded workers each occupies a thread: 3/4 of
+# GUNICORN_THREADS, leaving the rest for other requests.
+_GEVENT = env.str("GUNICORN_WORKER_CLASS", default="gevent") == "gevent"
 NEXT_MAX_WAITING = env.int(
-    "NEXT_MAX_WAITING", default=max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4)
+    "NEXT_MAX_WAITING",
+    default=1000 if _GEVENT else max(1, env.int("GUNICORN_THREADS", default=64) * 3 // 4),
 )
 MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 # A call DeleteCall marked while it was going on is deleted by the write that ends it, or
@@ -262,6 +337,10 @@ AXES_SENSITIVE_PARAMETERS = [
 # as soon as AUDIT_FLUSH_ROWS are waiting. 0 seconds writes each row at once (tests).
 AUDIT_FLUSH_SECONDS = env.float("AUDIT_FLUSH_SECONDS", default=1.0)
 AUDIT_FLUSH_ROWS = env.int("AUDIT_FLUSH_ROWS", default=500)
+# `manage.py prune_audit` deletes audit rows older than this (0: keeps everything);
+# `manage.py prune_sessions` API tokens finished longer ago than this.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=180)
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
 
 # --- Recordings -------------------------------------------------------------------------
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)

@@ -3,6 +3,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from callportal import health
+
 # The admin is callportal's too: its name, not "Django administration".
 admin.site.site_header = "callportal administration"
 admin.site.site_title = "callportal admin"
@@ -12,6 +14,9 @@ admin.site.index_title = "Administration"
 admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
+    # Probes for the load balancer (docs/deployment.md): process up / database reachable.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     # Browsers ask for /favicon.ico on pages that name no icon (API answers, raw files).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),

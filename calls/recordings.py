@@ -1,7 +1,8 @@
 """Serving a call's recording with HTTP range requests, so that audio players can seek.
 
-The file is read through the storage API (`storage.open`, `seek`, chunked reads), so this
-works the same for files on disk and in object storage. The permission check is the
+The file is read through the storage API (`storage.open`, `seek`, chunked reads) on disk;
+from an S3 bucket (S3_BUCKET) with one ranged GET from the requested byte, streamed in
+chunks: never the whole file in memory. The permission check is the
 view's; this module only turns (file, Range header) into a response. `ranged_response`
 serves any seekable body the same way (a transcoded recording, for instance).
 
@@ -15,7 +16,7 @@ import mimetypes
 import re
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -80,7 +81,7 @@ def recording_response(
     return ranged_response(
         request,
         size=recording.size,
-        open_body=lambda: recording.storage.open(recording.name, "rb"),  # type: ignore[attr-defined]
+        open_body=lambda: open_recording(recording),
         content_type=served,
         filename=filename,
         as_attachment=as_attachment,
@@ -134,6 +135,55 @@ def _common_headers(response: HttpResponse) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox"
     return response
+
+
+def open_recording(recording: File) -> IO[bytes]:
+    """A seekable, readable body of a stored recording, that streams from S3 buckets.
+
+    django-storages' own S3 file object downloads the whole object before its first read
+    (into memory by default); for S3 a reader that asks for the range from its position
+    to the end, on the first read after a seek, is returned instead.
+    """
+    storage = recording.storage  # type: ignore[attr-defined]
+    if hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
+        return _S3RangeReader(storage.bucket.Object(storage._normalize_name(recording.name)))
+    return storage.open(recording.name, "rb")
+
+
+class _S3RangeReader:
+    def __init__(self, s3_object: Any) -> None:
+        self._object = s3_object
+        self._position = 0
+        self._body: Any = None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise OSError("only absolute seeks are supported")
+        if offset != self._position:
+            self.close()
+            self._position = offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        if self._body is None:
+            self._body = self._object.get(Range=f"bytes={self._position}-")["Body"]
+        chunk = self._body.read() if size is None or size < 0 else self._body.read(size)
+        self._position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def __enter__(self) -> "_S3RangeReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _read(open_body: Callable[[], IO[bytes]], first: int, length: int) -> Iterator[bytes]:

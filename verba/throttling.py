@@ -1,28 +1,45 @@
 """Rate limiting of the Business API: API_THROTTLE requests per period, per client identity,
 and API_TOKEN_THROTTLE RequestToken attempts per key and per client address.
 
-A token bucket per identity, in process: it allows bursts up to the rate and refills
-steadily, costs a dictionary lookup under a lock, and needs no shared cache. With several
-worker processes each keeps its own buckets, so the effective limit is the rate times the
-number of processes (docs/api.md says so).
+A token bucket per identity: it allows bursts up to the rate and refills steadily. The
+bucket lives where API_THROTTLE_STORE says, so that one allowance holds across every worker
+process and every app server (docs/deployment.md):
+
+- `database` (the default): a row per identity in `verba_throttlebucket` (UNLOGGED on
+  PostgreSQL), refilled and spent by one atomic UPSERT per request. Exact across servers;
+  costs one short statement per request (measured in docs/deployment.md).
+- `redis` (the default when REDIS_URL is set): the same bucket as a Redis hash, refilled
+  and spent by one Lua script per request, with an expiry so idle identities vanish.
+- `process`: in memory, per process. Costs no round trip, but each worker process allows
+  the full rate: for a single-process setup, test rigs and benchmarks only.
+
+Buckets are refilled on the app servers' wall clock (time.time), which NTP keeps within
+milliseconds between servers; a clock that steps back refills nothing until it catches up.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _PERIODS.update({"h": 3600, "hour": 3600, "d": 86400, "day": 86400})
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 _MAX_BUCKETS = 100_000
+STORES = ("database", "redis", "process")
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,11 @@ class Rate:
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def refill_seconds(self) -> float:
+        """How long an empty bucket takes to fill up again."""
+        return float(self.seconds)
 
 
 @lru_cache(maxsize=8)
@@ -48,32 +70,34 @@ def parse_rate(text: str, setting: str = "API_THROTTLE") -> Rate | None:
     return Rate(int(match.group(1)), _PERIODS[match.group(2)])
 
 
+class Store(Protocol):
+    def take(self, identity: str, rate: Rate) -> float:
+        """Spend one request; 0 when allowed, else the seconds until one is allowed."""
+
+
+def _wait(tokens: float, rate: Rate) -> float:
+    return (1 - tokens) / rate.per_second
+
+
 class TokenBuckets:
+    """The `process` store: buckets in this process's memory."""
+
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}  # identity → (tokens, stamp)
         self._lock = threading.Lock()
 
     def take(self, identity: str, rate: Rate) -> float:
-        """Spend one request; 0 when allowed, else the seconds until one is allowed."""
-        return self.take_all((identity,), rate)
-
-    def take_all(self, identities: tuple[str, ...], rate: Rate) -> float:
-        """Spend one request from each bucket when every one has room (0), else spend none
-        and return the seconds until all of them have."""
         now = time.monotonic()
         with self._lock:
-            levels = {}
-            for identity in identities:
-                tokens, stamp = self._buckets.get(identity, (float(rate.requests), now))
-                levels[identity] = min(
-                    float(rate.requests), tokens + (now - stamp) * rate.per_second
-                )
-            wait = max((1 - tokens) / rate.per_second for tokens in levels.values())
-            if wait <= 0 and len(self._buckets) >= _MAX_BUCKETS:
-                self._prune(now, rate)
-            for identity, tokens in levels.items():
-                self._buckets[identity] = (tokens - 1 if wait <= 0 else tokens, now)
-            return max(wait, 0.0)
+            tokens, stamp = self._buckets.get(identity, (float(rate.requests), now))
+            tokens = min(float(rate.requests), tokens + (now - stamp) * rate.per_second)
+            if tokens >= 1:
+                if len(self._buckets) >= _MAX_BUCKETS:
+                    self._prune(now, rate)
+                self._buckets[identity] = (tokens - 1, now)
+                return 0.0
+            self._buckets[identity] = (tokens, now)
+            return _wait(tokens, rate)
 
     def _prune(self, now: float, rate: Rate) -> None:
         # Drop buckets that have refilled completely: forgetting them changes nothing.
@@ -92,9 +116,140 @@ class TokenBuckets:
             self._buckets.clear()
 
 
+# Refill and spend in one statement: every right-hand side sees the row as it was, so
+# concurrent requests for one identity queue on the row lock and each sees the previous
+# one's result. `{least}`/`{greatest}` are LEAST/GREATEST on PostgreSQL, MIN/MAX on SQLite
+# (3.35+ for RETURNING). Parameters: identity, capacity - 1, now, then (capacity, now,
+# rate) for each of the three refill expressions, then now.
+_REFILLED = "{least}(%s, b.tokens + {greatest}(0, %s - b.stamp) * %s)"
+# Built from constants only; every value travels as a parameter.
+_UPSERT = f"""
+INSERT INTO verba_throttlebucket AS b (identity, tokens, stamp, allowed)
+VALUES (%s, %s, %s, TRUE)
+ON CONFLICT (identity) DO UPDATE SET
+    tokens = {_REFILLED} - CASE WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END,
+    allowed = {_REFILLED} >= 1,
+    stamp = {{greatest}}(b.stamp, %s)
+RETURNING tokens, allowed
+"""  # noqa: S608
+_PRUNE = "DELETE FROM verba_throttlebucket WHERE stamp < %s"
+# Forget buckets untouched for longer than this many refill periods (they are full again).
+_PRUNE_EVERY_SECONDS = 300.0
+
+
+class DatabaseBuckets:
+    """The `database` store: one UPSERT per request in the default database."""
+
+    def __init__(self) -> None:
+        self._next_prune = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, identity: str, rate: Rate) -> float:
+        now = time.time()
+        capacity = float(rate.requests)
+        refill = (capacity, now, rate.per_second)
+        params = (identity, capacity - 1, now, *refill, *refill, *refill, now)
+        with connection.cursor() as cursor:
+            cursor.execute(_sql(connection.vendor), params)
+            tokens, allowed = cursor.fetchone()
+        self._prune_now_and_then(now, rate)
+        return 0.0 if allowed else _wait(tokens, rate)
+
+    def _prune_now_and_then(self, now: float, rate: Rate) -> None:
+        # A bucket untouched for a whole refill period is full: deleting it changes nothing.
+        # Done by whichever request comes along every few minutes, per process.
+        with self._lock:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + _PRUNE_EVERY_SECONDS
+        with connection.cursor() as cursor:
+            cursor.execute(_PRUNE, [now - rate.refill_seconds])
+
+    def clear(self) -> None:
+        self._next_prune = 0.0
+
+
+@lru_cache(maxsize=4)
+def _sql(vendor: str) -> str:
+    if vendor == "postgresql":
+        return _UPSERT.format(least="LEAST", greatest="GREATEST")
+    return _UPSERT.format(least="MIN", greatest="MAX")
+
+
+# KEYS[1]: the bucket; ARGV: capacity, refill per second, now (s), expiry (ms).
+# Returns {allowed (0/1), tokens as text} (Lua numbers would come back truncated).
+_REDIS_TAKE = """
+local b = redis.call('HMGET', KEYS[1], 't', 's')
+local capacity, rate, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tokens = tonumber(b[1]) or capacity
+local stamp = tonumber(b[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 's', tostring(math.max(stamp, now)))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisBuckets:
+    """The `redis` store: one Lua script call per request on the `default` cache's Redis."""
+
+    def __init__(self) -> None:
+        self._script = None
+        self._client = None
+
+    def take(self, identity: str, rate: Rate) -> float:
+        from django.core.cache import caches
+
+        cache = caches["default"]
+        key = cache.make_key(f"throttle:{identity}")
+        script = self._script_for(cache)
+        expiry_ms = int(rate.refill_seconds * 1000) + 1000
+        try:
+            allowed, tokens = script(
+                keys=[key], args=[rate.requests, rate.per_second, time.time(), expiry_ms]
+            )
+        except RedisError as error:
+            # Fail open: a Redis outage must not take the whole API down with it; requests
+            # go unthrottled (and say so in the log) until Redis answers again.
+            logger.warning("throttle: Redis unavailable (%s); not throttling", type(error).__name__)
+            self.clear()
+            return 0.0
+        return 0.0 if int(allowed) else _wait(float(tokens), rate)
+
+    def _script_for(self, cache):  # type: ignore[no-untyped-def]
+        client = cache.client.get_client(write=True)
+        if self._client is not client:
+            # register_script sends EVALSHA and falls back to EVAL once after a Redis restart.
+            self._script = client.register_script(_REDIS_TAKE)
+            self._client = client
+        return self._script
+
+    def clear(self) -> None:
+        self._script = None
+        self._client = None
+
+
 buckets = TokenBuckets()
-# RequestToken's own buckets: another rate, so pruning one never judges the other's.
-token_buckets = TokenBuckets()
+_stores: dict[str, Store] = {
+    "database": DatabaseBuckets(),
+    "redis": RedisBuckets(),
+    "process": buckets,
+}
+
+
+def store() -> Store:
+    name = settings.API_THROTTLE_STORE
+    try:
+        return _stores[name]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"API_THROTTLE_STORE must be one of {', '.join(STORES)}, not {name!r}."
+        ) from None
 
 
 def retry_after(identity: str) -> int | None:
@@ -102,15 +257,25 @@ def retry_after(identity: str) -> int | None:
     rate = parse_rate(settings.API_THROTTLE)
     if rate is None:
         return None
-    wait = buckets.take(identity, rate)
+    wait = store().take(identity, rate)
     return max(1, math.ceil(wait)) if wait > 0 else None
 
 
 def token_retry_after(api_key_id: int, address: str | None) -> int | None:
-    """Like retry_after, for a RequestToken attempt: API_TOKEN_THROTTLE per key and, at the
-    same time, per client address (several keys from one address share its allowance)."""
+    """Like retry_after, for a RequestToken attempt: API_TOKEN_THROTTLE per key and per
+    client address (several keys from one address share its allowance), in the same store.
+    The key is only charged when the address has room."""
     rate = parse_rate(settings.API_TOKEN_THROTTLE, "API_TOKEN_THROTTLE")
     if rate is None:
         return None
-    wait = token_buckets.take_all((f"key:{api_key_id}", f"address:{address}"), rate)
+    buckets_store = store()
+    wait = buckets_store.take(f"token-address:{address}", rate)
+    if wait <= 0:
+        wait = buckets_store.take(f"token-key:{api_key_id}", rate)
     return max(1, math.ceil(wait)) if wait > 0 else None
+
+
+def forget_everything() -> None:
+    """Drop what this process remembers (its in-memory buckets, its prune schedule)."""
+    for each in _stores.values():
+        each.clear()  # type: ignore[attr-defined]

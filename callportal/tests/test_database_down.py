@@ -20,11 +20,23 @@ CALL_ID = "87a9902f-83b3-519c-8621-d728e25f58ff"
 UNAVAILABLE_TITLE = b"<title>Temporarily unavailable \xc2\xb7 callportal</title>"
 
 
+def forget_pool(connection) -> None:
+    """Close the connection pool's connections (PostgreSQL's default), so the next
+    connection is made afresh with the settings as they are now."""
+    if "POOL_OPTIONS" in connection.settings_dict:
+        from dj_db_conn_pool.core import pool_container
+
+        pool = pool_container.pop(connection.alias, None)
+        if pool is not None:
+            pool.dispose()
+
+
 @contextmanager
 def database_down():
     connection = connections["default"]
     saved = dict(connection.settings_dict)
     connection.close()
+    forget_pool(connection)
     if connection.vendor == "postgresql":
         connection.settings_dict["PORT"] = str(free_port())  # nothing listens there
     else:
@@ -33,6 +45,7 @@ def database_down():
         yield
     finally:
         connection.close()
+        forget_pool(connection)
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
 

@@ -6,15 +6,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
+def load_settings(
+    code: str = "from django.conf import settings; print(settings.DEBUG)", **env: str
+) -> subprocess.CompletedProcess:
     environment = {
         k: v
         for k, v in os.environ.items()
         if k not in {"SECRET_KEY", "DEBUG", "API_DIGEST_KEY", "DJANGO_SETTINGS_MODULE"}
     }
     environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
+    return subprocess.run(  # noqa: S603 - this interpreter, code from the tests
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={
             **environment,

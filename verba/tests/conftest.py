@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from verba.throttling import buckets, token_buckets
+from verba.throttling import forget_everything
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -25,12 +25,11 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_buckets():
-    """Each test starts with empty throttle buckets, as a new process would."""
-    buckets.clear()
-    token_buckets.clear()
+    """Each test starts with empty throttle buckets, as a new process would (the database
+    store's rows go with each test's transaction)."""
+    forget_everything()
     yield
-    buckets.clear()
-    token_buckets.clear()
+    forget_everything()
 
 
 @pytest.fixture

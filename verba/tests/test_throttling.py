@@ -1,5 +1,12 @@
-"""Throttling (code 7, HTTP 429, Retry-After), keyed per key or per client address."""
+"""Throttling (code 7, HTTP 429, Retry-After), keyed per key or per client address.
 
+The behaviour tests run against each shared store: the database (default) and Redis
+(REDIS_URL; the local redis-server, under a key prefix of the test's own).
+"""
+
+import os
+import socket
+import threading
 import uuid
 
 import pytest
@@ -12,19 +19,49 @@ from verba.throttling import Rate, parse_rate
 
 pytestmark = pytest.mark.django_db
 
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_cache(location: str, prefix: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": prefix,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+        }
+    }
+
+
+@pytest.fixture(params=["database", "redis"])
+def store(request, settings):
+    """Each shared store in turn; Redis keys carry a prefix no other test run uses."""
+    settings.API_THROTTLE_STORE = request.param
+    if request.param == "redis":
+        prefix = f"callportal-test-{uuid.uuid4().hex}"
+        settings.CACHES = _redis_cache(TEST_REDIS_URL, prefix)
+        yield request.param
+        from django_redis import get_redis_connection
+
+        redis = get_redis_connection("default")
+        for name in redis.scan_iter(f"{prefix}:*"):
+            redis.delete(name)
+    else:
+        yield request.param
+
 
 def _status(response) -> tuple[int, int]:
     code = int(response.content.split(b'<Response code="', 1)[1].split(b'"', 1)[0])
     return response.status_code, code
 
 
-def test_requests_beyond_the_rate_get_429_and_code_7(api, key, settings):
+def test_requests_beyond_the_rate_get_429_and_code_7(api, key, settings, store):
     settings.API_THROTTLE = "3/min"
     results = [_status(api(action="GetCallURL", apiKey=key)) for _ in range(4)]
     assert results == [(200, 1)] * 3 + [(429, 7)]
 
 
-def test_retry_after_says_when_the_next_request_is_allowed(api, key, settings):
+def test_retry_after_says_when_the_next_request_is_allowed(api, key, settings, store):
     settings.API_THROTTLE = "2/min"
     for _ in range(2):
         api(action="GetCallURL", apiKey=key)
@@ -32,7 +69,7 @@ def test_retry_after_says_when_the_next_request_is_allowed(api, key, settings):
     assert response["Retry-After"] == "30"
 
 
-def test_the_rate_refills_over_time(api, key, settings):
+def test_the_rate_refills_over_time(api, key, settings, store):
     settings.API_THROTTLE = "1/sec"
     start = timezone.now()
     with time_machine.travel(start, tick=False):
@@ -43,7 +80,7 @@ def test_the_rate_refills_over_time(api, key, settings):
         assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
 
 
-def test_each_key_has_its_own_allowance(api, key, settings):
+def test_each_key_has_its_own_allowance(api, key, settings, store):
     settings.API_THROTTLE = "1/min"
     _, other = create_api_key("Other")
     assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
@@ -51,14 +88,14 @@ def test_each_key_has_its_own_allowance(api, key, settings):
     assert _status(api(action="GetCallURL", apiKey=key))[0] == 429
 
 
-def test_one_key_is_one_allowance_across_client_addresses(client, key, settings):
+def test_one_key_is_one_allowance_across_client_addresses(client, key, settings, store):
     settings.API_THROTTLE = "1/min"
     params = {"action": "GetCallURL", "apiKey": key}
     assert client.get("/verba/api", params, REMOTE_ADDR="192.0.2.1").status_code == 200
     assert client.get("/verba/api", params, REMOTE_ADDR="192.0.2.2").status_code == 429
 
 
-def test_unknown_keys_share_the_allowance_of_their_client_address(client, settings):
+def test_unknown_keys_share_the_allowance_of_their_client_address(client, settings, store):
     settings.API_THROTTLE = "2/min"
 
     def guess(address):
@@ -67,6 +104,82 @@ def test_unknown_keys_share_the_allowance_of_their_client_address(client, settin
 
     assert [guess("192.0.2.1") for _ in range(3)] == [200, 200, 429]
     assert guess("192.0.2.2") == 200
+
+
+def test_an_allowance_is_not_held_in_the_process(api, key, settings, store):
+    """What another worker process or app server sees: nothing of this process's memory."""
+    from verba.throttling import forget_everything
+
+    settings.API_THROTTLE = "2/day"
+    assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
+    forget_everything()
+    assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
+    forget_everything()
+    assert _status(api(action="GetCallURL", apiKey=key)) == (429, 7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_get_exactly_the_allowance(key, settings, store):
+    """Requests from many threads at once (each its own database connection) share one
+    bucket: no lost updates, exactly the rate is allowed."""
+    from django.db import connection
+    from django.test import Client
+
+    settings.API_THROTTLE = "20/day"
+    start = threading.Barrier(8)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client_thread():
+        client = Client()
+        try:
+            start.wait()
+            mine = [
+                client.get("/verba/api", {"action": "GetCallURL", "apiKey": key}).status_code
+                for _ in range(10)
+            ]
+            with lock:
+                statuses.extend(mine)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client_thread) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 20 + [429] * 60
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_requests_go_unthrottled_while_redis_is_away(api, key, settings, caplog):
+    settings.API_THROTTLE = "1/day"
+    settings.API_THROTTLE_STORE = "redis"
+    settings.CACHES = _redis_cache(f"redis://127.0.0.1:{_closed_port()}/0", "callportal-test")
+    statuses = {_status(api(action="GetCallURL", apiKey=key)) for _ in range(3)}
+    assert statuses == {(200, 1)}
+    assert "Redis unavailable" in caplog.text
+
+
+def test_the_database_store_forgets_buckets_that_have_refilled(api, key, settings):
+    from apikeys.models import ApiKey
+    from verba.models import ThrottleBucket
+
+    settings.API_THROTTLE = "60/min"
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        api(action="GetCallURL", apiKey=str(uuid.uuid4()))  # a guess: a bucket per address
+        assert ThrottleBucket.objects.count() == 1
+        traveller.shift(600)
+        assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
+    assert list(ThrottleBucket.objects.values_list("identity", flat=True)) == [
+        f"key:{ApiKey.objects.get().pk}"
+    ]
 
 
 def test_off_switches_throttling_off(api, key, settings):
@@ -93,6 +206,16 @@ def test_rates_are_read_from_the_setting(text, rate):
 def test_a_bad_rate_is_a_configuration_error_that_says_what_to_write(text):
     with pytest.raises(ImproperlyConfigured, match="600/min"):
         parse_rate(text)
+
+
+@pytest.mark.parametrize(("store", "error"), [("memcached", "verba.E002"), ("redis", "verba.E003")])
+def test_a_bad_throttle_store_is_reported_by_the_system_checks(settings, store, error):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.API_THROTTLE_STORE = store
+    with pytest.raises(SystemCheckError, match=error):
+        call_command("check")
 
 
 def test_a_bad_rate_is_reported_by_the_system_checks(settings):

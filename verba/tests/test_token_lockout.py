@@ -175,5 +175,5 @@ def test_a_bad_token_rate_is_reported_by_the_system_checks(settings):
     from django.core.management.base import SystemCheckError
 
     settings.API_TOKEN_THROTTLE = "lots"
-    with pytest.raises(SystemCheckError, match=r"verba\.E002.*API_TOKEN_THROTTLE"):
+    with pytest.raises(SystemCheckError, match=r"verba\.E004.*API_TOKEN_THROTTLE"):
         call_command("check")
