@@ -1,6 +1,6 @@
 """The flow of the public Verba clients, replayed against a live server over real HTTP:
-RequestToken with userName/password in the query, then the call's audio with
-GetMediaEncoded (cid, format=mp3) and GetMedia (ccdr_id)."""
+RequestToken with userName/password in the query, SearchCalls for the day's calls, then each
+call's audio with GetMediaEncoded (cid, format=mp3) and GetMedia (ccdr_id)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import io
 import re
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 
 import av
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from apikeys.services import create_api_key
 from calls.tests.factories import CallFactory
@@ -49,12 +51,33 @@ def test_a_verba_client_logs_in_and_downloads_a_calls_audio(live_server, staff_u
     _, key = create_api_key("Verba client", requires_auth=True)
     call = CallFactory(recording_content_type="audio/wav")
     call.recording.save("call.wav", ContentFile(RECORDING))
+    CallFactory()  # a call without a recording: listed, but no audio to fetch
     server = live_server.url
 
     _, answer = fetch(
         server, action="RequestToken", apiKey=key, userName="staff", password="pw-staff-1"
     )
     token = re.search(rb'token="([A-Za-z0-9]{32})"', answer).group(1).decode()
+
+    now = timezone.now()
+    _, listing = fetch(
+        server,
+        action="SearchCalls",
+        apiKey=key,
+        token=token,
+        pagelen="100",
+        returnMetadata="1",
+        start=f"{now - timedelta(days=1):%Y-%m-%d %H:%M}",
+        end=f"{now:%Y-%m-%d %H:%M}",
+    )
+    records = re.findall(rb"<verbacdr [^>]*>(.*?)</verbacdr>", listing, re.S)
+    with_media = [
+        re.search(rb"<ccdr_id>(.*?)</ccdr_id>", record).group(1).decode()
+        for record in records
+        if b"<media>true</media>" in record
+    ]
+    assert len(records) == 2
+    assert with_media == [str(call.pk)]
 
     headers, mp3 = fetch(
         server, action="GetMediaEncoded", apiKey=key, token=token, cid=str(call.pk), format="mp3"
