@@ -108,7 +108,11 @@ class PutMedia(Action):
             if field not in fields:
                 raise invalid(NUMBER_NEEDED.format(name=parameter))
         call_id = call_id_for(native_id, started_at) if native_id else uuid.uuid4()
-        if native_id and call_by_id(call_id) is not None:
+        taken = call_by_id(call_id) if native_id else None
+        if taken is not None:
+            if (taken.native_id, taken.started_at) == (native_id, started_at):
+                # A concurrent upload of this call committed since the lookup above.
+                return self._update(context, taken, fields, upload)
             # The call this nativeid and start once created has since been given others.
             call_id = uuid.uuid4()
         try:

@@ -13,6 +13,7 @@ from audit.models import ApiRequest
 from calls.models import Call, Direction
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import tone_wav
+from verba.actions import put_media
 from verba.tests.change_helpers import code_of, grant, message_of, request_token
 from verba.tests.conftest import golden
 
@@ -277,3 +278,25 @@ def test_a_call_that_took_the_derived_id_and_changed_since_is_left_alone(put):
         "555",
         "",
     )
+
+
+@pytest.mark.parametrize("committed", ["before the id check", "before the insert"])
+def test_an_upload_racing_another_of_the_same_new_call_updates_it(put, monkeypatch, committed):
+    put(**CALL)
+    # This upload's lookup ran before the other one committed: it saw no call.
+    monkeypatch.setattr("verba.actions.put_media.calls_by_native_id_and_start", lambda *a: [])
+    if committed == "before the insert":
+        # …and its id check too: only its insert finds the call.
+        real, asked = put_media.call_by_id, []
+
+        def call_by_id(call_id):
+            asked.append(call_id)
+            return None if len(asked) == 1 else real(call_id)
+
+        monkeypatch.setattr(put_media, "call_by_id", call_by_id)
+
+    response = put(files={"media": wav(OTHER_RECORDING)}, **CALL, responseType="TEXT")
+
+    assert response.content.decode() == f"{CALL_ID}\n"
+    call = Call.objects.get()
+    assert call.recording.read() == OTHER_RECORDING
