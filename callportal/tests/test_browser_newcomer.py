@@ -1,8 +1,9 @@
 """A newcomer's first ten minutes, in Debian's Chromium against the live server.
 
 The README's path (`make demo`'s output → log in → a call with a recording, played and
-sought), then every admin list and staff page at 1366 and 1920 px: screenshots for review
-under artifacts/screenshots/newcomer/, and no horizontal scroll at 1366 px.
+sought with a click on its waveform), then every admin list and staff page at 1366 and
+1920 px: screenshots for review under artifacts/screenshots/newcomer/, and no horizontal
+scroll at 1366 px.
 """
 
 import re
@@ -89,24 +90,28 @@ def test_a_newcomer_goes_from_make_demo_to_a_playing_call_and_every_page_fits(
     expect(page.get_by_role("heading", name="Calls", exact=True)).to_be_visible()
     problems = shoot(page, "staff-call-list")
 
+    # The call's recording: its waveform drawn, played, and a click half-way along the
+    # waveform plays from the middle.
     page.goto(printed("A recording", output))
     audio = page.locator("audio")
     expect(audio).to_be_visible()
+    waveform = page.get_by_role("slider", name="Position in the recording")
+    page.wait_for_function("document.querySelector('.waveform img').naturalWidth > 0")
     page.evaluate("document.querySelector('audio').play()")
     page.wait_for_function("document.querySelector('audio').currentTime > 0")
     duration = page.evaluate("document.querySelector('audio').duration")
     assert 2 <= duration <= 10
     page.evaluate(
-        """() => new Promise(resolve => {
+        """() => {
             const audio = document.querySelector('audio');
             audio.pause();
-            audio.addEventListener('seeked', resolve, {once: true});
-            audio.currentTime = audio.duration / 2;
-        })"""
+            window.seekedAt = new Promise(resolve => audio.addEventListener(
+                'seeked', () => resolve(audio.currentTime), {once: true}));
+        }"""
     )
-    assert page.evaluate("document.querySelector('audio').currentTime") == pytest.approx(
-        duration / 2, abs=0.25
-    )
+    box = waveform.bounding_box()
+    waveform.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    assert page.evaluate("window.seekedAt") == pytest.approx(duration / 2, abs=0.25)
     problems += shoot(page, "staff-call-page")
 
     page.goto(f"{live_server.url}/")
