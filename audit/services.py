@@ -31,9 +31,8 @@ from django.db import (
     transaction,
 )
 
-from apikeys.models import ApiKey
 from audit.models import ApiRequest
-from calls.text import clean_text
+from shared.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -216,10 +215,11 @@ def _write(rows: list[dict[str, Any]]) -> None:
 def _unlink_missing(objects: list[ApiRequest]) -> None:
     key_ids = {o.api_key_id for o in objects if o.api_key_id is not None}
     user_ids = {o.user_id for o in objects if o.user_id is not None}
+    # The key model through the row's own foreign key: the trail names keys by id and never
+    # imports apikeys (docs/decisions.md, "Layers").
+    keys = ApiRequest._meta.get_field("api_key").related_model
     live_keys = (
-        set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
-        if key_ids
-        else set()
+        set(keys.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
     )
     live_users = (
         set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))

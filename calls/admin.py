@@ -5,8 +5,6 @@
 - The date hierarchy is built from MIN/MAX (two index look-ups), not SELECT DISTINCT.
 """
 
-import contextlib
-import uuid
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -26,7 +24,6 @@ from import_export.formats.base_formats import CSV
 
 from calls import links, recording_types, retention, states
 from calls.models import Call, Marker, MetadataField, MetadataValue
-from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.services import (
     WRITABLE_FIELDS,
@@ -37,6 +34,8 @@ from calls.services import (
     upsert_call,
 )
 from calls.states import FILTER_CHOICES
+from shared.guids import parse_guid
+from shared.paginators import BoundedCountPaginator
 
 
 class CallQuerySet(models.QuerySet):
@@ -337,8 +336,9 @@ class CallAdmin(ImportExportModelAdmin):
                 | Q(native_id=term)
                 | Q(platform_call_id=term)
             )
-            with contextlib.suppress(ValueError):
-                condition |= Q(pk=uuid.UUID(term))
+            guid = parse_guid(term)
+            if guid is not None:
+                condition |= Q(pk=guid)
             queryset = queryset.filter(condition)
         return queryset, False
 

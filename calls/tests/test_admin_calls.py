@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Call, Direction
-from calls.paginators import BoundedCountPaginator
 from calls.tests.factories import CallFactory
+from shared.paginators import BoundedCountPaginator
 
 pytestmark = pytest.mark.django_db
 
