@@ -47,6 +47,13 @@ def no_horizontal_scroll(page: Page) -> bool:
     )
 
 
+HEADER_COLOURS = """() => {
+    const header = document.querySelector('.site-header, #header');
+    const name = document.querySelector('.site-nav .brand, #site-name a');
+    return [getComputedStyle(header).backgroundColor, getComputedStyle(name).color];
+}"""
+
+
 def shoot(page: Page, name: str) -> list[str]:
     """Screenshots at both widths; returns the problems found at 1366 px."""
     problems = []
@@ -116,14 +123,29 @@ def test_a_newcomer_goes_from_make_demo_to_a_playing_call_and_every_page_fits(
 
     page.goto(f"{live_server.url}/")
     problems += shoot(page, "staff-home")
+    staff_header = page.evaluate(HEADER_COLOURS)
     page.goto(f"{live_server.url}/calls/?state=in_progress")
     problems += shoot(page, "staff-call-list-in-progress")
 
     for path in ADMIN_LISTS:
         page.goto(f"{live_server.url}{path}")
         expect(page.locator("#site-name")).to_have_text("callportal administration")
+        # The staff pages' header: its dark bar and the name in white, not Django's colours.
+        assert page.evaluate(HEADER_COLOURS) == staff_header, path
         name = "admin" + path.removeprefix("/admin").rstrip("/").replace("/", "-")
         problems += shoot(page, name)
+    # A browser set to dark: the same header; links a light blue that reads on dark grey.
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{live_server.url}/admin/")
+    assert page.evaluate(HEADER_COLOURS) == staff_header
+    assert (
+        page.evaluate(
+            "getComputedStyle(document.querySelector('#content-main th[scope=row] a')).color"
+        )
+        == "rgb(140, 194, 255)"
+    )
+    problems += shoot(page, "admin-dark")
+    page.emulate_media(color_scheme="light")
     page.goto(f"{live_server.url}/admin/apikeys/apikey/")
     page.get_by_role("link", name="Demo integration").click()
     problems += shoot(page, "admin-apikey-change")
