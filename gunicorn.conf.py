@@ -116,6 +116,8 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     """Write the buffered audit rows before the worker goes (restart, scale-down, SIGTERM).
 
+    The atexit flush in audit/services.py would run too; this hook does not depend on the
+    worker's interpreter shutting down cleanly (gevent's hub, other atexit handlers).
     A worker killed outright (SIGKILL, OOM) cannot: at most AUDIT_FLUSH_SECONDS of rows are
     lost then (docs/deployment.md).
     """

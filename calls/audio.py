@@ -350,3 +350,10 @@ def draw_waveform(shape: Envelope, height: int, colours: WaveformColours) -> byt
         options["transparency"] = bytes(0 if c == colours.transparent else 255 for c in palette)
     image.save(out, format="PNG", **options)
     return out.getvalue()
+
+
+def waveform(source: IO[bytes], width: int, height: int, colours: WaveformColours) -> bytes:
+    """The recording drawn as a PNG `width` columns by `height` pixels: its envelope, drawn
+    by draw_waveform. The one path for every waveform callportal serves (GetWaveform, the
+    staff call page)."""
+    return draw_waveform(envelope(source, width), height, colours)

@@ -191,3 +191,9 @@ def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:
 def calls_by_native_id(native_id: str) -> list[Call]:
     """Calls with exactly this native ID (case-sensitive); two mean ambiguous."""
     return list(Call.objects.filter(native_id=native_id)[:2])
+
+
+def calls_by_native_id_and_start(native_id: str, started_at: datetime) -> list[Call]:
+    """Calls with exactly this native ID and start (PutMedia's "the same call again");
+    two mean ambiguous."""
+    return list(Call.objects.filter(native_id=native_id, started_at=started_at)[:2])

@@ -475,6 +475,87 @@ def _save_recording(
     )
 
 
+# --- A call and its recording together (PutMedia) -----------------------------------------
+
+
+class CallExists(Exception):
+    """add_call_with_recording: the id is taken (a concurrent writer won); nothing written."""
+
+
+@dataclass(frozen=True)
+class PutRecording:
+    call: Call  # as stored now
+    created: bool
+    recording: StoredRecording
+
+
+def add_call_with_recording(
+    call_id: uuid.UUID,
+    fields: Mapping[str, Any],
+    content: IO[bytes],
+    declared_content_type: str,
+    *,
+    announced_size: int | None = None,
+) -> PutRecording:
+    """Create the call `call_id` with `fields` and `content` as its recording: both or neither.
+
+    `content` must be seekable (an uploaded file): its checks run before the row is written,
+    so a refused file never creates a call. The row is committed first and the recording
+    then stored through store_recording (which needs the row and commits on its own); if
+    that fails, the row is deleted again. So no call is left without its file and no file
+    without its call; for that short moment the call is visible without a recording.
+    `next` long polls are woken only once both are stored.
+
+    Raises RecordingRejected or ValidationError (nothing written), CallExists (the id is
+    taken; nothing written). Call it outside any `transaction.atomic` block.
+    """
+    _check_writable(fields)
+    check_recording(content, declared_content_type)
+    with transaction.atomic(durable=True):
+        call = _insert(call_id, fields)
+    if call is None:
+        raise CallExists(call_id)
+    try:
+        stored = store_recording(
+            call, content, declared_content_type, announced_size=announced_size
+        )
+    except BaseException:
+        # The row came without its recording: it goes too (store_recording has already
+        # deleted any file of its own).
+        Call.objects.filter(pk=call_id).delete()
+        raise
+    _announce(stored.call)
+    return PutRecording(call=stored.call, created=True, recording=stored)
+
+
+def update_call_with_recording(
+    call: Call,
+    fields: Mapping[str, Any],
+    content: IO[bytes],
+    declared_content_type: str,
+    *,
+    announced_size: int | None = None,
+) -> PutRecording:
+    """Replace the call's recording with `content`, then set the given `fields`.
+
+    The fields must be valid already (nothing half-written when they are not: they are
+    checked against the call before the recording is touched). The recording goes first
+    because it is the part that can be refused; the field update after it is a plain row
+    update. Raises RecordingRejected (nothing changed), ValidationError (nothing changed),
+    Call.DoesNotExist (deleted meanwhile). Call it outside any `transaction.atomic` block.
+    """
+    _check_writable(fields)
+    _check_consistent(Call(**{**_field_values(call), **fields}), fields)
+    check_recording(content, declared_content_type)
+    stored = store_recording(call, content, declared_content_type, announced_size=announced_size)
+    result = upsert_call(call.pk, fields)
+    return PutRecording(call=result.call, created=False, recording=stored)
+
+
+def _field_values(call: Call) -> dict[str, Any]:
+    return {name: getattr(call, name) for name in WRITABLE_FIELDS}
+
+
 def _delete_file(name: str) -> None:
     storage = Call._meta.get_field("recording").storage
     try:

@@ -4,6 +4,7 @@ Every page except home needs a logged-in user with `calls.view_call`: anonymous 
 are sent to log in and come back afterwards, logged-in users without it get 403.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_safe
 
-from calls import recordings
+from calls import audio, recordings
 from calls.forms import CallSearchForm
 from calls.links import call_url
 from calls.markers import length_ms, markers_of
@@ -27,6 +29,8 @@ from calls.models import Call, Marker
 from calls.search import CallSearch, Cursor, search_calls
 from calls.states import State, call_state
 from calls.text import parse_guid
+
+logger = logging.getLogger(__name__)
 
 VIEW_CALL = "calls.view_call"
 # Verba's search deep link parameters → the list form's fields.
@@ -125,6 +129,34 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         )
     except FileNotFoundError as missing:
         raise Http404("The recording file is missing.") from missing
+
+
+@staff_page
+def call_waveform(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The recording's waveform, drawn above the call page's player."""
+    call = get_object_or_404(Call.objects.only("id", "recording"), pk=pk)
+    if not call.recording:
+        raise Http404("This call has no recording.")
+    try:
+        etag = recordings.waveform_etag(call.recording)
+        response = get_conditional_response(request, etag=etag)
+        if response is None:
+            png = recordings.staff_waveform(call.recording)
+            response = HttpResponse(png, content_type="image/png")
+            response["Content-Length"] = str(len(png))
+    except (audio.UndecodableRecording, OSError) as error:
+        # The page hides the waveform when its image fails; the player still offers the file.
+        logger.warning(
+            "Waveform: the recording of call %s cannot be read: %s",
+            call.pk,
+            error.__class__.__name__,
+        )
+        raise Http404("The recording cannot be drawn.") from None
+    response["ETag"] = etag
+    # Drawing decodes the whole recording: the browser keeps the image (staff-only, so
+    # never in a shared cache) and asks again with If-None-Match after a day.
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """A call as Verba's `<verbacdr>` record (contract §7.0, §7.13), for GetCallInformation and
-SearchCalls. The renderers write it in each format (verba/renderers.py)."""
+SearchCalls, and a marker as its `<verbamarker>` (§7.7), for GetMarkers. The renderers write
+them in each format (verba/renderers.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from calls.models import Call, Direction
+from calls.models import Call, Direction, Marker
 from calls.states import State, call_state
 from verba.answers import Item, Record, Records
 
@@ -100,3 +101,22 @@ def call_list(
         list_tag="verbacdrlist",
         text_columns=LIST_TEXT_COLUMNS,
     )
+
+
+def marker_record(marker: Marker) -> Record:
+    """One `<verbamarker>` on one line, as Verba's sample: name, start and end in ms."""
+    return Record(
+        tag="verbamarker",
+        items=(
+            Item("name", marker.name),
+            Item("start", marker.start_ms),
+            Item("end", marker.end_ms),
+        ),
+        inline=True,
+    )
+
+
+def marker_list(markers: Iterable[Marker]) -> Records:
+    """GetMarkers' answer: the records inside `<Response>` (none: a self-closing
+    `<Response/>`), JSON `"markers"`, TEXT one `name<TAB>start<TAB>end` row each."""
+    return Records(records=tuple(marker_record(m) for m in markers), json_name="markers")

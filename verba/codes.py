@@ -30,6 +30,7 @@ class Message:
     )
     BODY_CHARSET = "The request body's charset cannot be decoded; send it as UTF-8."
     TOO_LARGE = "The request has too many parameters or is too large."
+    FILE_TOO_LARGE = "A recording may be at most {limit} bytes; the uploaded file is larger."
     RESPONSE_TYPE = "The responseType parameter must be XML, HTML, TEXT or JSON."
     RESPONSE_TYPE_REPEATED = "The responseType parameter is given more than once."
     ACTION_MISSING = "The action parameter is missing."

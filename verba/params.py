@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import BadRequest, SuspiciousOperation
-from django.http import QueryDict
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest, QueryDict
+from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 
@@ -49,6 +53,17 @@ KNOWN_NAMES = frozenset(
         "maxColor",
         "minColor",
         "transparency",
+        # PutMedia (§7.12), in Verba's own spelling (lower case).
+        "starttime",
+        "endtime",
+        "nativeid",
+        "location",
+        "srccallerid",
+        "srcname",
+        "dstcallerid",
+        "dstname",
+        "direction",
+        "donotdelete",
     }
 )
 
@@ -97,6 +112,52 @@ def request_params(request: Request) -> Params:
     return params
 
 
+# Room for a multipart body's form fields (bounded by DATA_UPLOAD_MAX_MEMORY_SIZE) and its
+# part headers and boundaries, besides the file itself.
+_FORM_ROOM_BYTES = 64 * 1024
+
+
+class BoundedUpload(FileUploadHandler):
+    """Stops reading a multipart body as soon as its files pass RECORDING_MAX_BYTES, or
+    before reading it at all when its Content-Length says so: no file that big is ever
+    spooled to disk, whatever the action (only PutMedia reads files)."""
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit: int = settings.RECORDING_MAX_BYTES
+        self.file_bytes = 0
+        self.too_large = False
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],
+        content_length: int,
+        boundary: bytes,
+        encoding: str | None = None,
+    ) -> tuple[QueryDict, MultiValueDict] | None:
+        fields = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        if content_length > self.limit + fields + _FORM_ROOM_BYTES:
+            self.too_large = True
+            # Parsed as empty, unread: the answer says why.
+            return QueryDict(), MultiValueDict()
+        return None
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.file_bytes += len(raw_data)
+        if self.file_bytes > self.limit:
+            self.too_large = True
+            raise StopUpload(connection_reset=False)
+        return raw_data  # on to the handlers that keep it
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handlers make the file
+
+
+def file_too_large() -> str:
+    return Message.FILE_TOO_LARGE.format(limit=settings.RECORDING_MAX_BYTES)
+
+
 def _read(request: Request) -> Params:
     try:
         query = request.query_params
@@ -104,6 +165,8 @@ def _read(request: Request) -> Params:
         return Params(query=_EMPTY, body=_EMPTY, unreadable=Message.TOO_LARGE)
     if request.method != "POST":
         return Params(query=query, body=_EMPTY)
+    bound = BoundedUpload(request._request)
+    request._request.upload_handlers.insert(0, bound)
     try:
         # Form fields only: uploaded files are never parameters.
         body = request.POST
@@ -113,4 +176,6 @@ def _read(request: Request) -> Params:
         return Params(query=query, body=_EMPTY, unreadable=Message.BODY_UNREADABLE)
     except BadRequest:  # a charset that cannot decode text (callportal/charsets.py)
         return Params(query=query, body=_EMPTY, unreadable=Message.BODY_CHARSET)
+    if bound.too_large:
+        return Params(query=query, body=_EMPTY, unreadable=file_too_large())
     return Params(query=query, body=body)

@@ -34,6 +34,14 @@ class Server:
     env: dict[str, str]
     stdout: Path
     stderr: Path
+    process: subprocess.Popen | None = None
+
+    def stop(self) -> int:
+        """Stop gracefully (SIGTERM to the master, as a deploy sends); its exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=30)
 
     def manage(self, *args: str) -> str:
         """Run a manage.py command against the server's database; its output."""
@@ -100,6 +108,7 @@ def running_gunicorn(tmp_path: Path, **settings: str) -> Iterator[Server]:
             stdout=out,
             stderr=err,
         )
+    server.process = process
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -112,5 +121,4 @@ def running_gunicorn(tmp_path: Path, **settings: str) -> Iterator[Server]:
                 time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()

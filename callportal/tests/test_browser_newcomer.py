@@ -1,8 +1,9 @@
 """A newcomer's first ten minutes, in Debian's Chromium against the live server.
 
 The README's path (`make demo`'s output → log in → a call with a recording, played and
-sought), then every admin list and staff page at 1366 and 1920 px: screenshots for review
-under artifacts/screenshots/newcomer/, and no horizontal scroll at 1366 px.
+sought with a click on its waveform), then every admin list and staff page at 1366 and
+1920 px: screenshots for review under artifacts/screenshots/newcomer/, and no horizontal
+scroll at 1366 px.
 """
 
 import re
@@ -44,6 +45,13 @@ def no_horizontal_scroll(page: Page) -> bool:
         """() => [document.documentElement, ...document.querySelectorAll('.results')]
             .every(box => box.scrollWidth <= box.clientWidth)"""
     )
+
+
+HEADER_COLOURS = """() => {
+    const header = document.querySelector('.site-header, #header');
+    const name = document.querySelector('.site-nav .brand, #site-name a');
+    return [getComputedStyle(header).backgroundColor, getComputedStyle(name).color];
+}"""
 
 
 def shoot(page: Page, name: str) -> list[str]:
@@ -89,36 +97,55 @@ def test_a_newcomer_goes_from_make_demo_to_a_playing_call_and_every_page_fits(
     expect(page.get_by_role("heading", name="Calls", exact=True)).to_be_visible()
     problems = shoot(page, "staff-call-list")
 
+    # The call's recording: its waveform drawn, played, and a click half-way along the
+    # waveform plays from the middle.
     page.goto(printed("A recording", output))
     audio = page.locator("audio")
     expect(audio).to_be_visible()
+    waveform = page.get_by_role("slider", name="Position in the recording")
+    page.wait_for_function("document.querySelector('.waveform img').naturalWidth > 0")
     page.evaluate("document.querySelector('audio').play()")
     page.wait_for_function("document.querySelector('audio').currentTime > 0")
     duration = page.evaluate("document.querySelector('audio').duration")
     assert 2 <= duration <= 10
     page.evaluate(
-        """() => new Promise(resolve => {
+        """() => {
             const audio = document.querySelector('audio');
             audio.pause();
-            audio.addEventListener('seeked', resolve, {once: true});
-            audio.currentTime = audio.duration / 2;
-        })"""
+            window.seekedAt = new Promise(resolve => audio.addEventListener(
+                'seeked', () => resolve(audio.currentTime), {once: true}));
+        }"""
     )
-    assert page.evaluate("document.querySelector('audio').currentTime") == pytest.approx(
-        duration / 2, abs=0.25
-    )
+    box = waveform.bounding_box()
+    waveform.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    assert page.evaluate("window.seekedAt") == pytest.approx(duration / 2, abs=0.25)
     problems += shoot(page, "staff-call-page")
 
     page.goto(f"{live_server.url}/")
     problems += shoot(page, "staff-home")
+    staff_header = page.evaluate(HEADER_COLOURS)
     page.goto(f"{live_server.url}/calls/?state=in_progress")
     problems += shoot(page, "staff-call-list-in-progress")
 
     for path in ADMIN_LISTS:
         page.goto(f"{live_server.url}{path}")
         expect(page.locator("#site-name")).to_have_text("callportal administration")
+        # The staff pages' header: its dark bar and the name in white, not Django's colours.
+        assert page.evaluate(HEADER_COLOURS) == staff_header, path
         name = "admin" + path.removeprefix("/admin").rstrip("/").replace("/", "-")
         problems += shoot(page, name)
+    # A browser set to dark: the same header; links a light blue that reads on dark grey.
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{live_server.url}/admin/")
+    assert page.evaluate(HEADER_COLOURS) == staff_header
+    assert (
+        page.evaluate(
+            "getComputedStyle(document.querySelector('#content-main th[scope=row] a')).color"
+        )
+        == "rgb(140, 194, 255)"
+    )
+    problems += shoot(page, "admin-dark")
+    page.emulate_media(color_scheme="light")
     page.goto(f"{live_server.url}/admin/apikeys/apikey/")
     page.get_by_role("link", name="Demo integration").click()
     problems += shoot(page, "admin-apikey-change")

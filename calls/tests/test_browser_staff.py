@@ -285,3 +285,68 @@ def test_a_marker_added_through_the_api_sits_on_the_timeline_and_a_click_seeks_t
     marker.click()
 
     page.wait_for_function("Math.abs(document.querySelector('audio').currentTime - 15) < 0.1")
+
+
+SEEKED = """() => {
+    const audio = document.querySelector('audio');
+    window.seekedAt = new Promise(resolve => audio.addEventListener(
+        'seeked', () => resolve(audio.currentTime), {once: true}));
+}"""
+
+
+def seek_by(page: Page, action) -> float:
+    """Do `action`, then wait for the player's 'seeked' event; the position it reached."""
+    page.evaluate(SEEKED)
+    action()
+    return page.evaluate("window.seekedAt")
+
+
+def test_the_waveform_shows_the_recording_and_a_click_or_a_marker_on_it_seeks(
+    page: Page, live_server, staff_user, settings, tmp_path
+):
+    from calls.models import Marker
+
+    settings.MEDIA_ROOT = tmp_path
+    start = timezone.now() - timedelta(hours=1)
+    call = CallFactory(
+        started_at=start, ended_at=start + timedelta(seconds=30), recording_content_type="audio/wav"
+    )
+    call.recording.save("call.wav", ContentFile(wav_bytes(seconds=30)))
+    Marker.objects.create(call=call, name="Complaint", start_ms=20_000, end_ms=25_000)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+
+    waveform = page.get_by_role("slider", name="Position in the recording")
+    expect(waveform).to_be_visible()
+    page.wait_for_function(
+        "document.querySelector('.waveform img').complete"
+        " && document.querySelector('.waveform img').naturalWidth > 0"
+    )
+    page.evaluate("document.querySelector('audio').play()")
+    page.wait_for_function("document.querySelector('audio').currentTime > 0")
+
+    box = waveform.bounding_box()
+    reached = seek_by(
+        page, lambda: waveform.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    )
+    assert reached == pytest.approx(15, abs=0.5)
+    page.evaluate("document.querySelector('audio').pause()")
+
+    marker = waveform.locator(".waveform-marker", has_text="Complaint")
+    expect(marker).to_be_visible()
+    spot = marker.bounding_box()
+    assert spot["x"] - box["x"] == pytest.approx(box["width"] * 2 / 3, abs=3)
+    assert seek_by(page, marker.click) == pytest.approx(20, abs=0.05)
+    # The waveform is a keyboard control too: focused by the click, the arrows move 5 s.
+    expect(waveform).to_be_focused()
+    assert seek_by(page, lambda: page.keyboard.press("ArrowLeft")) == pytest.approx(15, abs=0.05)
+    expect(waveform).to_have_attribute("aria-valuetext", "0:15 of 0:30")
+    # The cursor is drawn where the player is: half-way along.
+    played = page.locator(".waveform-played").bounding_box()
+    assert played["width"] == pytest.approx(box["width"] / 2, abs=3)
+
+    for width in (1366, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"call-page-waveform-{width}")

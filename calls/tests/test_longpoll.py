@@ -229,7 +229,12 @@ def test_it_gives_its_database_connection_back_while_waiting():
     with mock.patch.object(wrapper_class, "close", close):
         waiting = Waiting()
         waiting.wait_until_waiting()
-        assert waiting._thread.ident in closed_by
+        # Closed after its first look, while it goes on waiting.
+        deadline = time.monotonic() + 10
+        while waiting._thread.ident not in closed_by:
+            assert time.monotonic() < deadline, "the waiting request kept its connection"
+            time.sleep(0.01)
+        assert waiting.returned_at is None
         new_call()
         waiting.join()
 

@@ -47,6 +47,7 @@ STAFF_URLS = [
     "/calls/",
     f"/calls/{CALL_ID}/",
     f"/calls/{CALL_ID}/recording",
+    f"/calls/{CALL_ID}/waveform.png",
     f"/verba/gwtCallDetail.do?ccdrId={CALL_ID}",
     "/verba/gwtCallSearch.do?p_phone_number=8856",
 ]

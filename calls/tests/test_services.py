@@ -84,12 +84,14 @@ def test_a_write_announces_the_call_to_long_polls_after_commit(
 def test_a_replay_that_changes_nothing_announces_nothing(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    services.upsert_call(CALL_ID, new_fields())
+    # The same values twice (new_fields() reads the clock: a second may pass in between).
+    fields = new_fields()
+    services.upsert_call(CALL_ID, fields)
     announced = []
     monkeypatch.setattr("calls.longpoll.announce", announced.append)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.upsert_call(CALL_ID, new_fields())
+        services.upsert_call(CALL_ID, dict(fields))
 
     assert announced == []
 

@@ -1,4 +1,4 @@
-// callportal: the copy-link button, running call durations and marker seeking. No dependencies.
+// callportal: the copy-link button and running call durations (the player: player.js). No dependencies.
 (function () {
   "use strict";
 
@@ -35,15 +35,6 @@
         input.select();
         status.textContent = "Could not copy automatically: the link is selected, press Ctrl+C to copy it.";
       });
-    });
-  });
-
-  // A marker on the player's timeline seeks the recording to the marker's start.
-  document.querySelectorAll("button[data-seek-ms]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      var audio = document.querySelector("audio");
-      if (!audio) { return; }
-      audio.currentTime = parseInt(button.getAttribute("data-seek-ms"), 10) / 1000;
     });
   });
 

@@ -101,6 +101,7 @@ from verba.actions import (  # noqa: E402, F401
     get_waveform,
     markers,
     metadata,
+    put_media,
     retention,
     search_calls,
     tokens,

@@ -79,8 +79,7 @@ class GetWaveform(MediaAction):
         colours = parse_colours(context.params)
         call = call_with_media(context, self)
         with reading_recording(call, self.name), call.recording.open("rb") as source:
-            shape = audio.envelope(source, width)
-        png = audio.draw_waveform(shape, height, colours)
+            png = audio.waveform(source, width, height, colours)
         response = HttpResponse(png, content_type="image/png")
         response["Content-Length"] = str(len(png))
         response["Content-Disposition"] = content_disposition_header(

@@ -1,16 +1,17 @@
-"""AddMarker: add a named segment to a call, in milliseconds."""
+"""AddMarker and GetMarkers (§7.7): named segments of a call, in milliseconds."""
 
 from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from calls.markers import MarkerRefused, Mode, add_marker, check_name
+from calls.markers import MarkerRefused, Mode, add_marker, check_name, markers_of
 from calls.models import Call, Marker
-from verba.actions import Context, register
-from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call
+from verba.actions import Action, Context, register
+from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
+from verba.call_records import marker_list
 from verba.codes import ApiError, Code, invalid
 from verba.params import Params
 
@@ -94,3 +95,20 @@ class AddMarker(_ChangeAction):
             raise ApiError(Code.NOT_FOUND, NOT_FOUND) from None
         context.change = describe(marker, mode)
         return Answer(type=self.name, call_id=call.pk)
+
+
+@register
+class GetMarkers(Action):
+    """The call's closed markers, ordered by start, then name; named by callID (aliases)."""
+
+    name = "GetMarkers"
+
+    def run(self, context: Context) -> Answer:
+        call = find_call(
+            context.params,
+            BY_ID,
+            arrived_at=context.arrived_at,
+            not_found="Unable to retrieve the markers, because the call cannot be found.",
+            ambiguous="Unable to retrieve the markers, because more than one call matches.",
+        )
+        return Answer(type=self.name, records=marker_list(markers_of(call)), call_id=call.pk)

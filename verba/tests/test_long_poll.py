@@ -297,6 +297,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def accepted_connections(master: int, port: int) -> int:
+    """Open client connections the server's workers have accepted on `port` (Linux /proc)."""
+    inodes = set()
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            # 01 is ESTABLISHED (a listening socket is 0A).
+            count += local_port == port and state == "01" and inode in inodes
+    return count
+
+
 @pytest.fixture
 def gunicorn_server(tmp_path):
     """`make serve`'s command, on 127.0.0.1 and a SQLite file of its own: (base URL, key, env)."""
@@ -340,7 +361,7 @@ def gunicorn_server(tmp_path):
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 assert server.poll() is None, "gunicorn exited"
                 time.sleep(0.2)
-        yield base, key, env
+        yield base, key, env, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -349,17 +370,23 @@ def gunicorn_server(tmp_path):
 def test_the_readme_server_answers_others_while_next_requests_wait_and_releases_them_at_once(
     gunicorn_server,
 ):
-    base, key, env = gunicorn_server
+    base, key, env, master = gunicorn_server
+    port = int(base.rsplit(":", 1)[1])
+    before = accepted_connections(master, port)
     # Spread over both worker processes; with sync workers two would already block both.
     waitings = [NextRequest(base, key) for _ in range(6)]
-    time.sleep(1.5)  # all have arrived and are waiting (they are in other processes)
+    deadline = time.monotonic() + 15
+    while accepted_connections(master, port) < before + len(waitings):
+        assert time.monotonic() < deadline, "the server never accepted the next requests"
+        time.sleep(0.02)
 
     asked_at = time.monotonic()
     status, body = get(api_url(base, key, extension="5000", status="last"))
     answered_in = time.monotonic() - asked_at
 
     assert (status, body.split(":")[0]) == (200, "ERROR 2")
-    assert answered_in < 0.5
+    # Blocked behind the waiters, it would take their whole 30 s window.
+    assert answered_in < 5
     assert all(waiting.waiting for waiting in waitings)
 
     # Written by yet another process (a Django shell: no announce reaches the server).
@@ -380,11 +407,12 @@ def test_the_readme_server_answers_others_while_next_requests_wait_and_releases_
 
     for waiting in waitings:
         assert waiting.join() == (200, call_url(base, call_id))
-    assert max(waiting.answered_wall for waiting in waitings) - float(written_at) < 1.0
+    # The contract's bound for a call written anywhere.
+    assert max(waiting.answered_wall for waiting in waitings) - float(written_at) < 1.5
 
 
 def test_the_readme_server_lets_a_long_query_string_reach_the_api(gunicorn_server):
     # gunicorn's default request-line limit (4094) would answer this with its own HTML 400.
-    base, key, _ = gunicorn_server
+    base, key, _, _ = gunicorn_server
     status, body = get(api_url(base, key, extension="8" * 6000, status="last"))
     assert (status, body.split(":")[0]) == (200, "ERROR 1")

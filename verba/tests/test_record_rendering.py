@@ -1,7 +1,7 @@
 """The record writers every record-answering action shares (verba/renderers.py): records
 inside a non-empty `<Response>`, one child per line or inline, metadata, lists with
 `rowcount`, in all four formats. Actions build `Records`; these tests render them directly,
-because no action yet answers every shape (markers, metadata values)."""
+because no single action answers every shape."""
 
 import json
 

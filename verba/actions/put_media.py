@@ -1,0 +1,221 @@
+"""PutMedia (§7.12): a call and its recording in one request, POST only.
+
+The call's data travels in the query string (Verba's parameter names, lower case), the
+recording as the first file part of a multipart/form-data body. The same `nativeid` with the
+same `starttime` again updates that call instead of adding one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+
+from calls.models import NUMBER_MAX_LENGTH, Call
+from calls.selectors import call_by_id, calls_by_native_id_and_start
+from calls.services import (
+    CallExists,
+    PutRecording,
+    RecordingRejected,
+    add_call_with_recording,
+    update_call_with_recording,
+)
+from calls.text import has_control_character, parse_time_span
+from verba.actions import Action, Context, KeyPermission, register
+from verba.answers import Answer, Value
+from verba.auth import check_user_permission
+from verba.call_records import DIRECTION_IDS
+from verba.codes import ApiError, Code, invalid
+from verba.params import Params
+
+TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (UTC)"
+NAME_MAX_LENGTH = 255  # Call.caller_name, called_name
+NATIVE_ID_MAX_LENGTH = 255  # Call.native_id
+
+NO_FILE = (
+    "Send the recording as a file part of a multipart/form-data body "
+    "(the call's data in the query string)."
+)
+END_BEFORE_START = "The endtime parameter must not be before starttime."
+NUMBER_NEEDED = "The {name} parameter is required when the call is created."
+AMBIGUOUS = "Unable to store the media, because more than one call has this nativeid and starttime."
+GONE = "Unable to store the media, because the call was deleted meanwhile."
+
+# Verba's direction (§7.0 direction_id) → the call's direction.
+DIRECTIONS = {str(number): direction for direction, number in DIRECTION_IDS.items()}
+# PutMedia parameter → call field, for the optional text parameters.
+_NUMBERS = {"srccallerid": "caller_number", "dstcallerid": "called_number"}
+_NAMES = {"srcname": "caller_name", "dstname": "called_name"}
+
+# Ids of calls PutMedia creates with a nativeid: the same nativeid and starttime always give
+# the same id, so that two concurrent uploads of one new call create it once.
+_ID_NAMESPACE = uuid.UUID("5b0f6f5e-3c1a-4f0e-9a51-2d7f0c9b8e41")
+
+
+def call_id_for(native_id: str, started_at: datetime) -> uuid.UUID:
+    return uuid.uuid5(_ID_NAMESPACE, f"{native_id}\n{started_at.astimezone(UTC).isoformat()}")
+
+
+@register
+class PutMedia(Action):
+    name = "PutMedia"
+    methods = frozenset({"POST"})
+    # Uploading calls is the ingest permission (the ingestion API's), not "change calls".
+    key_permissions = frozenset({KeyPermission.INGEST})
+    # A token's user needs calls.add_call; an update also calls.change_call (checked once
+    # the request is known to be one).
+    user_permissions = ("calls.add_call",)
+
+    def run(self, context: Context) -> Answer:
+        params = context.params
+        started_at, fields = call_fields(params)
+        native_id = fields.get("native_id", "")
+        upload = first_file(context)
+        existing = _existing(native_id, started_at)
+        try:
+            if existing is None:
+                put = self._create(context, native_id, started_at, fields, upload)
+            else:
+                put = self._update(context, existing, fields, upload)
+        except RecordingRejected as rejected:
+            raise invalid(rejected.reason) from None
+        except ValidationError as error:
+            raise invalid(_first_message(error)) from None
+        verb = "created" if put.created else "updated"
+        stored = "stored" if not put.recording.replaced else "replaced"
+        context.change = (
+            f"call {verb}: {', '.join(fields)}; "
+            f"recording {stored} ({put.recording.content_type}, {put.recording.size} bytes)"
+        )
+        return Answer(
+            type=self.name,
+            values=(Value("CallID", "callID", str(put.call.pk)),),
+            call_id=put.call.pk,
+        )
+
+    def _create(
+        self,
+        context: Context,
+        native_id: str,
+        started_at: datetime,
+        fields: dict[str, Any],
+        upload: UploadedFile,
+    ) -> PutRecording:
+        for parameter, field in _NUMBERS.items():
+            if field not in fields:
+                raise invalid(NUMBER_NEEDED.format(name=parameter))
+        call_id = call_id_for(native_id, started_at) if native_id else uuid.uuid4()
+        taken = call_by_id(call_id) if native_id else None
+        if taken is not None:
+            if (taken.native_id, taken.started_at) == (native_id, started_at):
+                # A concurrent upload of this call committed since the lookup above.
+                return self._update(context, taken, fields, upload)
+            # The call this nativeid and start once created has since been given others.
+            call_id = uuid.uuid4()
+        try:
+            return add_call_with_recording(
+                call_id, fields, upload, upload.content_type or "", announced_size=upload.size
+            )
+        except CallExists:
+            # A concurrent upload of the same call created it first: this one updates it.
+            call = call_by_id(call_id)
+            if call is None:
+                raise ApiError(Code.NOT_FOUND, GONE) from None
+            return self._update(context, call, fields, upload)
+
+    def _update(
+        self, context: Context, call: Call, fields: dict[str, Any], upload: UploadedFile
+    ) -> PutRecording:
+        if context.session is not None:
+            check_user_permission(context.session, ("calls.change_call",))
+        try:
+            return update_call_with_recording(
+                call, fields, upload, upload.content_type or "", announced_size=upload.size
+            )
+        except Call.DoesNotExist:
+            raise ApiError(Code.NOT_FOUND, GONE) from None
+
+
+def call_fields(params: Params) -> tuple[datetime, dict[str, Any]]:
+    """(start, the call fields the request gives); ApiError 1 naming the first bad parameter."""
+    started_at = _moment(params, "starttime")
+    ended_at = _moment(params, "endtime")
+    if ended_at < started_at:
+        raise invalid(END_BEFORE_START)
+    fields: dict[str, Any] = {"started_at": started_at, "ended_at": ended_at}
+    native_id = params.get("nativeid")
+    if native_id is not None:
+        if len(native_id) > NATIVE_ID_MAX_LENGTH or has_control_character(native_id):
+            raise invalid(
+                f"The nativeid parameter must be at most {NATIVE_ID_MAX_LENGTH} characters, "
+                "without control characters."
+            )
+        fields["native_id"] = native_id
+    for parameter, field in _NUMBERS.items():
+        number = (params.get(parameter) or "").strip()
+        if number:
+            if len(number) > NUMBER_MAX_LENGTH or has_control_character(number):
+                raise invalid(
+                    f"The {parameter} parameter must be 1 to {NUMBER_MAX_LENGTH} characters, "
+                    "without control characters."
+                )
+            fields[field] = number
+    for parameter, field in _NAMES.items():
+        name = params.get(parameter)
+        if name is not None:
+            if len(name) > NAME_MAX_LENGTH or has_control_character(name):
+                raise invalid(
+                    f"The {parameter} parameter must be at most {NAME_MAX_LENGTH} characters, "
+                    "without control characters."
+                )
+            fields[field] = name
+    direction = params.get("direction")
+    if direction is not None:
+        if direction.strip() not in DIRECTIONS:
+            raise invalid(
+                "The direction parameter must be 0 (internal), 1 (inbound) or 2 (outbound)."
+            )
+        fields["direction"] = DIRECTIONS[direction.strip()]
+    keep = params.get("donotdelete")
+    if keep is not None:
+        if keep.strip() not in ("0", "1"):
+            raise invalid("The donotdelete parameter must be 1 (keep the call) or 0.")
+        fields["keep"] = keep.strip() == "1"
+    return started_at, fields
+
+
+def first_file(context: Context) -> UploadedFile:
+    """The first file part of the body, whatever its field name (§7.13)."""
+    for _, files in context.request.FILES.lists():
+        if files:
+            return files[0]
+    raise invalid(NO_FILE)
+
+
+def _moment(params: Params, name: str) -> datetime:
+    raw = params.get(name)
+    if raw is None:
+        raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
+    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
+    if span is None:
+        raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
+    return span[0]
+
+
+def _existing(native_id: str, started_at: datetime) -> Call | None:
+    """The call an earlier PutMedia of this nativeid and start stored, if any."""
+    if not native_id:
+        return None
+    found = calls_by_native_id_and_start(native_id, started_at)
+    if len(found) > 1:
+        raise ApiError(Code.AMBIGUOUS, AMBIGUOUS)
+    return found[0] if found else None
+
+
+def _first_message(error: ValidationError) -> str:
+    # The checks above leave only the model's own rules (an end before the start).
+    messages = error.messages
+    return messages[0] if messages else "The call's data is not valid."
