@@ -48,6 +48,9 @@ class CallQuerySet(SidedQuerySet):
     start instead; a period without calls may be offered, and then lists nothing.
     """
 
+    # Each side's lead is counted along its (number, started_at) index.
+    count_along = ("-started_at",)
+
     def datetimes(  # type: ignore[override]
         self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None
     ) -> list[datetime]:
