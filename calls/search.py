@@ -2,8 +2,9 @@
 
 Newest first, paginated by keyset on (started_at, id): no OFFSET and no COUNT(*), so the
 hundredth page of a million calls costs what the first does. A number search is two index
-scans, on (caller_number, started_at) and (called_number, started_at), merged here; an OR
-across both columns with ORDER BY started_at would scan far more rows on big tables.
+scans, on (caller_number, started_at) and (called_number, started_at), merged
+(calls/either_side.py); an OR across both columns with ORDER BY started_at would scan far
+more rows on big tables.
 """
 
 import base64
@@ -15,6 +16,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from calls.either_side import first_rows, number_sides
 from calls.models import Call
 from calls.states import State, state_q
 from shared.guids import parse_guid
@@ -120,12 +122,9 @@ def _fetch(
     if not number:
         return list(_beyond(calls, cursor, newer=newer)[:limit])
     # The first `limit` of the union are among the first `limit` of each side.
-    merged: dict[uuid.UUID, Call] = {}
-    for side in (calls.filter(caller_number=number), calls.filter(called_number=number)):
-        for call in _beyond(side, cursor, newer=newer)[:limit]:
-            merged[call.pk] = call  # a call from a number to itself comes back twice
-    ordered = sorted(merged.values(), key=lambda c: (c.started_at, c.pk), reverse=not newer)
-    return ordered[:limit]
+    sides = tuple(_beyond(side, cursor, newer=newer) for side in number_sides(calls, number))
+    ordering = ("started_at", "id") if newer else ("-started_at", "-id")
+    return first_rows(sides, ordering, limit)
 
 
 def _beyond(calls: QuerySet[Call], cursor: Cursor | None, *, newer: bool) -> QuerySet[Call]:

@@ -77,6 +77,30 @@ def test_search_matches_either_number_the_id_or_the_native_id(admin_client):
     assert found("44") == set()  # exact numbers only: that is what the indexes serve
 
 
+def test_a_number_search_lists_both_sides_newest_first_across_pages(admin_client, monkeypatch):
+    monkeypatch.setattr("calls.admin.CallAdmin.list_per_page", 2)
+    now = timezone.now()
+    for minutes, (caller, called) in enumerate(
+        [("8856", "7001"), ("+4401", "8856"), ("8856", "8856"), ("+4402", "8856"), ("7002", "7003")]
+    ):
+        CallFactory(
+            caller_number=caller,
+            called_number=called,
+            direction=Direction.INBOUND,
+            started_at=now - timedelta(minutes=minutes + 1),
+        )
+
+    first = listed(admin_client, "q=8856")
+    second = listed(admin_client, "q=8856&p=2")
+    inbound = listed(admin_client, "q=8856&direction__exact=inbound")
+
+    assert "4 calls" in first  # the call from 8856 to itself once, the other number's not
+    assert first.index("7001") < first.index("+4401") and "+4402" not in first
+    assert "+4402" in second and "7001" not in second and "+4401" not in second
+    assert "7002" not in first + second
+    assert "4 calls" in inbound  # a filter and a search together
+
+
 def test_filters_by_state_direction_and_start_date_range(admin_client):
     day = datetime(2026, 3, 10, 12, tzinfo=UTC)
     CallFactory(caller_number="MARCH9", started_at=day - timedelta(days=1))
