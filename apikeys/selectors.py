@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
-from callportal.sql import ModelColumns, VendorSql
+from callportal.sql import ModelColumns, VendorSql, fetch
 
 # What the key checks (state, networks, permissions), last_used and the token match read.
 KEY_FIELDS = (
@@ -55,7 +55,7 @@ def _key_sql(connection: BaseDatabaseWrapper) -> str:
     )
 
 
-_KEY_BY_DIGEST = VendorSql(_key_sql)
+_KEY_BY_DIGEST = VendorSql(_key_sql, "apikeys_apikey_by_key_digest", prepare=True)
 
 
 def _session_sql(connection: BaseDatabaseWrapper) -> str:
@@ -90,7 +90,7 @@ def _session_sql(connection: BaseDatabaseWrapper) -> str:
     )
 
 
-_SESSION_BY_DIGEST = VendorSql(_session_sql)
+_SESSION_BY_DIGEST = VendorSql(_session_sql, "apikeys_apisession_by_token_digest", prepare=True)
 
 
 def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> ApiKey | None:
@@ -105,9 +105,7 @@ def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> Ap
         return None
     if session is not None and hmac.compare_digest(session.api_key.key_digest, key_digest):
         return session.api_key
-    with connection.cursor() as cursor:
-        cursor.execute(_KEY_BY_DIGEST(connection), [key_digest])
-        found = KEY.instances(cursor.fetchall(), connection)
+    found = KEY.instances(fetch(connection, _KEY_BY_DIGEST, [key_digest]), connection)
     return found[0] if found else None
 
 
@@ -122,9 +120,7 @@ def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
         return None
     app_label, codename = permission.split(".", 1)
     params = [app_label, codename, app_label, codename, secrets.digest(raw_token)]
-    with connection.cursor() as cursor:
-        cursor.execute(_SESSION_BY_DIGEST(connection), params)
-        rows = cursor.fetchall()
+    rows = fetch(connection, _SESSION_BY_DIGEST, params)
     if not rows:
         return None
     row = rows[0]

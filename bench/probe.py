@@ -65,8 +65,10 @@ def _explained(captured, response) -> dict[str, Any]:  # type: ignore[no-untyped
     """Planning and execution time of each SELECT the request sent (median of RUNS)."""
     found = []
     for query in captured.captured_queries:
-        sql = query["sql"]
-        if not sql.lstrip().upper().startswith("SELECT"):
+        from callportal.sql import explainable
+
+        sql = explainable(query["sql"])
+        if sql is None:
             continue
         runs = [_explain(sql) for _ in range(RUNS)]
         found.append(

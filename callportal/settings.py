@@ -108,6 +108,7 @@ TEMPLATES = [
 # current directory.
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
+DB_PREPARED_STATEMENTS = False  # PostgreSQL only, below
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent writers wait for the lock (busy timeout) and take it at BEGIN, instead
     # of failing with "database is locked" when a read transaction tries to upgrade.
@@ -147,6 +148,10 @@ else:
     else:
         _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
         _db["CONN_HEALTH_CHECKS"] = True
+    # The hot lookups (callportal/sql.py) are PREPAREd once per connection: planning the
+    # token query costs ten times its execution. Turn off behind a PgBouncer in transaction
+    # mode, which hands each transaction any server connection (SQL-level PREPARE breaks).
+    DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
     # The timeouts turn a stopped database into a quick "service unavailable" instead of
     # a 30 s hang.
     _db.setdefault("OPTIONS", {}).update(

@@ -6,14 +6,25 @@ answering it. The hot lookups therefore keep their SQL text, written once per da
 vendor, and only bind new values per request; `ModelColumns` supplies the quoted column
 list, the parameter adaptation and the ORM's value converters (UUIDs and datetimes on
 SQLite, JSON), so the instances are the ones a queryset would have returned.
+
+On PostgreSQL `fetch` also PREPAREs the key, token and call-id queries once per connection
+and EXECUTEs them after (DB_PREPARED_STATEMENTS): the token query takes about ten times
+longer to plan than to run. The first use on a connection sends PREPARE and EXECUTE in one
+round trip, so a request never needs an extra one. The number lookups are not prepared:
+their generic plan (PostgreSQL's choice after five runs) cannot see how hot a number is, and
+reads the start-time indexes for `ongoing` (tests/test_query_plans.py refuses that plan).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from django.db import models
+from django.conf import settings
+from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
@@ -79,9 +90,20 @@ class ModelColumns(Generic[M]):
 
 
 class VendorSql:
-    """SQL text built once per database vendor (quoting and casts differ)."""
+    """SQL text built once per database vendor (quoting and casts differ).
 
-    def __init__(self, build: Callable[[BaseDatabaseWrapper], str]) -> None:
+    Its values are `%s` parameters; the text holds no other `%`.
+    """
+
+    def __init__(
+        self, build: Callable[[BaseDatabaseWrapper], str], name: str, *, prepare: bool
+    ) -> None:
+        # Names the prepared statement (seen in pg_stat_activity and the query log): the
+        # table it reads first, then what it finds.
+        self.name = name
+        # Only where the best plan does not depend on the values: after five runs
+        # PostgreSQL may switch a prepared statement to one generic plan for all values.
+        self.prepare = prepare
         self._build = build
         self._text: dict[str, str] = {}
 
@@ -90,3 +112,62 @@ class VendorSql:
         if text is None:
             text = self._text[connection.vendor] = self._build(connection)
         return text
+
+
+# The statements each PostgreSQL connection has prepared. Keyed by the driver's connection
+# (the pool hands the same ones out again); an entry goes with its connection.
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_PARAMETER = re.compile(r"%s")
+# SQLSTATEs of a connection whose prepared statements are not what `_prepared` says: a
+# first use whose EXECUTE failed after its PREPARE succeeded, or a DISCARD ALL.
+_ALREADY_PREPARED, _NOT_PREPARED = "42P05", "26000"
+
+
+def fetch(
+    connection: BaseDatabaseWrapper, sql: VendorSql, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of `sql` with `params`, through a prepared statement where that helps."""
+    text = sql(connection)
+    with connection.cursor() as cursor:
+        if not (
+            sql.prepare and connection.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS
+        ):
+            cursor.execute(text, params)
+            return cursor.fetchall()
+        name = f"{sql.name}_{hashlib.blake2b(text.encode(), digest_size=6).hexdigest()}"
+        done = _prepared.setdefault(cursor.cursor.connection, set())
+        prepare = name not in done
+        try:
+            cursor.execute(_execute(name, text, len(params), prepare=prepare), params)
+        except DatabaseError as error:
+            state = getattr(error.__cause__, "pgcode", None)
+            if state == _NOT_PREPARED:
+                done.discard(name)
+            elif prepare:
+                # PREPARE runs first and outlives a failed EXECUTE (or had run already).
+                done.add(name)
+            # Inside a transaction the failure has aborted it: no second try here, but the
+            # next use of the connection finds `done` right.
+            if connection.in_atomic_block or state not in (_ALREADY_PREPARED, _NOT_PREPARED):
+                raise
+            cursor.execute(_execute(name, text, len(params), prepare=name not in done), params)
+        done.add(name)
+        return cursor.fetchall()
+
+
+def _execute(name: str, text: str, count: int, *, prepare: bool) -> str:
+    execute = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+    if not prepare:
+        return execute
+    numbers = iter(range(1, count + 1))
+    statement = _PARAMETER.sub(lambda _: f"${next(numbers)}", text)
+    # One round trip: psycopg2 sends both statements, the rows are the EXECUTE's.
+    return f"PREPARE {name} AS {statement}; {execute}"
+
+
+def explainable(logged: str) -> str | None:
+    """The part of a logged query that EXPLAIN takes: a SELECT, or the EXECUTE of a
+    prepared one (a first use logs `PREPARE …; EXECUTE …`); None for anything else."""
+    statement = logged.rsplit("; EXECUTE ", 1)
+    text = f"EXECUTE {statement[1]}" if len(statement) == 2 else logged.lstrip()
+    return text if text.upper().startswith(("SELECT", "EXECUTE")) else None

@@ -28,7 +28,7 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from callportal.sql import ModelColumns, VendorSql
+from callportal.sql import ModelColumns, VendorSql, fetch
 from calls.longpoll import wait_for_next
 from calls.models import Call
 from calls.states import max_call_length
@@ -52,13 +52,12 @@ def _call_by_id_sql(connection: BaseDatabaseWrapper) -> str:
     return f"SELECT {CALL.select_list(connection)} FROM {qn(CALL.table)} WHERE {qn('id')} = %s"
 
 
-_CALL_BY_ID = VendorSql(_call_by_id_sql)
+_CALL_BY_ID = VendorSql(_call_by_id_sql, "calls_call_by_id", prepare=True)
 
 
 def call_by_id(call_id: uuid.UUID) -> Call | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_CALL_BY_ID(connection), [CALL.value("id", call_id, connection)])
-        found = CALL.instances(cursor.fetchall(), connection)
+    rows = fetch(connection, _CALL_BY_ID, [CALL.value("id", call_id, connection)])
+    found = CALL.instances(rows, connection)
     return found[0] if found else None
 
 
@@ -97,7 +96,12 @@ def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -
 
 
 _LOOKUPS = {
-    (ongoing, last): VendorSql(partial(_lookup_sql, ongoing=ongoing, last=last))
+    (ongoing, last): VendorSql(
+        partial(_lookup_sql, ongoing=ongoing, last=last),
+        "calls_call_" + "_".join(s for s, on in (("ongoing", ongoing), ("last", last)) if on),
+        # One generic plan would serve hot and quiet numbers alike (callportal/sql.py).
+        prepare=False,
+    )
     for ongoing in (False, True)
     for last in (False, True)
     if ongoing or last
@@ -121,10 +125,8 @@ def _lookup(
 ) -> tuple[list[Call], list[Call]]:
     """The calls in progress on `number` (at most two) and its latest finished calls (one,
     or two sharing the latest end), in one round trip; only the parts asked for."""
-    sql = _LOOKUPS[ongoing, last](connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _lookup_params(number, now, ongoing=ongoing, last=last))
-        rows = cursor.fetchall()
+    params = _lookup_params(number, now, ongoing=ongoing, last=last)
+    rows = fetch(connection, _LOOKUPS[ongoing, last], params)
     in_progress = CALL.instances((r for r in rows if r[0] == 0), connection, start=1)
     candidates: dict[uuid.UUID, Call] = {}
     for call in CALL.instances((r for r in rows if r[0] != 0), connection, start=1):

@@ -1,10 +1,11 @@
-"""Query-plan tests need PostgreSQL's planner: on SQLite they are not collected at all
-(neither run nor reported as skipped), as the README says."""
+"""Query-plan and prepared-statement tests need PostgreSQL: on SQLite they are not
+collected at all (neither run nor reported as skipped), as the README says."""
 
-from django.conf import settings
+from django.db import connections
 
 collect_ignore = (
     []
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    else ["test_query_plans.py"]
+    # By vendor, not engine name: PostgreSQL runs through the pooled engine by default.
+    if connections["default"].vendor == "postgresql"
+    else ["test_query_plans.py", "test_prepared_statements.py"]
 )

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apikeys.selectors import api_key_for_secret, session_for_token
 from apikeys.services import create_api_key, request_token
+from callportal.sql import explainable
 from calls.paginators import BoundedCountPaginator
 from calls.selectors import Status, call_by_id, calls_by_status
 from ingest.selectors import list_calls
@@ -76,13 +77,21 @@ def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-
     plans = []
     for query in captured:
         sql = query["sql"]
-        if not sql.lstrip().upper().startswith("SELECT"):
+        statement = explainable(sql)
+        if statement is None:
             continue
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-            raw = cursor.fetchone()[0]
-        plan = json.loads(raw) if isinstance(raw, str) else raw
-        plans.append((sql, plan[0]["Plan"]))
+        # A prepared statement runs on a custom plan its first five times, then on the
+        # generic plan if that looks no costlier: both must hold.
+        prepared = statement.upper().startswith("EXECUTE")
+        modes = ["force_custom_plan", "force_generic_plan"] if prepared else ["auto"]
+        for mode in modes:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET plan_cache_mode = {mode}")
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement)
+                raw = cursor.fetchone()[0]
+                cursor.execute("RESET plan_cache_mode")
+            plan = json.loads(raw) if isinstance(raw, str) else raw
+            plans.append((f"{sql} [{mode}]", plan[0]["Plan"]))
     assert plans, "nothing was queried"
     return plans
 
