@@ -43,3 +43,32 @@ class ApiRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action or '-'} → {self.result_code} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class HourlyUsage(models.Model):
+    """How many requests a key made in one hour (UTC) with one result code.
+
+    What the admin's per-key counts and usage chart read instead of the raw trail, whose
+    size grows with traffic: a key has at most 24 rows a day per result code seen. The
+    audit writer adds to it in the transaction that writes the raw rows
+    (audit.services); `manage.py rebuild_usage` recounts it from the raw rows.
+    """
+
+    api_key = models.ForeignKey("apikeys.ApiKey", on_delete=models.CASCADE, related_name="+")
+    # The hour's first moment, in UTC.
+    hour = models.DateTimeField()
+    result_code = models.PositiveSmallIntegerField()
+    requests = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = "hourly API usage"
+        verbose_name_plural = "hourly API usage"
+        constraints = [
+            # Also the index every read goes through: one key, a range of hours.
+            models.UniqueConstraint(
+                fields=["api_key", "hour", "result_code"], name="hourlyusage_key_hour_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requests} × code {self.result_code} at {self.hour:%Y-%m-%d %H}:00"

@@ -1,29 +1,47 @@
 """Reads of the audit trail."""
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audit.models import ApiRequest
+from audit.models import ApiRequest, HourlyUsage
 
 
-def requests_since(since: datetime) -> Coalesce:
+def requests_since(since: datetime) -> CombinedExpression:
     """An expression for annotating API keys with their request count since `since`.
 
-    A correlated subquery per listed key (served by the (api_key, at) index), not a JOIN
-    with GROUP BY over the whole trail.
+    Read from the hourly roll-up for the whole hours, plus the raw rows of the part-hour
+    at the start (at most an hour of one key's rows, on the (api_key, at) index): exact,
+    and as cheap with ten million audit rows as with ten. Correlated subqueries per listed
+    key, not a JOIN with GROUP BY.
     """
-    counts = (
-        ApiRequest.objects.filter(api_key=OuterRef("pk"), at__gte=since)
+    whole_hours_from = _hour_ceiling(since)
+    hours = (
+        HourlyUsage.objects.filter(api_key=OuterRef("pk"), hour__gte=whole_hours_from)
+        .order_by()
+        .values("api_key")
+        .annotate(n=Sum("requests"))
+        .values("n")
+    )
+    part_hour = (
+        ApiRequest.objects.filter(api_key=OuterRef("pk"), at__gte=since, at__lt=whole_hours_from)
         .order_by()
         .values("api_key")
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+    return Coalesce(Subquery(hours, output_field=IntegerField()), Value(0)) + Coalesce(
+        Subquery(part_hour, output_field=IntegerField()), Value(0)
+    )
+
+
+def _hour_ceiling(moment: datetime) -> datetime:
+    hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return hour if hour == moment else hour + timedelta(hours=1)
 
 
 @dataclass
@@ -49,18 +67,19 @@ def daily_usage(api_key_id: int, *, days: int = 30, now: datetime | None = None)
     start = timezone.make_aware(datetime.combine(first_day, datetime.min.time()))
     day_list = [first_day + timedelta(days=i) for i in range(days)]
     index = {d: i for i, d in enumerate(day_list)}
+    # From the hourly roll-up: at most 24 rows a day per result code. An hour counts on the
+    # day it starts on in the server's time zone (exact for zones a whole number of hours
+    # from UTC; elsewhere an hour straddling midnight counts on the day before).
     rows = (
-        ApiRequest.objects.filter(api_key_id=api_key_id, at__gte=start)
-        .annotate(day=TruncDate("at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "result_code")
-        .annotate(n=Count("pk"))
+        HourlyUsage.objects.filter(api_key_id=api_key_id, hour__gte=start)
+        .values_list("hour", "result_code", "requests")
         .order_by()
     )
     usage = DailyUsage(days=day_list)
-    for row in rows:
-        i = index.get(row["day"])
+    for hour, code, n in rows:
+        i = index.get(timezone.localtime(hour).date())
         if i is None:
             continue
-        usage.by_code.setdefault(row["result_code"], [0] * days)[i] += row["n"]
+        usage.by_code.setdefault(code, [0] * days)[i] += n
     usage.by_code = dict(sorted(usage.by_code.items()))
     return usage

@@ -6,6 +6,11 @@ background thread: every `AUDIT_FLUSH_SECONDS` (default 1 s), as soon as
 `AUDIT_FLUSH_ROWS` rows are waiting, and at interpreter exit. `AUDIT_FLUSH_SECONDS=0`
 writes each row at once, in the caller's thread and transaction (the test settings do
 this, so a test sees its rows without waiting).
+
+Each batch also adds its counts to the hourly roll-up the admin reads (per key, hour and
+result code: audit.models.HourlyUsage), in the same transaction as its rows: one upsert
+statement that adds to the existing counts, so several processes flushing at once never
+lose an increment.
 """
 
 import atexit
@@ -16,8 +21,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
-from datetime import datetime
+from collections import Counter, deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +35,10 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models import F
 
-from audit.models import ApiRequest
+from audit import rollup
+from audit.models import ApiRequest, HourlyUsage
 from shared.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -205,11 +212,57 @@ def _write(rows: list[dict[str, Any]]) -> None:
     try:
         with transaction.atomic():
             ApiRequest.objects.bulk_create(objects)
+            _add_usage(objects)
     except IntegrityError:
         # Deleted in the moment between the check and the commit.
         _unlink_missing(objects)
         with transaction.atomic():
             ApiRequest.objects.bulk_create(objects)
+            _add_usage(objects)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _add_usage(objects: list[ApiRequest]) -> None:
+    """Add the rows' counts to the hourly roll-up, in the caller's transaction."""
+    counts = Counter(
+        (o.api_key_id, _hour(o.at), o.result_code) for o in objects if o.api_key_id is not None
+    )
+    if not counts:
+        return
+    connection = connections[HourlyUsage.objects.db]
+    # In one order in every process: two flushes touching the same rows never deadlock.
+    ordered = sorted(counts.items())
+    if connection.vendor not in ("postgresql", "sqlite"):
+        for (key_id, hour, code), n in ordered:
+            found = HourlyUsage.objects.filter(api_key_id=key_id, hour=hour, result_code=code)
+            if not found.update(requests=F("requests") + n):
+                HourlyUsage.objects.create(
+                    api_key_id=key_id, hour=hour, result_code=code, requests=n
+                )
+        return
+    # Both speak INSERT … ON CONFLICT DO UPDATE; bulk_create(update_conflicts=True) would
+    # overwrite a count instead of adding to it.
+    qn = connection.ops.quote_name
+    table = qn(HourlyUsage._meta.db_table)
+    key, hour_, code, requests = (
+        qn(HourlyUsage._meta.get_field(name).column)
+        for name in ("api_key", "hour", "result_code", "requests")
+    )
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(ordered))
+    params: list[object] = []
+    for (key_id, hour, result_code), n in ordered:
+        params += [key_id, connection.ops.adapt_datetimefield_value(hour), result_code, n]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Quoted model names and placeholders only; every value is a parameter.
+            f"INSERT INTO {table} ({key}, {hour_}, {code}, {requests}) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT ({key}, {hour_}, {code}) "
+            f"DO UPDATE SET {requests} = {table}.{requests} + EXCLUDED.{requests}",
+            params,
+        )
 
 
 def _unlink_missing(objects: list[ApiRequest]) -> None:
@@ -291,14 +344,44 @@ def flush() -> int:
     return writer.flush()
 
 
+# The admin's chart shows 30 days; its roll-up outlives a shorter retention of the raw rows.
+USAGE_KEPT_DAYS = 31
+
+
 def prune_requests(before: datetime, batch: int = 10_000) -> int:
     """Delete audit rows older than `before`, `batch` rows per statement; returns how many.
 
-    Small batches keep each delete short, so the flusher's inserts never wait long.
+    Small batches keep each delete short, so the flusher's inserts never wait long. The
+    hourly roll-up goes at the same age, but never within USAGE_KEPT_DAYS: it holds only
+    counts, and the admin's 30-day chart stays whole with a shorter retention.
     """
+    usage_before = min(_hour(before), _hour(datetime.now(UTC)) - timedelta(days=USAGE_KEPT_DAYS))
+    HourlyUsage.objects.filter(hour__lt=usage_before).delete()
     deleted = 0
     while True:
         ids = list(ApiRequest.objects.filter(at__lt=before).values_list("pk", flat=True)[:batch])
         if not ids:
             return deleted
         deleted += ApiRequest.objects.filter(pk__in=ids).delete()[0]
+
+
+def rebuild_usage(since: datetime | None = None) -> int:
+    """Recount the hourly roll-up from the raw rows, from the hour of `since` on (when None:
+    from the oldest raw row's hour; older hours, whose raw rows were pruned, keep their
+    counts). Returns how many roll-up rows were written.
+
+    Writers wait meanwhile (PostgreSQL: the roll-up is locked first), so a batch flushed
+    during the rebuild is counted once: either in the recount or by its own upsert after.
+    """
+    with transaction.atomic():
+        connection = connections[HourlyUsage.objects.db]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                table = connection.ops.quote_name(HourlyUsage._meta.db_table)
+                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        if since is None:
+            oldest = ApiRequest.objects.order_by("at").values_list("at", flat=True).first()
+            if oldest is None:
+                return 0
+            since = oldest
+        return rollup.recount(ApiRequest, HourlyUsage, since)

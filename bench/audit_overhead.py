@@ -4,10 +4,10 @@
                                              [--database callportal_admin_audit_bench]
 
 Recreates the PostgreSQL database given (it is dropped first!), migrates it, makes one API
-key and one call, then serves the app with gunicorn on 127.0.0.1 (2 gthread workers, 8
-threads each, throttling off) in three modes, one after another, `--rounds` times:
+key and one call, then serves the app with gunicorn on 127.0.0.1 (gunicorn.conf.py, the
+production setup; throttling off) in three modes, one after another, `--rounds` times:
 
-- off: record_api_request replaced by a no-op (the baseline);
+- off: no audit row and no last_used_at update (the baseline);
 - buffered: the shipped writer (rows batched in process, written every second);
 - sync: AUDIT_FLUSH_SECONDS=0, one INSERT per request (what buffering saves).
 
@@ -44,9 +44,13 @@ def make_app():  # type: ignore[no-untyped-def]
 
     application = get_wsgi_application()
     if os.environ.get("BENCH_AUDIT") == "off":
+        import verba.auth
         import verba.views
 
+        # Neither the audit row nor the key's and session's last_used_at.
         verba.views.record_api_request = lambda **kwargs: None
+        verba.views.touch_session = lambda *args, **kwargs: None
+        verba.auth.touch_api_key = lambda *args, **kwargs: None
     return application
 
 
@@ -117,14 +121,11 @@ def run(mode: str, path: str, seconds: float, clients: int) -> tuple[float, int,
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
+            # The production configuration (gevent workers, the connection pool).
+            "--config",
+            "gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{PORT}",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "8",
             "--graceful-timeout",
             "10",
             "audit_overhead:make_app()",

@@ -58,3 +58,30 @@ def test_many_rows_are_deleted_in_batches():
 
     assert prune_requests(timezone.now() - timedelta(days=1), batch=10) == 25
     assert ApiRequest.objects.count() == 0
+
+
+def test_usage_counts_outlive_pruned_rows_for_the_charts_month_then_go():
+    from apikeys.services import create_api_key
+    from audit.models import HourlyUsage
+    from audit.services import record_api_request
+
+    key, _ = create_api_key("Counted")
+    now = timezone.now()
+    for age in (1, 10, 40):
+        record_api_request(
+            at=now - timedelta(days=age),
+            action=f"age-{age}",
+            api_key_id=key.pk,
+            user_id=None,
+            client_address=None,
+            result_code=0,
+            call_id=None,
+            duration_ms=1,
+        )
+
+    prune("--days", "5")
+
+    assert list(ApiRequest.objects.values_list("action", flat=True)) == ["age-1"]
+    # The 10-day-old hour stays counted (the admin's 30-day chart), the 40-day-old one goes.
+    kept = sorted((now - hour).days for hour in HourlyUsage.objects.values_list("hour", flat=True))
+    assert kept == [1, 10]
