@@ -97,7 +97,7 @@ def test_no_row_and_no_admin_page_holds_a_key_token_or_password(
         admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode(),
         admin_client.get(reverse("admin:apikeys_apisession_changelist")).content.decode(),
         admin_client.get(reverse("admin:index")).content.decode(),
-        export.content.decode(),
+        b"".join(export.streaming_content).decode(),
     ]
     assert export["Content-Type"].startswith("text/csv")
     for page in pages:
