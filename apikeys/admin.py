@@ -5,11 +5,11 @@ plaintext appears exactly once, in the body of the answer that created or rotate
 (never in a message, a cookie, the session or the admin's history).
 """
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import Expression, IntegerField, Q, QuerySet, Value
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,10 +26,24 @@ from apikeys.services import (
     revoke_api_key,
     rotate_api_key,
 )
-from audit.charts import usage_chart_svg
-from audit.selectors import daily_usage, requests_since
 
 USAGE_DAYS = 30
+
+
+class KeyUsage(Protocol):
+    """Where the key list's request counts and a key's usage chart come from.
+
+    The audit trail provides it (audit.key_usage, plugged in by callportal/apps.py): apikeys
+    does not import audit, and audit does not import apikeys.
+    """
+
+    def requests_since(self, since: datetime) -> Expression:
+        """An expression annotating keys with their request count since `since`."""
+        ...
+
+    def daily_chart(self, api_key_id: int, days: int) -> str:
+        """The key's requests per day over the last `days` days, as safe HTML."""
+        ...
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -141,10 +155,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "usage_chart",
     ]
 
+    # Set when the apps are ready; without it the usage columns show "-".
+    usage: ClassVar[KeyUsage | None] = None
+
     # --- list -----------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         since = timezone.now() - timedelta(hours=24)
-        return super().get_queryset(request).annotate(requests_24h=requests_since(since))
+        count = (
+            self.usage.requests_since(since)
+            if self.usage is not None
+            else Value(None, output_field=IntegerField())
+        )
+        return super().get_queryset(request).annotate(requests_24h=count)
 
     @admin.display(description="state", ordering="revoked_at")
     def state_label(self, obj: ApiKey) -> str:
@@ -168,14 +190,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return ", ".join(obj.networks) if obj.networks else "anywhere"
 
     @admin.display(description="requests (24 h)", ordering="requests_24h")
-    def requests_24h(self, obj: ApiKey) -> int:
-        return obj.requests_24h
+    def requests_24h(self, obj: ApiKey) -> int | str:
+        return "-" if obj.requests_24h is None else obj.requests_24h
 
     @admin.display(description=f"requests per day, last {USAGE_DAYS} days")
     def usage_chart(self, obj: ApiKey) -> str:
-        if obj.pk is None:
+        if obj.pk is None or self.usage is None:
             return "-"
-        return usage_chart_svg(daily_usage(obj.pk, days=USAGE_DAYS))
+        return self.usage.daily_chart(obj.pk, USAGE_DAYS)
 
     # --- forms ------------------------------------------------------------------------
     def get_form(

@@ -8,18 +8,16 @@ digest, so no comparison on the secret itself ever happens in Python.
 
 import hashlib
 import hmac
-import re
 import secrets
 import string
 import uuid
 
 from django.conf import settings
 
+from shared.guids import parse_guid
+
 TOKEN_LENGTH = 32
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
-_GUID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII
-)
 
 
 def digest(secret: str) -> str:
@@ -31,13 +29,10 @@ def normalize_key(raw: str) -> str | None:
     """The canonical lower-case GUID form of a key, or None when it is not a GUID.
 
     Verba clients send keys in any letter case; matching ignores it. Only the canonical
-    8-4-4-4-12 form counts: uuid.UUID alone would also take `urn:`/`{}` forms, moved
-    dashes and non-ASCII digits, so one key would have many spellings.
+    8-4-4-4-12 form counts (shared.guids), so one key has one spelling.
     """
-    raw = raw.strip()
-    if _GUID.fullmatch(raw) is None:
-        return None
-    return raw.lower()
+    guid = parse_guid(raw.strip())
+    return None if guid is None else str(guid)
 
 
 def key_digest(raw_key: str) -> str | None:

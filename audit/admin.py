@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from audit.charts import RESULT_CODES, code_label
 from audit.models import ApiRequest
-from calls.paginators import BoundedCountPaginator
+from shared.paginators import BoundedCountPaginator
 
 
 class ResultCodeFilter(admin.SimpleListFilter):

@@ -37,10 +37,9 @@ from django.db import (
 )
 from django.db.models import F
 
-from apikeys.models import ApiKey
 from audit import rollup
 from audit.models import ApiRequest, HourlyUsage
-from calls.text import clean_text
+from shared.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -269,10 +268,11 @@ def _add_usage(objects: list[ApiRequest]) -> None:
 def _unlink_missing(objects: list[ApiRequest]) -> None:
     key_ids = {o.api_key_id for o in objects if o.api_key_id is not None}
     user_ids = {o.user_id for o in objects if o.user_id is not None}
+    # The key model through the row's own foreign key: the trail names keys by id and never
+    # imports apikeys (docs/decisions.md, "Layers").
+    keys = ApiRequest._meta.get_field("api_key").related_model
     live_keys = (
-        set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
-        if key_ids
-        else set()
+        set(keys.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
     )
     live_users = (
         set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))

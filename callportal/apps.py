@@ -4,7 +4,8 @@ from django.core.signals import request_started
 
 class CallportalConfig(AppConfig):
     """The project itself as an app: site-wide request handling that must be wired up
-    before the first request."""
+    before the first request, and the apps plugged into one another where neither may
+    import the other."""
 
     name = "callportal"
     verbose_name = "callportal"
@@ -14,3 +15,9 @@ class CallportalConfig(AppConfig):
 
         # Before Django builds each request (see callportal/charsets.py).
         request_started.connect(guard_request_charset, dispatch_uid="callportal-charset-guard")
+
+        from apikeys.admin import ApiKeyAdmin
+        from audit.key_usage import TrailKeyUsage
+
+        # The key admin's request counts and chart, from the audit trail.
+        ApiKeyAdmin.usage = TrailKeyUsage()

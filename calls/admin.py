@@ -30,7 +30,6 @@ from import_export.signals import post_export
 from calls import links, recording_types, retention, states
 from calls.either_side import SidedQuerySet, any_of, term_conditions, term_sides
 from calls.models import Call, Marker, MetadataField, MetadataValue
-from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.services import (
     WRITABLE_FIELDS,
@@ -41,6 +40,7 @@ from calls.services import (
     upsert_call,
 )
 from calls.states import FILTER_CHOICES
+from shared.paginators import BoundedCountPaginator
 
 
 class CallQuerySet(SidedQuerySet):

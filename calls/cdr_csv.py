@@ -8,10 +8,12 @@ import csv
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any
 
 from calls.models import NUMBER_MAX_LENGTH, Direction
+from shared.guids import parse_guid
+from shared.times import parse_datetime
 
 # Header name (lower case; spaces and hyphens read as "_") → Call field.
 COLUMNS: dict[str, str] = {
@@ -149,10 +151,10 @@ def parse_row(header: Header, values: list[str]) -> dict[str, Any]:
 
 
 def _guid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        raise ValueError(f"{_show(value)} is not a GUID") from None
+    guid = parse_guid(value.strip())
+    if guid is None:
+        raise ValueError(f"{_show(value)} is not a GUID")
+    return guid
 
 
 def _number(value: str) -> str:
@@ -181,14 +183,12 @@ def _text(value: str) -> str:
 
 def parse_time(value: str) -> datetime:
     """A CSV time, for both CSV imports (the admin's and `import_calls`): ISO 8601, and a
-    time without an offset is UTC (Verba exports UTC without one; ours carry an offset),
-    whatever the server's TIME_ZONE."""
-    text = value.strip()
+    time without an offset is UTC (shared.times; Verba exports UTC without one, ours carry
+    an offset), whatever the server's TIME_ZONE."""
     try:
-        parsed = datetime.fromisoformat(text)
+        return parse_datetime(value)
     except ValueError:
         raise ValueError(f"{_show(value)} is not a date and time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def line_number(data_row: int) -> int:

@@ -14,8 +14,6 @@ DRF's cursor paginator), the staff search (calls/search.py) and the admin's sear
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from typing import Any, Self
 
 from django.db import connections
@@ -23,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.query import ModelIterable
 
 from calls.models import Call
+from shared.guids import parse_guid
 
 
 def number_sides(calls: QuerySet[Call], number: str) -> tuple[QuerySet[Call], QuerySet[Call]]:
@@ -43,8 +42,9 @@ def term_conditions(term: str) -> list[Q]:
         Q(native_id=term),
         Q(platform_call_id=term),
     ]
-    with contextlib.suppress(ValueError):
-        conditions.append(Q(pk=uuid.UUID(term)))
+    guid = parse_guid(term)
+    if guid is not None:
+        conditions.append(Q(pk=guid))
     return conditions
 
 

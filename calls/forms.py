@@ -9,7 +9,7 @@ from django.utils import timezone
 from calls.models import NUMBER_MAX_LENGTH
 from calls.search import CallSearch, Cursor
 from calls.states import FILTER_CHOICES, State
-from calls.text import parse_time_span
+from shared.times import parse_time_span
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from calls.models import MARKER_NAME_MAX_LENGTH, Call, Marker
 from calls.retention import has_ended
-from calls.text import has_control_character
+from shared.text import has_control_character
 
 
 class Mode(StrEnum):

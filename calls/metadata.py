@@ -20,7 +20,7 @@ from calls.models import (
     MetadataField,
     MetadataValue,
 )
-from calls.text import has_control_character
+from shared.text import has_control_character
 
 # Tabs and line breaks are fine in a value (a CRM note); other control characters are not
 # (XML cannot carry them, PostgreSQL cannot store NUL).

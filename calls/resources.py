@@ -25,6 +25,7 @@ from import_export import fields, resources, widgets
 from calls import cdr_csv
 from calls.models import Call, MetadataValue
 from calls.services import END_BEFORE_START_MESSAGE, WRITABLE_FIELDS, upsert_call
+from shared.guids import parse_guid
 
 # The streamed export sends its text in pieces of about this size.
 CSV_CHUNK_BYTES = 64 * 1024
@@ -62,10 +63,10 @@ class GuidWidget(widgets.Widget):
         text = str(value or "").strip()
         if not text:
             raise ValidationError({"id": "A call needs an id (a GUID)."})
-        try:
-            return uuid.UUID(text)
-        except ValueError:
-            raise ValidationError({"id": "The id must be a GUID."}) from None
+        guid = parse_guid(text)
+        if guid is None:
+            raise ValidationError({"id": "The id must be a GUID."})
+        return guid
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         return "" if value is None else str(value)

@@ -11,7 +11,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -19,6 +19,8 @@ from django.utils import timezone
 from calls.either_side import first_rows, number_sides
 from calls.models import Call
 from calls.states import State, state_q
+from shared.guids import parse_guid
+from shared.times import parse_datetime
 
 PER_PAGE = 50
 
@@ -50,11 +52,11 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
             started, pk = raw.split("|")
-            started_at = datetime.fromisoformat(started)
-            if started_at.tzinfo is None:
-                return None
-            # In UTC, as stored; a hand-made "year 1, UTC+14" would overflow in the query.
-            return cls(started_at.astimezone(UTC), uuid.UUID(pk))
+            # In UTC, as stored (a hand-made "year 1, UTC+14" is refused: it would overflow
+            # in the query); a cursor always carries its offset.
+            started_at = parse_datetime(started, naive_is_utc=False)
+            guid = parse_guid(pk)
+            return None if guid is None else cls(started_at, guid)
         except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
             return None
 

@@ -28,7 +28,7 @@ from calls.metadata import metadata_of
 from calls.models import Call, Marker
 from calls.search import CallSearch, Cursor, search_calls
 from calls.states import State, call_state
-from calls.text import parse_guid
+from shared.guids import parse_guid
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+from rest_framework.settings import api_settings
+from rest_framework.utils import humanize_datetime
 
 from calls.models import NUMBER_MAX_LENGTH, Call, Direction
+from shared.times import NaiveTime, parse_datetime
 
 UNKNOWN_FIELD_MESSAGE = "Unknown field."
 READ_ONLY_MESSAGE = "This field is read-only."
@@ -22,14 +24,18 @@ class AwareDateTimeField(serializers.DateTimeField):
     }
 
     def to_internal_value(self, value: Any) -> datetime:
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
+        if not isinstance(value, str):
+            return super().to_internal_value(value)
+        # Read by the project's one parser (shared.times), not DRF's, which would take a time
+        # without an offset in the server's zone.
+        try:
+            parsed = parse_datetime(value, naive_is_utc=False)
+        except NaiveTime:
+            self.fail("naive")
+        except ValueError:
+            formats = humanize_datetime.datetime_formats(api_settings.DATETIME_INPUT_FORMATS)
+            self.fail("invalid", format=formats)
+        return self.enforce_timezone(parsed)
 
 
 class NumberField(serializers.CharField):

@@ -28,6 +28,7 @@ from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, Can
 from ingest.exceptions import ingest_exception_handler
 from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
+from shared.guids import parse_guid
 
 NOT_FOUND_MESSAGE = "No call with this id."
 
@@ -68,10 +69,9 @@ class IngestView(GenericAPIView):
         super().permission_denied(request, message, code)
 
     def get_call(self, raw_id: str) -> Call:
-        try:
-            call_id = uuid.UUID(raw_id)
-        except ValueError:
-            raise NotFound(NOT_FOUND_MESSAGE) from None
+        call_id = parse_guid(raw_id)
+        if call_id is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
         call = selectors.find_call(call_id)
         if call is None:
             raise NotFound(NOT_FOUND_MESSAGE)

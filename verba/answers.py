@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from django.http import HttpResponseBase
 
-from calls.text import clean_text
+from shared.text import clean_text
 from verba.codes import Code
 
 

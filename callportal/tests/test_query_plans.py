@@ -20,9 +20,9 @@ from django.utils import timezone
 from apikeys.selectors import api_key_for_secret, session_for_token
 from apikeys.services import create_api_key, request_token
 from callportal.sql import explainable
-from calls.paginators import BoundedCountPaginator
 from calls.selectors import Status, call_by_id, calls_by_status
 from ingest.selectors import list_calls
+from shared.paginators import BoundedCountPaginator
 
 pytestmark = pytest.mark.django_db
 

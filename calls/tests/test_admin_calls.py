@@ -16,9 +16,9 @@ from django.utils import timezone
 from import_export.formats.base_formats import CSV
 
 from calls.models import Call, Direction, MetadataField, MetadataValue
-from calls.paginators import BoundedCountPaginator
 from calls.resources import CallResource
 from calls.tests.factories import CallFactory
+from shared.paginators import BoundedCountPaginator
 
 pytestmark = pytest.mark.django_db
 

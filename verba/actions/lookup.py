@@ -51,7 +51,8 @@ from calls.selectors import (
     calls_by_platform_call_id,
     calls_by_status,
 )
-from calls.text import has_control_character, parse_guid
+from shared.guids import parse_guid
+from shared.text import has_control_character
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
 

@@ -23,7 +23,8 @@ from calls.services import (
     add_call_with_recording,
     update_call_with_recording,
 )
-from calls.text import has_control_character, parse_time_span
+from shared.text import has_control_character
+from shared.times import parse_time_span
 from verba.actions import Action, Context, KeyPermission, register
 from verba.answers import Answer, Value
 from verba.auth import check_user_permission

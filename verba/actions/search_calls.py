@@ -12,7 +12,8 @@ from django.utils import timezone
 from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, search_period
 from calls.metadata import metadata_by_call
 from calls.models import NUMBER_MAX_LENGTH
-from calls.text import has_control_character, parse_time_span
+from shared.text import has_control_character
+from shared.times import parse_time_span
 from verba.actions import Action, Context, register
 from verba.actions.options import return_metadata
 from verba.answers import Answer

@@ -1,51 +1,42 @@
-"""Strict reading of the text that arrives from outside: GUIDs and characters XML cannot carry.
+"""Reading written dates and times: one parser for a moment, one for the span a moment names.
 
-Shared by the API transports (answers, parameters) and the audit trail, which may not import
-the transports. Python's own parsers are too lenient here: `uuid.UUID` accepts `urn:` and
-`{…}` forms, dashes anywhere and non-ASCII digits (int() reads a full-width ８ as 8), and
-`str.upper()` maps ſ to S.
+The rule for a time written without a UTC offset, everywhere callportal reads one: it is
+UTC (docs/decisions.md: Verba exports UTC without an offset; the server's TIME_ZONE plays
+no part), unless the reader refuses such times (the ingestion API asks for an offset).
+The staff search form is the one exception, by design: people type times in the zone the
+pages show, so it passes that zone to `parse_time_span`.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta, tzinfo
 
-# Characters XML 1.0 cannot carry: C0 controls except tab, LF and CR; surrogates; U+FFFE/F.
-# PostgreSQL cannot store the first of them (NUL) in a text column either.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-REPLACEMENT = "\ufffd"
 
-# The canonical 8-4-4-4-12 form, ASCII hex digits in any letter case, nothing around it.
-_GUID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII
-)
-# Every C0 control character and DEL.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+class NaiveTime(ValueError):
+    """A time without a UTC offset, where the reader asked for one."""
 
 
-def clean_text(value: str) -> str:
-    """`value` with every character XML cannot carry replaced by U+FFFD.
+def parse_datetime(text: str, *, naive_is_utc: bool = True) -> datetime:
+    """The moment an ISO 8601 date and time names, in UTC.
 
-    Replaced, not dropped, so a reader can see that something was there.
+    Without an offset it is read as UTC, or refused with NaiveTime when `naive_is_utc` is
+    false. ValueError for anything that is not a date and time, or overflows in UTC.
     """
-    return _NOT_XML.sub(REPLACEMENT, value)
-
-
-def has_control_character(value: str) -> bool:
-    return _CONTROL.search(value) is not None
-
-
-def parse_guid(raw: str) -> uuid.UUID | None:
-    """The GUID `raw` spells in the canonical form (any letter case), else None."""
-    if _GUID.fullmatch(raw) is None:
-        return None
-    return uuid.UUID(raw)
+    parsed = datetime.fromisoformat(text.strip())
+    if parsed.tzinfo is None:
+        if not naive_is_utc:
+            raise NaiveTime("the time has no UTC offset")
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range in UTC") from None
 
 
 # YYYY-MM-DD, optionally followed by hh:mm, hh:mm:ss or hh:mm:ss.SSS (ASCII digits only:
-# strptime would take other scripts' digits and one-digit months).
+# strptime would take other scripts' digits and one-digit months, as int() reads a
+# full-width ８ as 8).
 _MOMENT = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:([ T])(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{3}))?)?)?", re.ASCII
 )
