@@ -191,7 +191,8 @@ def _extra_columns(cur, table: str, columns: tuple[str, ...]) -> list[tuple[str,
     the COPY text of an empty value for each: false, '' or NULL."""
     cur.execute(
         "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = %s AND column_default IS NULL",
+        # An identity column (Django's AutoField) has no default either: PostgreSQL fills it.
+        "WHERE table_name = %s AND column_default IS NULL AND is_identity = 'NO'",
         [table],
     )
     extra = []
@@ -222,13 +223,17 @@ def copy_rows(database: str, table: str, columns: tuple[str, ...], lines: Iterat
             indexes = _secondary_indexes(cur, table)
             for name, _ in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
-            cur.copy_expert(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN",
-                io.BufferedReader(_LineReader(lines), buffer_size=1 << 20),
-            )
-            cur.execute("SET maintenance_work_mem = '256MB'")
-            for _, definition in indexes:
-                cur.execute(definition)
+            try:
+                cur.copy_expert(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN",
+                    io.BufferedReader(_LineReader(lines), buffer_size=1 << 20),
+                )
+            finally:
+                # Even after a failed COPY: a table left without its indexes would make
+                # every later run measure sequential scans.
+                cur.execute("SET maintenance_work_mem = '256MB'")
+                for _, definition in indexes:
+                    cur.execute(definition)
             cur.execute(f"VACUUM ANALYZE {table}")
     finally:
         connection.close()
@@ -337,3 +342,29 @@ def load_audit_rows(database: str, rows: int, key_ids: list[int], *, log=print) 
     started = time.perf_counter()
     copy_rows(database, "audit_apirequest", AUDIT_COLUMNS, audit_rows(rows, key_ids))
     log(f"loaded {rows:,} audit rows in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    rebuild_usage(database)
+    log(f"rebuilt the hourly usage roll-up in {time.perf_counter() - started:.0f} s")
+
+
+def rebuild_usage(database: str) -> None:
+    """Count the audit rows into the hourly roll-up (audit.HourlyUsage), as the migration
+    and `manage.py rebuild_usage` do, in one INSERT … SELECT; a schema without the roll-up
+    (an older checkout) is left alone."""
+    connection = connect(database)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT to_regclass('audit_hourlyusage')")
+            if cur.fetchone()[0] is None:
+                return
+            cur.execute("TRUNCATE audit_hourlyusage")
+            cur.execute(
+                "INSERT INTO audit_hourlyusage (api_key_id, hour, result_code, requests) "
+                "SELECT api_key_id, date_trunc('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "
+                "result_code, count(*) FROM audit_apirequest WHERE api_key_id IS NOT NULL "
+                "GROUP BY 1, 2, 3"
+            )
+            cur.execute("VACUUM ANALYZE audit_hourlyusage")
+    finally:
+        connection.close()

@@ -185,6 +185,7 @@ def _read_paths(job: dict[str, Any], client) -> dict[str, Any]:  # type: ignore[
 def _export_peak(admin_client, rows: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Peak Python memory while the admin exports the `rows` newest calls as CSV."""
     from calls.models import Call
+    from calls.resources import CallResource
 
     oldest = Call.objects.order_by("-started_at").values_list("started_at", flat=True)[rows - 1]
     day = oldest.date().isoformat()
@@ -192,7 +193,8 @@ def _export_peak(admin_client, rows: int) -> dict[str, Any]:  # type: ignore[no-
     started = time.perf_counter()
     response = admin_client.post(
         f"/admin/calls/call/export/?started_at__range_from={day}",
-        {"format": "0", "resource": "0", "export_items": []},
+        # Every column ticked: with none, the export form comes back instead of a file.
+        {"format": "0", **{f"callresource_{name}": "on" for name in CallResource.Meta.fields}},
     )
     size = 0
     if getattr(response, "streaming", False):
