@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,8 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 
-from verba.codes import Message
+from shared.times import parse_time_span
+from verba.codes import Message, invalid
 
 # The documented names, named in "given more than once" messages; any other name is not
 # echoed back.
@@ -179,3 +181,20 @@ def _read(request: Request) -> Params:
     if bound.too_large:
         return Params(query=query, body=_EMPTY, unreadable=file_too_large())
     return Params(query=query, body=body)
+
+
+# How the contract writes a time parameter (SearchCalls' start and end, PutMedia's
+# starttime and endtime): UTC, to the minute, the second or the millisecond.
+TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (UTC)"
+
+
+def time_span(params: Params, name: str) -> tuple[datetime, datetime]:
+    """The [first, last] span time parameter `name` covers (`…hh:mm` is its whole minute);
+    code 1 naming the parameter when it is missing or malformed."""
+    raw = params.get(name)
+    if raw is None:
+        raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
+    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
+    if span is None:
+        raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
+    return span

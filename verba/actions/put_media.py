@@ -24,15 +24,13 @@ from calls.services import (
     update_call_with_recording,
 )
 from shared.text import has_control_character
-from shared.times import parse_time_span
 from verba.actions import Action, Context, KeyPermission, register
 from verba.answers import Answer, Value
 from verba.auth import check_user_permission
 from verba.call_records import DIRECTION_IDS
 from verba.codes import ApiError, Code, invalid
-from verba.params import Params
+from verba.params import Params, time_span
 
-TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (UTC)"
 NAME_MAX_LENGTH = 255  # Call.caller_name, called_name
 NATIVE_ID_MAX_LENGTH = 255  # Call.native_id
 
@@ -142,8 +140,8 @@ class PutMedia(Action):
 
 def call_fields(params: Params) -> tuple[datetime, dict[str, Any]]:
     """(start, the call fields the request gives); ApiError 1 naming the first bad parameter."""
-    started_at = _moment(params, "starttime")
-    ended_at = _moment(params, "endtime")
+    started_at = time_span(params, "starttime")[0]
+    ended_at = time_span(params, "endtime")[0]
     if ended_at < started_at:
         raise invalid(END_BEFORE_START)
     fields: dict[str, Any] = {"started_at": started_at, "ended_at": ended_at}
@@ -194,16 +192,6 @@ def first_file(context: Context) -> UploadedFile:
         if files:
             return files[0]
     raise invalid(NO_FILE)
-
-
-def _moment(params: Params, name: str) -> datetime:
-    raw = params.get(name)
-    if raw is None:
-        raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
-    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
-    if span is None:
-        raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
-    return span[0]
 
 
 def _existing(native_id: str, started_at: datetime) -> Call | None:

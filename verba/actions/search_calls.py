@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -13,13 +12,12 @@ from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, search_period
 from calls.metadata import metadata_by_call
 from calls.models import NUMBER_MAX_LENGTH
 from shared.text import has_control_character
-from shared.times import parse_time_span
 from verba.actions import Action, Context, register
 from verba.actions.options import return_metadata
 from verba.answers import Answer
 from verba.call_records import call_list
 from verba.codes import invalid
-from verba.params import Params
+from verba.params import Params, time_span
 
 PAGE_LENGTH_MAX = 1000
 PAGE_LENGTH_DEFAULT = 100
@@ -28,8 +26,6 @@ PAGE_FIRST_MAX = 2**31 - 1
 # Each part is two more arms of an OR: enough for any form, not a query of thousands.
 PARTS_MAX = 20
 NAME_PART_MAX_LENGTH = 255
-
-TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (UTC)"
 
 
 @register
@@ -40,8 +36,8 @@ class SearchCalls(Action):
     def run(self, context: Context) -> Answer:
         params = context.params
         search = PeriodSearch(
-            started_from=_moment(params, "start")[0],
-            started_before=_moment(params, "end")[1],
+            started_from=time_span(params, "start")[0],
+            started_before=time_span(params, "end")[1],
             status=_choice(params, "status", CdrStatus, CdrStatus.RECORDED, fold=True),
             number_parts=_parts(params, "anynum", NUMBER_MAX_LENGTH),
             name_parts=_parts(params, "anyname", NAME_PART_MAX_LENGTH),
@@ -49,7 +45,7 @@ class SearchCalls(Action):
             descending=_choice(params, "order", Order, Order.DESC, fold=True) is Order.DESC,
         )
         # As written: `end` 10:00 is before `start` 10:00:30, though it covers 10:00:59.
-        if _moment(params, "end")[0] < _moment(params, "start")[0]:
+        if time_span(params, "end")[0] < time_span(params, "start")[0]:
             raise invalid("The end parameter must not be before start.")
         page_length = _integer(params, "pagelen", PAGE_LENGTH_DEFAULT, 1, PAGE_LENGTH_MAX)
         page_first = _integer(params, "pagefirst", 0, 0, PAGE_FIRST_MAX)
@@ -67,17 +63,6 @@ class Order(StrEnum):
 
 
 E = TypeVar("E", bound=StrEnum)
-
-
-def _moment(params: Params, name: str) -> tuple[datetime, datetime]:
-    """The [first, last] span `name` covers: `end` reaches the end of its last unit."""
-    raw = params.get(name)
-    if raw is None:
-        raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
-    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
-    if span is None:
-        raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
-    return span
 
 
 def _choice(params: Params, name: str, choices: type[E], default: E, *, fold: bool) -> E:
