@@ -546,7 +546,7 @@ def update_call_with_recording(
     """
     _check_writable(fields)
     _check_consistent(Call(**{**_field_values(call), **fields}), fields)
-    check_recording(content, declared_content_type)
+    # store_recording checks the file before it changes anything.
     stored = store_recording(call, content, declared_content_type, announced_size=announced_size)
     result = upsert_call(call.pk, fields)
     return PutRecording(call=result.call, created=False, recording=stored)
