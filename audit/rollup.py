@@ -13,13 +13,18 @@ from django.db.models.functions import TruncHour
 BATCH = 5_000
 
 
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour `moment` falls in: the roll-up's bucket."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def recount(request_model: Any, usage_model: Any, since: datetime | None = None) -> int:
     """Replace the roll-up's hours from the hour of `since` on (all when None) with counts
     of the raw rows; returns how many roll-up rows were written. Hours before stay."""
     raw = request_model.objects.filter(api_key__isnull=False)
     usage = usage_model.objects.all()
     if since is not None:
-        hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hour = hour_of(since)
         raw = raw.filter(at__gte=hour)
         usage = usage.filter(hour__gte=hour)
     counts = (

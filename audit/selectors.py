@@ -1,7 +1,7 @@
 """Reads of the audit trail."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.expressions import CombinedExpression
@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.models import ApiRequest, HourlyUsage
+from audit.rollup import hour_of
 
 
 def requests_since(since: datetime) -> CombinedExpression:
@@ -40,7 +41,7 @@ def requests_since(since: datetime) -> CombinedExpression:
 
 
 def _hour_ceiling(moment: datetime) -> datetime:
-    hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = hour_of(moment)
     return hour if hour == moment else hour + timedelta(hours=1)
 
 

@@ -35,7 +35,6 @@ from django.db import (
     connections,
     transaction,
 )
-from django.db.models import F
 
 from audit import rollup
 from audit.models import ApiRequest, HourlyUsage
@@ -221,30 +220,20 @@ def _write(rows: list[dict[str, Any]]) -> None:
             _add_usage(objects)
 
 
-def _hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def _add_usage(objects: list[ApiRequest]) -> None:
     """Add the rows' counts to the hourly roll-up, in the caller's transaction."""
     counts = Counter(
-        (o.api_key_id, _hour(o.at), o.result_code) for o in objects if o.api_key_id is not None
+        (o.api_key_id, rollup.hour_of(o.at), o.result_code)
+        for o in objects
+        if o.api_key_id is not None
     )
     if not counts:
         return
     connection = connections[HourlyUsage.objects.db]
     # In one order in every process: two flushes touching the same rows never deadlock.
     ordered = sorted(counts.items())
-    if connection.vendor not in ("postgresql", "sqlite"):
-        for (key_id, hour, code), n in ordered:
-            found = HourlyUsage.objects.filter(api_key_id=key_id, hour=hour, result_code=code)
-            if not found.update(requests=F("requests") + n):
-                HourlyUsage.objects.create(
-                    api_key_id=key_id, hour=hour, result_code=code, requests=n
-                )
-        return
-    # Both speak INSERT … ON CONFLICT DO UPDATE; bulk_create(update_conflicts=True) would
-    # overwrite a count instead of adding to it.
+    # PostgreSQL and SQLite (the project's two databases) both speak INSERT … ON CONFLICT
+    # DO UPDATE; bulk_create(update_conflicts=True) would overwrite a count, not add to it.
     qn = connection.ops.quote_name
     table = qn(HourlyUsage._meta.db_table)
     key, hour_, code, requests = (
@@ -355,7 +344,9 @@ def prune_requests(before: datetime, batch: int = 10_000) -> int:
     hourly roll-up goes at the same age, but never within USAGE_KEPT_DAYS: it holds only
     counts, and the admin's 30-day chart stays whole with a shorter retention.
     """
-    usage_before = min(_hour(before), _hour(datetime.now(UTC)) - timedelta(days=USAGE_KEPT_DAYS))
+    usage_before = min(
+        rollup.hour_of(before), rollup.hour_of(datetime.now(UTC)) - timedelta(days=USAGE_KEPT_DAYS)
+    )
     HourlyUsage.objects.filter(hour__lt=usage_before).delete()
     deleted = 0
     while True:
