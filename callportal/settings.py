@@ -157,7 +157,10 @@ else:
     _db.setdefault("OPTIONS", {}).update(
         {
             "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
-            "options": f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=30000)}",
+            "options": f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=30000)}"
+            # A prepared statement is planned once, not again for every run (PostgreSQL's
+            # default may keep planning it); its generic plan is tested.
+            " -c plan_cache_mode=force_generic_plan",
         }
     )
 

@@ -7,12 +7,13 @@ vendor, and only bind new values per request; `ModelColumns` supplies the quoted
 list, the parameter adaptation and the ORM's value converters (UUIDs and datetimes on
 SQLite, JSON), so the instances are the ones a queryset would have returned.
 
-On PostgreSQL `fetch` also PREPAREs the key, token and call-id queries once per connection
-and EXECUTEs them after (DB_PREPARED_STATEMENTS): the token query takes about ten times
-longer to plan than to run. The first use on a connection sends PREPARE and EXECUTE in one
-round trip, so a request never needs an extra one. The number lookups are not prepared:
-their generic plan (PostgreSQL's choice after five runs) cannot see how hot a number is, and
-reads the start-time indexes for `ongoing` (tests/test_query_plans.py refuses that plan).
+On PostgreSQL `fetch` also PREPAREs the hot queries once per connection and EXECUTEs them
+after (DB_PREPARED_STATEMENTS): the token and number lookups took several times longer to
+plan than to run. The first use on a connection sends PREPARE and EXECUTE in one round
+trip, so a request never needs an extra one. A prepared statement runs on one generic plan
+(the connections set plan_cache_mode so, callportal/settings.py), which cannot see the values:
+only queries whose best plan does not depend on them are prepared, and
+tests/test_query_plans.py checks the generic plans.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ class VendorSql:
         # Names the prepared statement (seen in pg_stat_activity and the query log): the
         # table it reads first, then what it finds.
         self.name = name
-        # Only where the best plan does not depend on the values: after five runs
-        # PostgreSQL may switch a prepared statement to one generic plan for all values.
+        # Only where the best plan does not depend on the values: a prepared statement
+        # runs on one generic plan for all values.
         self.prepare = prepare
         self._build = build
         self._text: dict[str, str] = {}
