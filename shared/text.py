@@ -25,5 +25,10 @@ def clean_text(value: str) -> str:
     return _NOT_XML.sub(REPLACEMENT, value)
 
 
+def needs_cleaning(value: str) -> bool:
+    """Whether `clean_text` would change `value`."""
+    return _NOT_XML.search(value) is not None
+
+
 def has_control_character(value: str) -> bool:
     return _CONTROL.search(value) is not None

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from django.http import HttpResponseBase
 
-from shared.text import clean_text
+from shared.text import clean_text, needs_cleaning
 from verba.codes import Code
 
 
@@ -126,6 +126,10 @@ class Answer:
         return [v for v in self.values if v.placement is Placement.ELEMENT]
 
     def cleaned(self) -> Answer:
+        # Most answers carry nothing to clean: copying them costs more than looking.
+        texts = (self.type, self.message, *(v.value for v in self.values))
+        if self.records is None and not any(map(needs_cleaning, texts)):
+            return self
         return replace(
             self,
             type=clean_text(self.type),
