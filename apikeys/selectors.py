@@ -15,6 +15,8 @@ its key, its user and whether that user holds a given permission in the same rou
 from __future__ import annotations
 
 import hmac
+from functools import partial
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -23,7 +25,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
-from callportal.sql import ModelColumns, VendorSql, fetch
+from callportal.sql import ModelColumns, Read, VendorSql, run
 
 # What the key checks (state, networks, permissions), last_used and the token match read.
 KEY_FIELDS = (
@@ -93,6 +95,15 @@ def _session_sql(connection: BaseDatabaseWrapper) -> str:
 _SESSION_BY_DIGEST = VendorSql(_session_sql, "apikeys_apisession_by_token_digest", prepare=True)
 
 
+def key_read(raw_key: str) -> Read[ApiKey | None] | None:
+    """The stored key for a presented key (any letter case), whatever its state, as a read
+    (to run alone or with another); None when the value is not a GUID (no query needed)."""
+    key_digest = secrets.key_digest(raw_key)
+    if key_digest is None:
+        return None
+    return Read(_KEY_BY_DIGEST, (key_digest,), _one_key)
+
+
 def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> ApiKey | None:
     """The stored key for a presented key (any letter case), whatever its state; or None.
 
@@ -100,18 +111,22 @@ def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> Ap
     `session_for_token`, which brings its key along) belongs to the presented key, that key
     is returned without a second query.
     """
-    key_digest = secrets.key_digest(raw_key)
-    if key_digest is None:
+    read = key_read(raw_key)
+    if read is None:
         return None
-    if session is not None and hmac.compare_digest(session.api_key.key_digest, key_digest):
+    if session is not None and hmac.compare_digest(session.api_key.key_digest, read.params[0]):
         return session.api_key
-    found = KEY.instances(fetch(connection, _KEY_BY_DIGEST, [key_digest]), connection)
+    return run(connection, read)
+
+
+def _one_key(rows: list[tuple[Any, ...]]) -> ApiKey | None:
+    found = KEY.instances(rows, connection)
     return found[0] if found else None
 
 
-def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
+def session_read(raw_token: str, *, permission: str) -> Read[ApiSession | None] | None:
     """The session (with its user and its key) a presented token belongs to, whatever its
-    state; or None. A value that cannot be a token is None without a query.
+    state, as a read; None when the value cannot be a token (no query needed).
 
     `permission` ("app_label.codename") is checked for the session's user in the same
     query; the answer is in `session.checked_permissions`.
@@ -119,8 +134,17 @@ def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
     if len(raw_token) != secrets.TOKEN_LENGTH or not raw_token.isascii() or not raw_token.isalnum():
         return None
     app_label, codename = permission.split(".", 1)
-    params = [app_label, codename, app_label, codename, secrets.digest(raw_token)]
-    rows = fetch(connection, _SESSION_BY_DIGEST, params)
+    params = (app_label, codename, app_label, codename, secrets.digest(raw_token))
+    return Read(_SESSION_BY_DIGEST, params, partial(_one_session, permission))
+
+
+def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
+    """`session_read`, run: the session, or None."""
+    read = session_read(raw_token, permission=permission)
+    return None if read is None else run(connection, read)
+
+
+def _one_session(permission: str, rows: list[tuple[Any, ...]]) -> ApiSession | None:
     if not rows:
         return None
     row = rows[0]

@@ -22,13 +22,17 @@ import hashlib
 import re
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class ModelColumns(Generic[M]):
@@ -107,12 +111,22 @@ class VendorSql:
         self.prepare = prepare
         self._build = build
         self._text: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
     def __call__(self, connection: BaseDatabaseWrapper) -> str:
         text = self._text.get(connection.vendor)
         if text is None:
             text = self._text[connection.vendor] = self._build(connection)
         return text
+
+    def statement_name(self, connection: BaseDatabaseWrapper) -> str:
+        """The prepared statement's name: readable, unique by the text, at most 63 bytes
+        (PostgreSQL cuts longer names, and two cut names could meet)."""
+        name = self._names.get(connection.vendor)
+        if name is None:
+            digest = hashlib.blake2b(self(connection).encode(), digest_size=6).hexdigest()
+            name = self._names[connection.vendor] = f"{self.name[:50].rstrip('_')}_{digest}"
+        return name
 
 
 # The statements each PostgreSQL connection has prepared. Keyed by the driver's connection
@@ -128,14 +142,21 @@ def fetch(
     connection: BaseDatabaseWrapper, sql: VendorSql, params: Sequence[Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of `sql` with `params`, through a prepared statement where that helps."""
+    return _fetch(connection, sql, params)[1]
+
+
+def _fetch(
+    connection: BaseDatabaseWrapper, sql: VendorSql, params: Sequence[Any]
+) -> tuple[Any, list[tuple[Any, ...]]]:
+    """The cursor's description and the rows."""
     text = sql(connection)
     with connection.cursor() as cursor:
         if not (
             sql.prepare and connection.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS
         ):
             cursor.execute(text, params)
-            return cursor.fetchall()
-        name = f"{sql.name}_{hashlib.blake2b(text.encode(), digest_size=6).hexdigest()}"
+            return cursor.description, cursor.fetchall()
+        name = sql.statement_name(connection)
         done = _prepared.setdefault(cursor.cursor.connection, set())
         prepare = name not in done
         try:
@@ -153,7 +174,79 @@ def fetch(
                 raise
             cursor.execute(_execute(name, text, len(params), prepare=name not in done), params)
         done.add(name)
-        return cursor.fetchall()
+        return cursor.description, cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class Read(Generic[T]):
+    """A query and what its rows mean: built by a selector, run by `run` or, sharing one
+    round trip with another, by `run_together`."""
+
+    sql: VendorSql
+    params: tuple[Any, ...]
+    # Rows → the selector's answer; not part of what makes two reads the same.
+    decode: Callable[[list[tuple[Any, ...]]], T] = field(compare=False)
+
+
+class Reader(Protocol):
+    """Whatever runs a read for a selector: `run` on the default connection, or something
+    that already holds the answer (a read made together with another)."""
+
+    def __call__(self, read: Read[T]) -> T: ...
+
+
+def run(connection: BaseDatabaseWrapper, read: Read[T]) -> T:
+    return read.decode(fetch(connection, read.sql, read.params))
+
+
+@dataclass(frozen=True)
+class Ran(Generic[T]):
+    """The answer of a read that ran (which may itself be None: nothing found)."""
+
+    answer: T
+
+
+_TOGETHER: dict[tuple[str, str], VendorSql] = {}
+
+
+def run_together(
+    connection: BaseDatabaseWrapper, first: Read[T], then: Read[U]
+) -> tuple[T, Ran[U] | None]:
+    """`first` and, when it finds a row, `then`, in one round trip on PostgreSQL (two
+    elsewhere); `then`'s answer is None when it did not run.
+
+    `first` must find at most one row (a lookup by a unique column): its row is repeated
+    beside each row of `then`.
+    """
+    if connection.vendor != "postgresql":
+        found = fetch(connection, first.sql, first.params)
+        return first.decode(found), (Ran(run(connection, then)) if found else None)
+    key = (first.sql.name, then.sql.name)
+    sql = _TOGETHER.get(key)
+    if sql is None:
+        sql = _TOGETHER[key] = VendorSql(
+            partial(_together_sql, first.sql, then.sql),
+            f"{first.sql.name}__{then.sql.name}",
+            prepare=first.sql.prepare and then.sql.prepare,
+        )
+    description, rows = _fetch(connection, sql, (*first.params, *then.params))
+    if not rows:
+        return first.decode([]), None
+    # Each row: a marker, first's columns, a marker that `then` found a row, then's columns.
+    marker = next(i for i, column in enumerate(description) if column[0] == "then_found")
+    found = [row[marker + 1 :] for row in rows if row[marker] is not None]
+    return first.decode([rows[0][1:marker]]), Ran(then.decode(found))
+
+
+def _together_sql(first: VendorSql, then: VendorSql, connection: BaseDatabaseWrapper) -> str:
+    # `then` refers to `a`, so it is the inner side of a nested loop: it runs once for the
+    # row `first` found, and not at all when `first` found none.
+    # Two statements of this module's kind joined: every value is still a parameter.
+    return (
+        f"SELECT a.*, b.* FROM (SELECT 1 AS first_found, f.* FROM ({first(connection)}) f) a "  # noqa: S608
+        f"LEFT JOIN LATERAL (SELECT 1 AS then_found, t.* FROM ({then(connection)}) t "
+        "WHERE a.first_found = 1) b ON TRUE"
+    )
 
 
 def _execute(name: str, text: str, count: int, *, prepare: bool) -> str:

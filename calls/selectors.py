@@ -30,7 +30,7 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from callportal.sql import ModelColumns, VendorSql, fetch
+from callportal.sql import ModelColumns, Read, Reader, VendorSql, run
 from calls.longpoll import wait_for_next
 from calls.models import Call
 from calls.states import max_call_length
@@ -57,10 +57,22 @@ def _call_by_id_sql(connection: BaseDatabaseWrapper) -> str:
 _CALL_BY_ID = VendorSql(_call_by_id_sql, "calls_call_by_id", prepare=True)
 
 
-def call_by_id(call_id: uuid.UUID) -> Call | None:
-    rows = fetch(connection, _CALL_BY_ID, [CALL.value("id", call_id, connection)])
+def call_by_id_read(call_id: uuid.UUID) -> Read[Call | None]:
+    """The call with this id, or None: as a read, to run alone or with another."""
+    return Read(_CALL_BY_ID, (CALL.value("id", call_id, connection),), _one_call)
+
+
+def call_by_id(call_id: uuid.UUID, *, reader: Reader | None = None) -> Call | None:
+    return (reader or _run)(call_by_id_read(call_id))
+
+
+def _one_call(rows: list[tuple[Any, ...]]) -> Call | None:
     found = CALL.instances(rows, connection)
     return found[0] if found else None
+
+
+def _run(read: Read[Any]) -> Any:
+    return run(connection, read)
 
 
 def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -> str:
@@ -125,13 +137,21 @@ def _lookup_params(number: str, now: datetime, *, ongoing: bool, last: bool) -> 
     return params
 
 
-def _lookup(
+# What a number lookup answers: the calls in progress (at most two) and the latest finished
+# calls (one, or two sharing the latest end); a part not asked for is empty.
+Found = tuple[list[Call], list[Call]]
+
+
+def lookup_read(
     number: str, now: datetime, *, ongoing: bool = True, last: bool = True
-) -> tuple[list[Call], list[Call]]:
-    """The calls in progress on `number` (at most two) and its latest finished calls (one,
-    or two sharing the latest end), in one round trip; only the parts asked for."""
+) -> Read[Found]:
+    """The calls in progress on `number` and its latest finished calls, in one round trip;
+    only the parts asked for."""
     params = _lookup_params(number, now, ongoing=ongoing, last=last)
-    rows = fetch(connection, _LOOKUPS[ongoing, last], params)
+    return Read(_LOOKUPS[ongoing, last], tuple(params), _found)
+
+
+def _found(rows: list[tuple[Any, ...]]) -> Found:
     # A call from a number to itself shows up in the scans of both columns.
     in_progress: dict[uuid.UUID, Call] = {}
     for call in CALL.instances((r for r in rows if r[0] == 0), connection, start=1):
@@ -143,6 +163,10 @@ def _lookup(
     if len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at:
         return list(in_progress.values())[:2], ranked[:2]
     return list(in_progress.values())[:2], ranked[:1]
+
+
+def _lookup(number: str, now: datetime, *, ongoing: bool = True, last: bool = True) -> Found:
+    return _run(lookup_read(number, now, ongoing=ongoing, last=last))
 
 
 def ongoing_calls(number: str, *, now: datetime | None = None) -> list[Call]:
@@ -163,33 +187,57 @@ def next_calls(number: str, *, arrived_at: datetime) -> list[Call]:
     return list(wait_for_next(number, arrived_at))[:2]
 
 
-def calls_by_status(number: str, statuses: Sequence[Status], *, arrived_at: datetime) -> list[Call]:
+def calls_by_status(
+    number: str,
+    statuses: Sequence[Status],
+    *,
+    arrived_at: datetime,
+    reader: Reader | None = None,
+) -> list[Call]:
     """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
 
     `ongoing` and `last` are answered together by one query, asked when the first of them
-    is reached (after any `next` before it has waited: "now" is then later).
+    is reached: as of `arrived_at`, or, after a `next` has waited, as of that moment.
     """
     answered: dict[Status, list[Call]] = {}
+    waited = False
     for index, status in enumerate(statuses):
         if status is Status.NEXT:
             found = next_calls(number, arrived_at=arrived_at)
+            waited = True
         else:
             if status not in answered:
-                # Asked together: the statuses up to the next `next` (or the end).
-                rest = list(statuses[index:])
-                ahead = rest[: rest.index(Status.NEXT)] if Status.NEXT in rest else rest
-                ongoing, last = Status.ONGOING in ahead, Status.LAST in ahead
-                found_ongoing, found_last = _lookup(
-                    number, timezone.now(), ongoing=ongoing, last=last
-                )
-                if ongoing:
+                ahead = _asked_together(statuses[index:])
+                now = timezone.now() if waited else arrived_at
+                found_ongoing, found_last = (reader or _run)(_status_read(number, ahead, now))
+                if Status.ONGOING in ahead:
                     answered[Status.ONGOING] = found_ongoing
-                if last:
+                if Status.LAST in ahead:
                     answered[Status.LAST] = found_last
             found = answered[status]
         if found:
             return found
     return []
+
+
+def first_status_read(
+    number: str, statuses: Sequence[Status], *, arrived_at: datetime
+) -> Read[Found] | None:
+    """The query `calls_by_status` starts with, when it starts with one (not with a wait)."""
+    if not statuses or statuses[0] is Status.NEXT:
+        return None
+    return _status_read(number, statuses, arrived_at)
+
+
+def _asked_together(statuses: Sequence[Status]) -> list[Status]:
+    """The statuses up to the next `next` (or the end): one query answers them."""
+    rest = list(statuses)
+    return rest[: rest.index(Status.NEXT)] if Status.NEXT in rest else rest
+
+
+def _status_read(number: str, statuses: Sequence[Status], now: datetime) -> Read[Found]:
+    ahead = _asked_together(statuses)
+    return lookup_read(number, now, ongoing=Status.ONGOING in ahead, last=Status.LAST in ahead)
 
 
 def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:

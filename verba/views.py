@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
@@ -24,11 +24,12 @@ from rest_framework.views import APIView
 
 from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import api_key_for_secret, session_for_token
+from apikeys.selectors import api_key_for_secret, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
-from verba.actions import Action, Context, TokenRule, get_action
+from callportal.sql import Read, run, run_together
+from verba.actions import Action, Context, ReadAhead, TokenRule, get_action
 from verba.answers import Answer
 from verba.auth import (
     VIEW_PERMISSION,
@@ -168,13 +169,10 @@ class VerbaApiView(APIView):
         raw_token = presented_secret(
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
-        # With a token, one query brings the session and its key: no key query when they match.
-        stored_session = (
-            session_for_token(raw_token, permission=VIEW_PERMISSION)
-            if raw_key and raw_token
-            else None
+        stored_key, stored_session, reader = self._look_up(
+            raw_key, raw_token, action.first_read(params, self.arrived_at)
         )
-        stored_key = self._throttle(raw_key, stored_session, address)
+        self._throttle(stored_key, address)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
@@ -185,6 +183,7 @@ class VerbaApiView(APIView):
             client_address=address,
             arrived_at=self.arrived_at,
             user_id=session.user_id if session else None,
+            reader=reader,
         )
         try:
             answer = action.run(context)
@@ -230,24 +229,49 @@ class VerbaApiView(APIView):
         if action is not None and self.request.method not in action.methods:
             raise ActionMethodNotAllowed(action)
 
-    def _throttle(
-        self, raw_key: str | None, stored_session: ApiSession | None, address: str | None
-    ) -> ApiKey | None:
-        """Code 7 when the client is over its rate; else the stored key the request names.
+    def _look_up(
+        self, raw_key: str | None, raw_token: str | None, ahead: Read[Any] | None
+    ) -> tuple[ApiKey | None, ApiSession | None, ReadAhead]:
+        """The stored key and session the request names, whatever their state (judged
+        later, in the contract's order), and the action's first query (`ahead`): all in one
+        round trip when the token belongs to the key. Looked up on every request, so that a
+        revoked key or a released token is refused at once.
+
+        With a token, one query brings the session and its key; the action's query runs
+        only when the session (or, without a token, the key) exists: a request with an
+        unknown key or token never reaches the calls table.
+        """
+        by_key = key_read(raw_key) if raw_key else None
+        by_token = (
+            session_read(raw_token, permission=VIEW_PERMISSION) if by_key and raw_token else None
+        )
+        first = by_token or by_key
+        ran = None
+        if first is None:
+            found = None
+        elif ahead is None:
+            found = run(connection, first)
+        else:
+            found, ran = run_together(connection, first, ahead)
+        stored_session = found if by_token else None
+        # The session's own key when it is the one presented, else one more query.
+        stored_key = api_key_for_secret(raw_key, session=stored_session) if by_token else found
+        self.trail.api_key_id = stored_key.pk if stored_key else None
+        reader = ReadAhead(ahead, ran.answer) if ran is not None else ReadAhead()
+        return stored_key, stored_session, reader
+
+    def _throttle(self, stored_key: ApiKey | None, address: str | None) -> None:
+        """Code 7 when the client is over its rate.
 
         Throttled per key when the request names a stored key, else per client address, so
-        guessing keys from one address is limited too. The key is looked up here (every
-        request: a revoked key is refused at once) but judged only after throttling, as the
-        contract orders.
+        guessing keys from one address is limited too. The key is judged only after
+        throttling, as the contract orders.
         """
-        stored_key = api_key_for_secret(raw_key, session=stored_session) if raw_key else None
-        self.trail.api_key_id = stored_key.pk if stored_key else None
         wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
         if wait is not None:
             raise ApiError(
                 Code.TOO_MANY_REQUESTS, Message.THROTTLED, headers={"Retry-After": str(wait)}
             )
-        return stored_key
 
     def _check_token(
         self,

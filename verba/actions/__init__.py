@@ -6,14 +6,16 @@ Adding an action means writing a handler module (subclass `Action`, decorate it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from django.db import connection
 from rest_framework.request import Request
 
 from apikeys.models import ApiKey, ApiSession
+from callportal.sql import Read, Reader, run
 from verba.answers import Answer
 from verba.params import Params
 
@@ -35,6 +37,24 @@ class TokenRule(Enum):
     ALWAYS = "always"  # ReleaseToken: the token is the subject
 
 
+T = TypeVar("T")
+
+
+class ReadAhead:
+    """Runs an action's queries; holds the answer to its first one when the transport sent
+    it together with the key's lookup (one round trip), and serves that answer once, to the
+    same query."""
+
+    def __init__(self, read: Read[Any] | None = None, answer: Any = None) -> None:
+        self._read, self._answer = read, answer
+
+    def __call__(self, read: Read[T]) -> T:
+        if self._read is not None and read == self._read:
+            self._read = None
+            return self._answer
+        return run(connection, read)
+
+
 @dataclass
 class Context:
     """Everything a handler may use; the checks before it have all passed."""
@@ -49,6 +69,8 @@ class Context:
     user_id: int | None = None
     # For the audit trail: what a changing action changed (names, never values).
     change: str = ""
+    # Runs the call lookups (`verba.actions.lookup`), with the answer read ahead if any.
+    reader: Reader = field(default_factory=ReadAhead)
 
 
 class Action:
@@ -71,6 +93,11 @@ class Action:
 
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
+
+    def first_read(self, params: Params, arrived_at: datetime) -> Read[Any] | None:
+        """The query `run` will send first, when the parameters alone tell it: the transport
+        sends it with the key's lookup, in one round trip. None: `run` sends its own."""
+        return None
 
 
 REGISTRY: dict[str, Action] = {}

@@ -1,9 +1,14 @@
 """GetCallURL: "Retrieves the full HTTP URL pointing to the given call." """
 
+from datetime import datetime
+from typing import Any
+
+from callportal.sql import Read
 from calls.links import call_url
 from verba.actions import Action, Context, register
-from verba.actions.lookup import lookup_call
+from verba.actions.lookup import GET_CALL_URL, first_read, lookup_call
 from verba.answers import Answer, Value
+from verba.params import Params
 
 
 @register
@@ -17,8 +22,12 @@ class GetCallURL(Action):
             # Verba's own wording.
             not_found="Unable to retrieve the call URL, because the call cannot be found.",
             ambiguous="Unable to retrieve the call URL, because more than one call matches.",
+            reader=context.reader,
         )
         url = call_url(context.request, call.pk)
         return Answer(
             type=self.name, values=(Value("CallURL", "callURL", url, link=True),), call_id=call.pk
         )
+
+    def first_read(self, params: Params, arrived_at: datetime) -> Read[Any] | None:
+        return first_read(params, GET_CALL_URL, arrived_at=arrived_at)

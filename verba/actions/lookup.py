@@ -41,15 +41,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Flag, auto
+from typing import Any
 
+from callportal.sql import Read, Reader
 from calls.longpoll import TooManyWaiting
 from calls.models import NUMBER_MAX_LENGTH, Call
 from calls.selectors import (
     Status,
     call_by_id,
+    call_by_id_read,
     calls_by_native_id,
     calls_by_platform_call_id,
     calls_by_status,
+    first_status_read,
 )
 from shared.guids import parse_guid
 from shared.text import has_control_character
@@ -143,17 +147,19 @@ def find_call(
     arrived_at: datetime,
     not_found: str,
     ambiguous: str,
+    reader: Reader | None = None,
 ) -> Call:
     """The one call the request names in a way `naming` accepts.
 
     ApiError code 1 (nothing names a call, a malformed value, `next` where not allowed,
     two of callID/ccdr_id/cid), 2 (`not_found`), 3 (`ambiguous`), or 9 when too many
     `next` requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS.
+    `reader` runs the call-id and number lookups (a `ReadAhead` may hold their answer).
     """
     if naming.accepts(NamingForm.CALL_ID):
         call_id = _given_call_id(params, aliases=naming.call_id_aliases)
         if call_id is not None:
-            call = call_by_id(call_id)
+            call = call_by_id(call_id, reader=reader)
             if call is None:
                 raise ApiError(Code.NOT_FOUND, not_found)
             return call
@@ -167,16 +173,60 @@ def find_call(
                 raise invalid(EXACT_ID_MALFORMED.format(name=name))
             return _one(query(value), not_found, ambiguous)
     if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
-        return _one(_by_extension(params, naming, arrived_at), not_found, ambiguous)
+        number, statuses = _extension_and_statuses(params, naming)
+        try:
+            found = calls_by_status(number, statuses, arrived_at=arrived_at, reader=reader)
+        except TooManyWaiting:
+            # This server holds as many `next` waiters as it may; another will be free soon.
+            logger.warning("Business API answered 9: too many status=next requests waiting")
+            raise ApiError(
+                Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
+            ) from None
+        return _one(found, not_found, ambiguous)
     raise invalid(naming.nothing_given)
 
 
-def lookup_call(params: Params, *, arrived_at: datetime, not_found: str, ambiguous: str) -> Call:
+def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> Read[Any] | None:
+    """The query `find_call` will send first, when the parameters name a call by id or by
+    number and are valid: the transport sends it together with the key's lookup. None
+    otherwise (`find_call` then answers the error, or sends its own queries)."""
+    try:
+        if naming.accepts(NamingForm.CALL_ID):
+            call_id = _given_call_id(params, aliases=naming.call_id_aliases)
+            if call_id is not None:
+                return call_by_id_read(call_id)
+        exact = (
+            (NamingForm.PLATFORM_CALL_ID, "platformCallID"),
+            (NamingForm.NATIVE_ID, "nativeID"),
+        )
+        if any(naming.accepts(form) and params.get(name) is not None for form, name in exact):
+            return None
+        if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
+            number, statuses = _extension_and_statuses(params, naming)
+            return first_status_read(number, statuses, arrived_at=arrived_at)
+    except ApiError:
+        pass
+    return None
+
+
+def lookup_call(
+    params: Params,
+    *,
+    arrived_at: datetime,
+    not_found: str,
+    ambiguous: str,
+    reader: Reader | None = None,
+) -> Call:
     """GetCallURL's lookup (§5): `callID` (no aliases), else `extension` + `status`."""
     if params.get("callID") is None and params.get("extension") is None:
         raise invalid(NOTHING_TO_FIND)
     return find_call(
-        params, GET_CALL_URL, arrived_at=arrived_at, not_found=not_found, ambiguous=ambiguous
+        params,
+        GET_CALL_URL,
+        arrived_at=arrived_at,
+        not_found=not_found,
+        ambiguous=ambiguous,
+        reader=reader,
     )
 
 
@@ -215,7 +265,7 @@ def _given_call_id(params: Params, *, aliases: bool) -> uuid.UUID | None:
     return parse_call_id(value, name)
 
 
-def _by_extension(params: Params, naming: CallNaming, arrived_at: datetime) -> list[Call]:
+def _extension_and_statuses(params: Params, naming: CallNaming) -> tuple[str, list[Status]]:
     number = (params.get("extension") or "").strip()
     # No number holds a control character, and PostgreSQL could not even compare one
     # holding NUL: malformed, not merely unknown.
@@ -224,15 +274,7 @@ def _by_extension(params: Params, naming: CallNaming, arrived_at: datetime) -> l
     raw_status = params.get("status")
     if raw_status is None:
         raise invalid(STATUS_MISSING)
-    statuses = parse_statuses(raw_status, allow_next=naming.allow_next)
-    try:
-        return calls_by_status(number, statuses, arrived_at=arrived_at)
-    except TooManyWaiting:
-        # This server holds as many `next` waiters as it may; another will be free soon.
-        logger.warning("Business API answered 9: too many status=next requests waiting")
-        raise ApiError(
-            Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
-        ) from None
+    return number, parse_statuses(raw_status, allow_next=naming.allow_next)
 
 
 def _one(found: list[Call], not_found: str, ambiguous: str) -> Call:
