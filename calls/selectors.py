@@ -43,31 +43,50 @@ class Status(StrEnum):
 
 
 CALL = ModelColumns(Call)
+# A brief call: its id, and the end that ranks `last`'s candidates. For a caller that needs
+# only to name the call (GetCallURL): less to send and to read per row than every column.
+BRIEF_CALL = ModelColumns(Call, ("id", "ended_at"))
+
+
+def _columns(brief: bool) -> ModelColumns[Call]:
+    return BRIEF_CALL if brief else CALL
 
 
 # The SQL below is assembled from quoted model names only; every value is a parameter.
 
 
-def _call_by_id_sql(connection: BaseDatabaseWrapper) -> str:
+def _call_by_id_sql(connection: BaseDatabaseWrapper, *, brief: bool) -> str:
     # The primary key is unique: no ORDER BY (which `.first()` would add), no LIMIT needed.
     qn = connection.ops.quote_name
-    return f"SELECT {CALL.select_list(connection)} FROM {qn(CALL.table)} WHERE {qn('id')} = %s"
+    columns = _columns(brief).select_list(connection)
+    return f"SELECT {columns} FROM {qn(CALL.table)} WHERE {qn('id')} = %s"
 
 
-_CALL_BY_ID = VendorSql(_call_by_id_sql, "calls_call_by_id", prepare=True)
+_CALL_BY_ID = {
+    brief: VendorSql(
+        partial(_call_by_id_sql, brief=brief),
+        "calls_call_brief_by_id" if brief else "calls_call_by_id",
+        prepare=True,
+    )
+    for brief in (False, True)
+}
 
 
-def call_by_id_read(call_id: uuid.UUID) -> Read[Call | None]:
-    """The call with this id, or None: as a read, to run alone or with another."""
-    return Read(_CALL_BY_ID, (CALL.value("id", call_id, connection),), _one_call)
+def call_by_id_read(call_id: uuid.UUID, *, brief: bool = False) -> Read[Call | None]:
+    """The call with this id, or None: as a read, to run alone or with another. A `brief`
+    call holds only its id and end (any other field would cost a query)."""
+    value = CALL.value("id", call_id, connection)
+    return Read(_CALL_BY_ID[brief], (value,), partial(_one_call, _columns(brief)))
 
 
-def call_by_id(call_id: uuid.UUID, *, reader: Reader | None = None) -> Call | None:
-    return (reader or _run)(call_by_id_read(call_id))
+def call_by_id(
+    call_id: uuid.UUID, *, brief: bool = False, reader: Reader | None = None
+) -> Call | None:
+    return (reader or _run)(call_by_id_read(call_id, brief=brief))
 
 
-def _one_call(rows: list[tuple[Any, ...]]) -> Call | None:
-    found = CALL.instances(rows, connection)
+def _one_call(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Call | None:
+    found = columns.instances(rows, connection)
     return found[0] if found else None
 
 
@@ -75,7 +94,7 @@ def _run(read: Read[Any]) -> Any:
     return run(connection, read)
 
 
-def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -> str:
+def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool, brief: bool) -> str:
     """One SELECT answering `ongoing` and/or `last` for a number; each row is tagged with
     the status it answers (0 ongoing, 1 last). Its parameters come from `_lookup_params`.
 
@@ -86,7 +105,7 @@ def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -
     table = qn(CALL.table)
     caller, called = qn("caller_number"), qn("called_number")
     started, ended = qn("started_at"), qn("ended_at")
-    columns = CALL.select_list(connection, "c")
+    columns = _columns(brief).select_list(connection, "c")
     guard = connection.vendor == "postgresql"
     # Without these two guards a generic plan may answer an arm from a start-time index,
     # reading every call of a hot number (tests/test_query_plans.py refuses that plan):
@@ -115,13 +134,15 @@ def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool) -
 
 
 _LOOKUPS = {
-    (ongoing, last): VendorSql(
-        partial(_lookup_sql, ongoing=ongoing, last=last),
-        "calls_call_" + "_".join(s for s, on in (("ongoing", ongoing), ("last", last)) if on),
+    (ongoing, last, brief): VendorSql(
+        partial(_lookup_sql, ongoing=ongoing, last=last, brief=brief),
+        "calls_call_"
+        + "_".join(s for s, on in (("brief", brief), ("ongoing", ongoing), ("last", last)) if on),
         prepare=True,
     )
     for ongoing in (False, True)
     for last in (False, True)
+    for brief in (False, True)
     if ongoing or last
 }
 
@@ -143,21 +164,21 @@ Found = tuple[list[Call], list[Call]]
 
 
 def lookup_read(
-    number: str, now: datetime, *, ongoing: bool = True, last: bool = True
+    number: str, now: datetime, *, ongoing: bool = True, last: bool = True, brief: bool = False
 ) -> Read[Found]:
     """The calls in progress on `number` and its latest finished calls, in one round trip;
-    only the parts asked for."""
+    only the parts asked for. `brief` calls hold only their id and end."""
     params = _lookup_params(number, now, ongoing=ongoing, last=last)
-    return Read(_LOOKUPS[ongoing, last], tuple(params), _found)
+    return Read(_LOOKUPS[ongoing, last, brief], tuple(params), partial(_found, _columns(brief)))
 
 
-def _found(rows: list[tuple[Any, ...]]) -> Found:
+def _found(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Found:
     # A call from a number to itself shows up in the scans of both columns.
     in_progress: dict[uuid.UUID, Call] = {}
-    for call in CALL.instances((r for r in rows if r[0] == 0), connection, start=1):
+    for call in columns.instances((r for r in rows if r[0] == 0), connection, start=1):
         in_progress.setdefault(call.pk, call)
     candidates: dict[uuid.UUID, Call] = {}
-    for call in CALL.instances((r for r in rows if r[0] != 0), connection, start=1):
+    for call in columns.instances((r for r in rows if r[0] != 0), connection, start=1):
         candidates.setdefault(call.pk, call)
     ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
     if len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at:
@@ -192,12 +213,14 @@ def calls_by_status(
     statuses: Sequence[Status],
     *,
     arrived_at: datetime,
+    brief: bool = False,
     reader: Reader | None = None,
 ) -> list[Call]:
     """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
 
     `ongoing` and `last` are answered together by one query, asked when the first of them
-    is reached: as of `arrived_at`, or, after a `next` has waited, as of that moment.
+    is reached: as of `arrived_at`, or, after a `next` has waited, as of that moment. Their
+    calls are `brief` when asked so (see `call_by_id_read`).
     """
     answered: dict[Status, list[Call]] = {}
     waited = False
@@ -209,7 +232,8 @@ def calls_by_status(
             if status not in answered:
                 ahead = _asked_together(statuses[index:])
                 now = timezone.now() if waited else arrived_at
-                found_ongoing, found_last = (reader or _run)(_status_read(number, ahead, now))
+                read = _status_read(number, ahead, now, brief=brief)
+                found_ongoing, found_last = (reader or _run)(read)
                 if Status.ONGOING in ahead:
                     answered[Status.ONGOING] = found_ongoing
                 if Status.LAST in ahead:
@@ -221,12 +245,12 @@ def calls_by_status(
 
 
 def first_status_read(
-    number: str, statuses: Sequence[Status], *, arrived_at: datetime
+    number: str, statuses: Sequence[Status], *, arrived_at: datetime, brief: bool = False
 ) -> Read[Found] | None:
     """The query `calls_by_status` starts with, when it starts with one (not with a wait)."""
     if not statuses or statuses[0] is Status.NEXT:
         return None
-    return _status_read(number, statuses, arrived_at)
+    return _status_read(number, statuses, arrived_at, brief=brief)
 
 
 def _asked_together(statuses: Sequence[Status]) -> list[Status]:
@@ -235,9 +259,12 @@ def _asked_together(statuses: Sequence[Status]) -> list[Status]:
     return rest[: rest.index(Status.NEXT)] if Status.NEXT in rest else rest
 
 
-def _status_read(number: str, statuses: Sequence[Status], now: datetime) -> Read[Found]:
+def _status_read(
+    number: str, statuses: Sequence[Status], now: datetime, *, brief: bool
+) -> Read[Found]:
     ahead = _asked_together(statuses)
-    return lookup_read(number, now, ongoing=Status.ONGOING in ahead, last=Status.LAST in ahead)
+    ongoing, last = Status.ONGOING in ahead, Status.LAST in ahead
+    return lookup_read(number, now, ongoing=ongoing, last=last, brief=brief)
 
 
 def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:

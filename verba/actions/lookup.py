@@ -114,6 +114,9 @@ class CallNaming:
     allow_next: bool = True
     # GetCallURL predates the aliases and keeps answering as it always has (§5).
     call_id_aliases: bool = True
+    # Whether the action needs only the call's id (GetCallURL): its lookups then read no
+    # other column, and any other field of the call found costs a query.
+    id_only: bool = False
 
     def accepts(self, form: NamingForm) -> bool:
         return form in self.forms
@@ -137,7 +140,9 @@ BY_ANY = CallNaming(
 )
 BY_ID = CallNaming(NamingForm.CALL_ID)
 BY_ID_OR_EXTENSION = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS)
-GET_CALL_URL = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, call_id_aliases=False)
+GET_CALL_URL = CallNaming(
+    NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, call_id_aliases=False, id_only=True
+)
 
 
 def find_call(
@@ -159,7 +164,7 @@ def find_call(
     if naming.accepts(NamingForm.CALL_ID):
         call_id = _given_call_id(params, aliases=naming.call_id_aliases)
         if call_id is not None:
-            call = call_by_id(call_id, reader=reader)
+            call = call_by_id(call_id, brief=naming.id_only, reader=reader)
             if call is None:
                 raise ApiError(Code.NOT_FOUND, not_found)
             return call
@@ -175,7 +180,9 @@ def find_call(
     if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
         number, statuses = _extension_and_statuses(params, naming)
         try:
-            found = calls_by_status(number, statuses, arrived_at=arrived_at, reader=reader)
+            found = calls_by_status(
+                number, statuses, arrived_at=arrived_at, brief=naming.id_only, reader=reader
+            )
         except TooManyWaiting:
             # This server holds as many `next` waiters as it may; another will be free soon.
             logger.warning("Business API answered 9: too many status=next requests waiting")
@@ -194,7 +201,7 @@ def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> R
         if naming.accepts(NamingForm.CALL_ID):
             call_id = _given_call_id(params, aliases=naming.call_id_aliases)
             if call_id is not None:
-                return call_by_id_read(call_id)
+                return call_by_id_read(call_id, brief=naming.id_only)
         exact = (
             (NamingForm.PLATFORM_CALL_ID, "platformCallID"),
             (NamingForm.NATIVE_ID, "nativeID"),
@@ -203,7 +210,7 @@ def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> R
             return None
         if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
             number, statuses = _extension_and_statuses(params, naming)
-            return first_status_read(number, statuses, arrived_at=arrived_at)
+            return first_status_read(number, statuses, arrived_at=arrived_at, brief=naming.id_only)
     except ApiError:
         pass
     return None

@@ -313,3 +313,19 @@ def test_the_longest_lookup_ongoing_then_last_takes_one_query(get):
     with CaptureQueriesContext(connection) as queries:
         assert _code(get(extension="8856", status="ongoing,last")) == 0
     assert len(_call_queries(queries)) == 1
+
+
+@pytest.mark.parametrize("lookup", ["callID", "ongoing,last"])
+def test_the_lookup_reads_no_more_of_the_call_than_the_link_needs(get, lookup, settings):
+    settings.DB_PREPARED_STATEMENTS = False  # the statements' text is logged each time
+    call = _finished()
+    asked = (
+        {"callID": str(call.pk)} if lookup == "callID" else {"extension": "8856", "status": lookup}
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert _url_of(get(**asked)) == str(call.pk)
+    sent = _call_queries(queries)
+    assert sent
+    for sql in sent:
+        assert '"caller_name"' not in sql
+        assert '"recording"' not in sql
