@@ -112,8 +112,11 @@ def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> Ap
     is returned without a second query.
     """
     read = key_read(raw_key)
-    if read is None:
-        return None
+    return None if read is None else key_of(read, session=session)
+
+
+def key_of(read: Read[ApiKey | None], *, session: ApiSession | None) -> ApiKey | None:
+    """`key_read`'s answer: `session`'s own key when it is the one presented, else run."""
     if session is not None and hmac.compare_digest(session.api_key.key_digest, read.params[0]):
         return session.api_key
     return run(connection, read)

@@ -149,8 +149,9 @@ else:
         _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
         _db["CONN_HEALTH_CHECKS"] = True
     # The hot lookups (callportal/sql.py) are PREPAREd once per connection: planning the
-    # token query costs ten times its execution. Turn off behind a PgBouncer in transaction
-    # mode, which hands each transaction any server connection (SQL-level PREPARE breaks).
+    # token and number lookups cost several times their execution. Turn off behind a
+    # PgBouncer in transaction mode, which hands each transaction any server connection
+    # (SQL-level PREPARE breaks).
     DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
     # The timeouts turn a stopped database into a quick "service unavailable" instead of
     # a 30 s hang.

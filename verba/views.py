@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import api_key_for_secret, key_read, session_read
+from apikeys.selectors import key_of, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
@@ -255,7 +255,7 @@ class VerbaApiView(APIView):
             found, ran = run_together(connection, first, ahead)
         stored_session = found if by_token else None
         # The session's own key when it is the one presented, else one more query.
-        stored_key = api_key_for_secret(raw_key, session=stored_session) if by_token else found
+        stored_key = key_of(by_key, session=stored_session) if by_key and by_token else found
         self.trail.api_key_id = stored_key.pk if stored_key else None
         reader = ReadAhead(ahead, ran.answer) if ran is not None else ReadAhead()
         return stored_key, stored_session, reader
