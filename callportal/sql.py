@@ -213,7 +213,7 @@ def run_together(
     connection: BaseDatabaseWrapper, first: Read[T], then: Read[U]
 ) -> tuple[T, Ran[U] | None]:
     """`first` and, when it finds a row, `then`, in one round trip on PostgreSQL (two
-    elsewhere); `then`'s answer is None when it did not run.
+    elsewhere): `first`'s answer, and `then`'s in a `Ran`, or None when it did not run.
 
     `first` must find at most one row (a lookup by a unique column): its row is repeated
     beside each row of `then`.
