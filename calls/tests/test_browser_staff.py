@@ -179,7 +179,9 @@ def test_a_user_without_permission_is_refused_and_sees_why(
 def test_the_pages_work_from_the_keyboard(page: Page, live_server, staff_user):
     call = CallFactory(caller_number="8856")
     page.goto(f"{live_server.url}/accounts/login/")
-    # The user name field has focus on arrival; Enter submits.
+    # The user name field has focus on arrival (autofocus, which the browser applies a
+    # moment after the load: typing before it lost the first letter); Enter submits.
+    expect(page.get_by_label("User name")).to_be_focused()
     page.keyboard.type("staff")
     page.keyboard.press("Tab")
     page.keyboard.type("pw-staff-1")
