@@ -10,6 +10,8 @@ other field costs a query, which the query-count tests in verba/tests/ would not
 Both lookups run on every Business API request, so their SQL is written once
 (callportal/sql.py) instead of compiled by the ORM per request. A token's lookup brings
 its key, its user and whether that user holds a given permission in the same round trip.
+They are reads (`key_read`, `session_read`): the Business API sends one together with the
+call lookup its action needs (`callportal.sql.run_together`).
 """
 
 from __future__ import annotations
@@ -104,19 +106,16 @@ def key_read(raw_key: str) -> Read[ApiKey | None] | None:
     return Read(_KEY_BY_DIGEST, (key_digest,), _one_key)
 
 
-def api_key_for_secret(raw_key: str, *, session: ApiSession | None = None) -> ApiKey | None:
-    """The stored key for a presented key (any letter case), whatever its state; or None.
-
-    A value that is not a GUID is None without a query. When `session` (from
-    `session_for_token`, which brings its key along) belongs to the presented key, that key
-    is returned without a second query.
-    """
+def api_key_for_secret(raw_key: str) -> ApiKey | None:
+    """The stored key for a presented key (any letter case), whatever its state; or None
+    (a value that is not a GUID without a query)."""
     read = key_read(raw_key)
-    return None if read is None else key_of(read, session=session)
+    return None if read is None else run(connection, read)
 
 
 def key_of(read: Read[ApiKey | None], *, session: ApiSession | None) -> ApiKey | None:
-    """`key_read`'s answer: `session`'s own key when it is the one presented, else run."""
+    """`key_read`'s answer: `session`'s own key, which `session_read` brought along, when it
+    is the one presented (no second query); else the read, run."""
     if session is not None and hmac.compare_digest(session.api_key.key_digest, read.params[0]):
         return session.api_key
     return run(connection, read)
@@ -139,12 +138,6 @@ def session_read(raw_token: str, *, permission: str) -> Read[ApiSession | None] 
     app_label, codename = permission.split(".", 1)
     params = (app_label, codename, app_label, codename, secrets.digest(raw_token))
     return Read(_SESSION_BY_DIGEST, params, partial(_one_session, permission))
-
-
-def session_for_token(raw_token: str, *, permission: str) -> ApiSession | None:
-    """`session_read`, run: the session, or None."""
-    read = session_read(raw_token, permission=permission)
-    return None if read is None else run(connection, read)
 
 
 def _one_session(permission: str, rows: list[tuple[Any, ...]]) -> ApiSession | None:

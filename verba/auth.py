@@ -88,7 +88,7 @@ def check_user_permission(session: ApiSession, permissions: Iterable[str] = ()) 
     `permissions`.
 
     The session's lookup has usually answered for calls.view_call already, in the same
-    query (`session_for_token(…, permission=VIEW_PERMISSION)`); otherwise Django is asked.
+    query (`session_read(…, permission=VIEW_PERMISSION)`); otherwise Django is asked.
     """
     checked = getattr(session, "checked_permissions", {})
     for permission in (VIEW_PERMISSION, *permissions):

@@ -17,9 +17,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apikeys.selectors import api_key_for_secret, session_for_token
+from apikeys.selectors import api_key_for_secret, session_read
 from apikeys.services import create_api_key, request_token
-from callportal.sql import explainable
+from callportal.sql import explainable, run
 from calls.selectors import Status, call_by_id, calls_by_status
 from ingest.selectors import list_calls
 from shared.paginators import BoundedCountPaginator
@@ -144,7 +144,8 @@ def test_a_key_and_a_token_are_found_through_their_digest_indexes(django_user_mo
     _assert_indexed(
         lambda: api_key_for_secret(plaintext), "apikeys_apikey", _digest_indexes("apikeys_apikey")
     )
-    for _, plan in _plans(lambda: session_for_token(token, permission="calls.view_call")):
+    read = session_read(token, permission="calls.view_call")
+    for _, plan in _plans(lambda: run(connection, read)):
         scans = [n for n in _nodes(plan) if n.get("Relation Name") == "apikeys_apisession"]
         assert len(scans) == 1
         assert scans[0].get("Index Name", "").removesuffix("_like") in _digest_indexes(

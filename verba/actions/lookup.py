@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Flag, auto
@@ -145,6 +146,43 @@ GET_CALL_URL = CallNaming(
 )
 
 
+@dataclass(frozen=True)
+class _Named:
+    """How a request names its call, checked: exactly one of the three is set."""
+
+    call_id: uuid.UUID | None = None
+    # An exact id: the query that finds it, and its value.
+    exact: tuple[Callable[[str], list[Call]], str] | None = None
+    # Else a number and its statuses.
+    number: str = ""
+    statuses: tuple[Status, ...] = ()
+
+
+_EXACT_FORMS = (
+    (NamingForm.PLATFORM_CALL_ID, "platformCallID", calls_by_platform_call_id),
+    (NamingForm.NATIVE_ID, "nativeID", calls_by_native_id),
+)
+
+
+def _named(params: Params, naming: CallNaming) -> _Named:
+    """The first form the request gives and `naming` accepts, in precedence order, with its
+    value checked; ApiError code 1 when malformed or when nothing names a call."""
+    if naming.accepts(NamingForm.CALL_ID):
+        call_id = _given_call_id(params, aliases=naming.call_id_aliases)
+        if call_id is not None:
+            return _Named(call_id=call_id)
+    for form, name, query in _EXACT_FORMS:
+        value = params.get(name) if naming.accepts(form) else None
+        if value is not None:
+            if len(value) > EXACT_ID_MAX_LENGTH or has_control_character(value):
+                raise invalid(EXACT_ID_MALFORMED.format(name=name))
+            return _Named(exact=(query, value))
+    if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
+        number, statuses = _extension_and_statuses(params, naming)
+        return _Named(number=number, statuses=tuple(statuses))
+    raise invalid(naming.nothing_given)
+
+
 def find_call(
     params: Params,
     naming: CallNaming,
@@ -161,36 +199,30 @@ def find_call(
     `next` requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS.
     `reader` runs the call-id and number lookups (a `ReadAhead` may hold their answer).
     """
-    if naming.accepts(NamingForm.CALL_ID):
-        call_id = _given_call_id(params, aliases=naming.call_id_aliases)
-        if call_id is not None:
-            call = call_by_id(call_id, brief=naming.id_only, reader=reader)
-            if call is None:
-                raise ApiError(Code.NOT_FOUND, not_found)
-            return call
-    for form, name, query in (
-        (NamingForm.PLATFORM_CALL_ID, "platformCallID", calls_by_platform_call_id),
-        (NamingForm.NATIVE_ID, "nativeID", calls_by_native_id),
-    ):
-        value = params.get(name) if naming.accepts(form) else None
-        if value is not None:
-            if len(value) > EXACT_ID_MAX_LENGTH or has_control_character(value):
-                raise invalid(EXACT_ID_MALFORMED.format(name=name))
-            return _one(query(value), not_found, ambiguous)
-    if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
-        number, statuses = _extension_and_statuses(params, naming)
-        try:
-            found = calls_by_status(
-                number, statuses, arrived_at=arrived_at, brief=naming.id_only, reader=reader
-            )
-        except TooManyWaiting:
-            # This server holds as many `next` waiters as it may; another will be free soon.
-            logger.warning("Business API answered 9: too many status=next requests waiting")
-            raise ApiError(
-                Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
-            ) from None
-        return _one(found, not_found, ambiguous)
-    raise invalid(naming.nothing_given)
+    named = _named(params, naming)
+    if named.call_id is not None:
+        call = call_by_id(named.call_id, brief=naming.id_only, reader=reader)
+        if call is None:
+            raise ApiError(Code.NOT_FOUND, not_found)
+        return call
+    if named.exact is not None:
+        query, value = named.exact
+        return _one(query(value), not_found, ambiguous)
+    try:
+        found = calls_by_status(
+            named.number,
+            named.statuses,
+            arrived_at=arrived_at,
+            brief=naming.id_only,
+            reader=reader,
+        )
+    except TooManyWaiting:
+        # This server holds as many `next` waiters as it may; another will be free soon.
+        logger.warning("Business API answered 9: too many status=next requests waiting")
+        raise ApiError(
+            Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
+        ) from None
+    return _one(found, not_found, ambiguous)
 
 
 def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> Read[Any] | None:
@@ -198,21 +230,15 @@ def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> R
     number and are valid: the transport sends it together with the key's lookup. None
     otherwise (`find_call` then answers the error, or sends its own queries)."""
     try:
-        if naming.accepts(NamingForm.CALL_ID):
-            call_id = _given_call_id(params, aliases=naming.call_id_aliases)
-            if call_id is not None:
-                return call_by_id_read(call_id, brief=naming.id_only)
-        exact = (
-            (NamingForm.PLATFORM_CALL_ID, "platformCallID"),
-            (NamingForm.NATIVE_ID, "nativeID"),
-        )
-        if any(naming.accepts(form) and params.get(name) is not None for form, name in exact):
-            return None
-        if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
-            number, statuses = _extension_and_statuses(params, naming)
-            return first_status_read(number, statuses, arrived_at=arrived_at, brief=naming.id_only)
+        named = _named(params, naming)
     except ApiError:
-        pass
+        return None
+    if named.call_id is not None:
+        return call_by_id_read(named.call_id, brief=naming.id_only)
+    if named.number:
+        return first_status_read(
+            named.number, named.statuses, arrived_at=arrived_at, brief=naming.id_only
+        )
     return None
 
 
