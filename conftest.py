@@ -55,6 +55,14 @@ def _fresh_last_used_memo():
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Recordings go to a throw-away folder. A test module that stores any uses it for all
+    its tests: `pytest.mark.usefixtures("media_root")`."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
 def staff_user(django_user_model):
     """A logged-in-able user with permission to view calls, password "pw-staff-1"."""
     user = django_user_model.objects.create_user(

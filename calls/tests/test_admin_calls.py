@@ -20,7 +20,7 @@ from calls.resources import CallResource
 from calls.tests.factories import CallFactory
 from shared.paginators import BoundedCountPaginator
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 LIST_URL = reverse("admin:calls_call_changelist")
 EXPORT_URL = reverse("admin:calls_call_export")

@@ -18,13 +18,7 @@ from calls.tests.test_admin_calls import no_inline_forms
 from calls.tests.test_recording_store import HTML, MP3, stored_files
 from calls.tests.test_recordings import wav_bytes
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 
 def change_url(call: Call) -> str:

@@ -14,13 +14,7 @@ from apikeys.models import ApiKey
 from calls import demo
 from calls.models import Call, Direction
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def run_demo(*args: str) -> str:

@@ -11,18 +11,12 @@ from calls.services import RecordingProblem, RecordingRejected, store_recording
 from calls.tests.factories import CallFactory
 from calls.tests.test_recordings import wav_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 HTML = b"<!DOCTYPE html><html><body><script>fetch('/admin/')</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"/>'
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 100
 OGG = b"OggS\x00\x02" + b"\x00" * 200
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 def stored_files(root) -> list[str]:

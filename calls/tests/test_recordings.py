@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 
 from calls.tests.factories import CallFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
@@ -20,12 +20,6 @@ def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
         out.setframerate(rate)
         out.writeframes(bytes((n * 7) % 256 for n in range(int(seconds * rate) * 2)))
     return buffer.getvalue()
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from calls import audio, recordings
 from calls.tests.factories import CallFactory
 from calls.tests.test_recordings import wav_bytes
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 @pytest.fixture

@@ -19,17 +19,15 @@ from apikeys.services import create_api_key
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import tone_wav
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 SECONDS = 4.0
 RECORDING = tone_wav(SECONDS)
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return tmp_path
 
 
 def fetch(server: str, **params: str) -> tuple[dict[str, str], bytes]:

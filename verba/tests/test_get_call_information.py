@@ -173,7 +173,7 @@ def test_html_is_a_table_with_the_fields_in_record_order(info, finished):
     assert "<td>Ada &quot;A&quot; Lovelace &amp; Co &lt;sales&gt;</td>" in html
 
 
-def test_a_stored_recording_is_media_true(info, finished):
+def test_a_stored_recording_is_media_true(info, finished, media_root):
     finished.recording.save("call.wav", ContentFile(b"RIFF"), save=True)
     assert b"<media>true</media>" in info(callID=str(CALL_ID)).content
 

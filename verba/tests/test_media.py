@@ -16,18 +16,12 @@ from calls.tests.factories import CallFactory
 from calls.tests.sounds import silent_then_loud_wav, tone_wav
 from verba.tests.conftest import golden
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 RECORDING = tone_wav(3.0)
 # A fixed id, so golden files can name the call.
 CALL_ID = uuid.UUID("a8343631-9f35-4a3a-83f0-9e81592339fb")
 XML = "text/xml; charset=UTF-8"
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from verba.actions import put_media
 from verba.tests.change_helpers import code_of, grant, message_of, request_token
 from verba.tests.conftest import golden
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 RECORDING = tone_wav(0.2)
 OTHER_RECORDING = tone_wav(0.3, frequency=880.0)
@@ -35,12 +35,6 @@ CALL = {
     "donotdelete": "1",
     "location": "ignored",
 }
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture

@@ -27,17 +27,11 @@ from calls.models import Call, Marker
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import tone_wav
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 SECONDS = 4.0
 RECORDING = tone_wav(SECONDS)
 PASSWORD = "pw-staff-1"  # the staff_user fixture's
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 @pytest.fixture
