@@ -203,7 +203,7 @@ def test_the_pages_work_from_the_keyboard(page: Page, live_server, staff_user):
 
 
 def test_a_new_user_reaches_every_page_from_home_within_two_clicks(
-    page: Page, live_server, django_user_model
+    page: Page, live_server, django_user_model, media_root
 ):
     call_command("demo", stdout=StringIO())
     demo = django_user_model.objects.get(username="demo")
