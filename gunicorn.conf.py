@@ -130,12 +130,12 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
 
 def post_worker_init(worker: object) -> None:
     # Each worker deletes the ended calls whose DeleteCall waited for their end
-    # (calls/retention.py). Django is set up by now, unless the configuration serves
+    # (calls/deletion.py). Django is set up by now, unless the configuration serves
     # another application (the benchmark's bare WSGI app).
     from django.apps import apps
 
     if not apps.ready:
         return
-    from calls.retention import sweeper
+    from calls.deletion import sweeper
 
     sweeper.start()

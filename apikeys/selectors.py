@@ -8,10 +8,10 @@ The instances carry only the columns the checks read (the *_FIELDS below); readi
 other field costs a query, which the query-count tests in verba/tests/ would notice.
 
 Both lookups run on every Business API request, so their SQL is written once
-(callportal/sql.py) instead of compiled by the ORM per request. A token's lookup brings
+(shared/sql.py) instead of compiled by the ORM per request. A token's lookup brings
 its key, its user and whether that user holds a given permission in the same round trip.
 They are reads (`key_read`, `session_read`): the Business API sends one together with the
-call lookup its action needs (`callportal.sql.run_together`).
+call lookup its action needs (`shared.sql.run_together`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
-from callportal.sql import ModelColumns, Read, VendorSql, run
+from shared.sql import ModelColumns, Read, VendorSql, run
 
 # What the key checks (state, networks, permissions), last_used and the token match read.
 KEY_FIELDS = (

@@ -65,7 +65,7 @@ def _explained(captured, response) -> dict[str, Any]:  # type: ignore[no-untyped
     """Planning and execution time of each SELECT the request sent (median of RUNS)."""
     found = []
     for query in captured.captured_queries:
-        from callportal.sql import explainable
+        from shared.sql import explainable
 
         sql = explainable(query["sql"])
         if sql is None:

@@ -9,7 +9,7 @@ afterwards (bench/benchdb.py): calls spread evenly over `--days` (365) days, abo
 day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "typical"),
 2,000 extensions, and one hot number (extension 8800) on one side of every 25th call: 400,000 calls.
 
-Then it runs each SearchCalls query shape the API runs (calls/cdr_search.py, the same code)
+Then it runs each SearchCalls query shape the API runs (search/search_calls.py, the same code)
 and prints PostgreSQL's planning and execution time, the buffers touched and the plan's top
 nodes, for: a one-day and a 31-day anynum search with the hot and with a typical number, a
 partial number, two numbers, an anyname search, a name and a number together, and a deep
@@ -60,7 +60,7 @@ def measure(database: str) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, period_queries
+    from search.search_calls import CdrStatus, OrderBy, PeriodSearch, period_queries
 
     with connection.cursor() as cur:
         cur.execute("SELECT count(*), max(started_at) FROM calls_call")

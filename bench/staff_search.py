@@ -1,4 +1,4 @@
-"""Measure the staff call list's queries (calls/search.py) on a million calls in PostgreSQL.
+"""Measure the staff call list's queries (search/staff_list.py) on a million calls in PostgreSQL.
 
     .venv/bin/python bench/staff_search.py [--rows 1000000] [--database callportal_staff_bench]
 
@@ -35,8 +35,8 @@ def measure(database: str) -> None:
     from django.utils import timezone
 
     from calls.models import Call
-    from calls.search import CallSearch, Cursor, search_calls
     from calls.states import State
+    from search.staff_list import CallSearch, Cursor, search_calls
 
     now = timezone.now()
     deep = search_calls(CallSearch(number=HOT), per_page=1, now=now)

@@ -1,4 +1,4 @@
-"""Time calls/audio.py on a 5-minute 8 kHz mono WAV: each GetMediaEncoded format, a segment,
+"""Time recordings/audio.py on a 5-minute 8 kHz mono WAV: each GetMediaEncoded format, a segment,
 the duration and a waveform.
 
     .venv/bin/python bench/transcode.py [--seconds 300] [--runs 3]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calls import audio
+from recordings import audio
 
 
 def recording(seconds: float, rate: int = 8000) -> bytes:

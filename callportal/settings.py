@@ -63,10 +63,13 @@ INSTALLED_APPS = [
     "axes",
     "callportal",
     "calls",
+    "longpoll",
     "apikeys",
     "audit",
     "verba",
     "ingest",
+    "staff",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -148,7 +151,7 @@ else:
     else:
         _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
         _db["CONN_HEALTH_CHECKS"] = True
-    # The hot lookups (callportal/sql.py) are PREPAREd once per connection: planning the
+    # The hot lookups (shared/sql.py) are PREPAREd once per connection: planning the
     # token and number lookups cost several times their execution. Turn off behind a
     # PgBouncer in transaction mode, which hands each transaction any server connection
     # (SQL-level PREPARE breaks).
@@ -367,7 +370,7 @@ RECORDING_CONTENT_TYPES = env.list(
     ],
 )
 # Transcoded recordings (GetMediaEncoded) kept in memory per process, so that Range requests
-# and repeated downloads do not transcode again (calls/encoded.py).
+# and repeated downloads do not transcode again (recordings/encoded.py).
 ENCODED_CACHE_BYTES = env.int("ENCODED_CACHE_BYTES", default=64 * 1024 * 1024)
 
 # --- Django REST framework ----------------------------------------------------------------

@@ -26,7 +26,7 @@ urlpatterns = [
     # The call ingestion API for recorders and PBX connectors.
     path("api/v1/", include("ingest.urls")),
     # Staff pages: the call list, the call page and Verba's deep links to them.
-    path("", include("calls.urls")),
+    path("", include("staff.urls")),
 ]
 
 # A request refused before any view (a Host outside ALLOWED_HOSTS), or failed outside a

@@ -27,7 +27,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 from import_export.signals import post_export
 
-from calls import links, recording_types, retention, states
+from calls import deletion, links, states
 from calls.either_side import SidedQuerySet, any_of, term_conditions, term_sides
 from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.resources import CallResource
@@ -40,6 +40,7 @@ from calls.services import (
     upsert_call,
 )
 from calls.states import FILTER_CHOICES
+from recordings import types as recording_types
 from shared.paginators import BoundedCountPaginator
 
 
@@ -436,7 +437,7 @@ class CallAdmin(ImportExportModelAdmin):
         self.delete_queryset(request, Call.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        retention.delete_calls_now(queryset)
+        deletion.delete_calls_now(queryset)
 
     # --- export ------------------------------------------------------------------------
     def _do_file_export(

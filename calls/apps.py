@@ -7,10 +7,6 @@ class CallsConfig(AppConfig):
     verbose_name = "Calls"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_out
-
         from calls.checks import check_recording_types
-        from calls.views import say_logged_out
 
         checks.register(check_recording_types)
-        user_logged_out.connect(say_logged_out, dispatch_uid="calls.say_logged_out")

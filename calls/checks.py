@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from calls import recording_types
+from recordings import types as recording_types
 
 
 def check_recording_types(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

@@ -8,7 +8,7 @@ scan of its own (number, started_at) index, cut at the rows needed, and the few 
 merged here.
 
 Every list that finds calls by number uses this: the ingestion list (`EitherSide`, for
-DRF's cursor paginator), the staff search (calls/search.py) and the admin's search box
+DRF's cursor paginator), the staff search (search/staff_list.py) and the admin's search box
 (`SidedQuerySet`, for the admin's changelist and paginator).
 """
 

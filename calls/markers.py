@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from calls.deletion import has_ended
 from calls.models import MARKER_NAME_MAX_LENGTH, Call, Marker
-from calls.retention import has_ended
 from shared.text import has_control_character
 
 

@@ -49,7 +49,7 @@ class Call(models.Model):
     platform_call_id = models.CharField("platform call ID", max_length=255, blank=True)
     keep = models.BooleanField(default=False, help_text="Never delete this call.")
     # DeleteCall on a call that has not ended: the write that ends it deletes it, and a
-    # sweep catches ends written any other way (calls/retention.py).
+    # sweep catches ends written any other way (calls/deletion.py).
     delete_when_ended = models.BooleanField(
         default=False,
         editable=False,

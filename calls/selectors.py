@@ -9,7 +9,7 @@ that scans hundreds of thousands of rows. Each column is asked on its own, from 
 scan per column, `ongoing` as one arm per column and end state (no end yet, an end still
 to come).
 
-These are the Business API's hot queries, so they are hand-written SQL (callportal/sql.py):
+These are the Business API's hot queries, so they are hand-written SQL (shared/sql.py):
 one round trip per lookup, whatever the statuses (`ongoing,last` asks both at once, as one
 UNION ALL of short index scans, and the first status that found a call answers), with no
 ORM compilation per request, and prepared once per PostgreSQL connection: planning them
@@ -20,7 +20,7 @@ one included) on PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
@@ -30,10 +30,9 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from callportal.sql import ModelColumns, Read, Reader, VendorSql, run
-from calls.longpoll import wait_for_next
 from calls.models import Call
 from calls.states import max_call_length
+from shared.sql import ModelColumns, Read, Reader, VendorSql, run
 
 
 class Status(StrEnum):
@@ -203,9 +202,13 @@ def last_calls(number: str, *, now: datetime | None = None) -> list[Call]:
     return _lookup(number, now or timezone.now(), ongoing=False)[1]
 
 
-def next_calls(number: str, *, arrived_at: datetime) -> list[Call]:
-    """Wait for the next call on `number` that starts after `arrived_at` (a long poll)."""
-    return list(wait_for_next(number, arrived_at))[:2]
+# How `next` waits: the long poll (longpoll.watcher.wait_for_next) sits above the domain,
+# so the caller hands it in rather than calls importing it.
+NextWait = Callable[[str, datetime], Sequence[Call]]
+
+
+def _no_wait(number: str, arrived_at: datetime) -> Sequence[Call]:
+    raise ValueError("`next` needs a wait: pass wait_next=longpoll.watcher.wait_for_next")
 
 
 def calls_by_status(
@@ -215,6 +218,7 @@ def calls_by_status(
     arrived_at: datetime,
     brief: bool = False,
     reader: Reader | None = None,
+    wait_next: NextWait = _no_wait,
 ) -> list[Call]:
     """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
 
@@ -226,7 +230,7 @@ def calls_by_status(
     waited = False
     for index, status in enumerate(statuses):
         if status is Status.NEXT:
-            found = next_calls(number, arrived_at=arrived_at)
+            found = list(wait_next(number, arrived_at))[:2]
             waited = True
         else:
             if status not in answered:

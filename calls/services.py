@@ -21,8 +21,9 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import longpoll, recording_types, retention
+from calls import deletion, signals
 from calls.models import Call
+from recordings import types as recording_types
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             # Keeping a call cancels the deletion that waited for its end.
             call.delete_when_ended = False
             changed.append("delete_when_ended")
-        elif changed and retention.delete_if_due(call):
+        elif changed and deletion.delete_if_due(call):
             # The write that ends a call marked by DeleteCall deletes it.
             return UpsertResult(call, created=False, changed=True, deleted=True)
         if changed:
@@ -134,7 +135,7 @@ def _check_consistent(call: Call, fields: Mapping[str, Any]) -> None:
 
 
 def _announce(call: Call) -> None:
-    longpoll.announce(call)
+    signals.call_written.send(sender=Call, call=call)
 
 
 # --- Batches (the CSV import) --------------------------------------------------------------
@@ -337,7 +338,7 @@ def store_recording(
       not be seekable. Reading stops as soon as it passes RECORDING_MAX_BYTES.
     - `declared_content_type`: what the sender says it is (`audio/wav; codecs=1` is fine). It
       must be one of RECORDING_CONTENT_TYPES (common aliases such as `audio/x-m4a` count as
-      the type they name), and the first bytes must be that audio (calls.audio): a declared
+      the type they name), and the first bytes must be that audio (recordings.audio): a declared
       type alone is never trusted.
     - `announced_size`: the length the sender announced (Content-Length), if any: a larger
       one is refused before anything is read, and a body ending short of it is refused.

@@ -28,7 +28,7 @@ from apikeys.selectors import key_of, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
-from callportal.sql import Read, run, run_together
+from shared.sql import Read, run, run_together
 from verba.actions import Action, Context, ReadAhead, TokenRule, get_action
 from verba.answers import Answer
 from verba.auth import (

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apikeys.services import create_api_key
-from callportal import sql
 from calls.tests.factories import CallFactory
+from shared import sql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from apikeys.selectors import api_key_for_secret, session_read
 from apikeys.services import create_api_key, request_token
-from callportal.sql import explainable, run
 from calls.selectors import Status, call_by_id, calls_by_status
 from ingest.selectors import list_calls
 from shared.paginators import BoundedCountPaginator
+from shared.sql import explainable, run
 
 pytestmark = pytest.mark.django_db
 

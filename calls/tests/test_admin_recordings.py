@@ -16,7 +16,7 @@ from calls.models import Call
 from calls.tests.factories import CallFactory
 from calls.tests.test_admin_calls import no_inline_forms
 from calls.tests.test_recording_store import HTML, MP3, stored_files
-from calls.tests.test_recordings import wav_bytes
+from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 

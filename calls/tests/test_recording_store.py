@@ -9,7 +9,7 @@ from django.db import transaction
 from calls.models import Call
 from calls.services import RecordingProblem, RecordingRejected, store_recording
 from calls.tests.factories import CallFactory
-from calls.tests.test_recordings import wav_bytes
+from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from calls.models import Call
 from calls.tests.factories import CallFactory
 from calls.tests.test_admin_calls import import_csv, row
-from calls.tests.test_recordings import body, wav_bytes
+from staff.tests.test_recordings import body, wav_bytes
 
 pytestmark = pytest.mark.django_db
 

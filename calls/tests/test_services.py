@@ -71,7 +71,7 @@ def test_a_write_announces_the_call_to_long_polls_after_commit(
     monkeypatch, django_capture_on_commit_callbacks
 ):
     announced = []
-    monkeypatch.setattr("calls.longpoll.announce", announced.append)
+    monkeypatch.setattr("longpoll.watcher.announce", announced.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.upsert_call(CALL_ID, new_fields())
@@ -88,7 +88,7 @@ def test_a_replay_that_changes_nothing_announces_nothing(
     fields = new_fields()
     services.upsert_call(CALL_ID, fields)
     announced = []
-    monkeypatch.setattr("calls.longpoll.announce", announced.append)
+    monkeypatch.setattr("longpoll.watcher.announce", announced.append)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.upsert_call(CALL_ID, dict(fields))

@@ -13,10 +13,10 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from calls import longpoll
 from calls.models import Call
 from calls.tests.factories import CallFactory
 from ingest.tests.conftest import CALL_ID
+from longpoll import watcher as longpoll
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

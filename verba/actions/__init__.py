@@ -15,7 +15,7 @@ from django.db import connection
 from rest_framework.request import Request
 
 from apikeys.models import ApiKey, ApiSession
-from callportal.sql import Read, Reader, run
+from shared.sql import Read, Reader, run
 from verba.answers import Answer
 from verba.params import Params
 

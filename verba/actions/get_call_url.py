@@ -3,8 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from callportal.sql import Read
 from calls.links import call_url
+from shared.sql import Read
 from verba.actions import Action, Context, register
 from verba.actions.lookup import GET_CALL_URL, first_read, lookup_call
 from verba.answers import Answer, Value

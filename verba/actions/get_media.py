@@ -1,6 +1,6 @@
 """GetMedia (§7.8): the call's stored recording, byte for byte, with Range support."""
 
-from calls.recordings import extension_for, recording_response, served_type
+from recordings.serving import extension_for, recording_response, served_type
 from verba.actions import Context, register
 from verba.actions.media import (
     BY_ID_OR_EXTENSION_NOW,

@@ -1,8 +1,8 @@
 """GetMediaEncoded (§7.9): the call's recording transcoded to `format` (default mp3), with
 Range support. The same recording and format always give the same bytes; transcoded files
-are cached per process (calls/encoded.py), so a range request rarely transcodes again."""
+are cached per process (recordings/encoded.py), so a range request rarely transcodes again."""
 
-from calls.encoded import encoded_recording
+from recordings.encoded import encoded_recording
 from verba.actions import Context, register
 from verba.actions.media import (
     BY_ID_OR_EXTENSION_NOW,
@@ -24,5 +24,5 @@ class GetMediaEncoded(MediaAction):
         fmt = parse_format(context.params, default="mp3")
         call = call_with_media(context, self)
         with reading_recording(call, self.name):
-            encoded = encoded_recording(call, fmt)
+            encoded = encoded_recording(call.recording, fmt)
         return encoded_answer(context, self, call, encoded, fmt, honour_range=True)

@@ -1,8 +1,8 @@
 """GetMediaSegment (§7.10): a part of the call's recording, [start, end) in seconds,
 transcoded to `format` (default pcm16)."""
 
-from calls import audio
-from calls.encoded import encoded_segment
+from recordings import audio
+from recordings.encoded import encoded_segment
 from verba.actions import Context, register
 from verba.actions.media import (
     MediaAction,
@@ -33,7 +33,7 @@ class GetMediaSegment(MediaAction):
         with reading_recording(call, self.name):
             try:
                 # An `end` past the recording's end is clamped to it.
-                segment = encoded_segment(call, fmt, start, end)
+                segment = encoded_segment(call.recording, fmt, start, end)
             except audio.OutsideRecording:
                 raise invalid(OUTSIDE) from None
         return encoded_answer(context, self, call, segment, fmt, honour_range=False)

@@ -7,7 +7,7 @@ import re
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 
-from calls import audio
+from recordings import audio
 from verba.actions import Context, register
 from verba.actions.media import MediaAction, call_with_media, media_answer, reading_recording
 from verba.answers import Answer

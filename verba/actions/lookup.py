@@ -44,8 +44,6 @@ from datetime import datetime
 from enum import Flag, auto
 from typing import Any
 
-from callportal.sql import Read, Reader
-from calls.longpoll import TooManyWaiting
 from calls.models import NUMBER_MAX_LENGTH, Call
 from calls.selectors import (
     Status,
@@ -56,7 +54,9 @@ from calls.selectors import (
     calls_by_status,
     first_status_read,
 )
+from longpoll.watcher import TooManyWaiting, wait_for_next
 from shared.guids import parse_guid
+from shared.sql import Read, Reader
 from shared.text import has_control_character
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
@@ -215,6 +215,7 @@ def find_call(
             arrived_at=arrived_at,
             brief=naming.id_only,
             reader=reader,
+            wait_next=wait_for_next,
         )
     except TooManyWaiting:
         # This server holds as many `next` waiters as it may; another will be free soon.

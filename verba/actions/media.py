@@ -17,10 +17,10 @@ from typing import ClassVar
 
 from django.http import HttpResponse
 
-from calls import audio
-from calls.encoded import EncodedRecording
 from calls.models import Call
-from calls.recordings import ranged_response
+from recordings import audio
+from recordings.encoded import EncodedRecording
+from recordings.serving import ranged_response
 from verba.actions import Action, Context
 from verba.actions.lookup import BY_ID, CallNaming, NamingForm, find_call
 from verba.answers import Answer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from calls.deletion import CallIsKept, Deletion, delete_call, set_keep
 from calls.models import Call
-from calls.retention import CallIsKept, Deletion, delete_call, set_keep
 from verba.actions import Action, Context, KeyPermission, register
 from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call
 from verba.answers import Answer

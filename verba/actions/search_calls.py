@@ -8,9 +8,9 @@ from typing import TypeVar
 
 from django.utils import timezone
 
-from calls.cdr_search import CdrStatus, OrderBy, PeriodSearch, search_period
 from calls.metadata import metadata_by_call
 from calls.models import NUMBER_MAX_LENGTH
+from search.search_calls import CdrStatus, OrderBy, PeriodSearch, search_period
 from shared.text import has_control_character
 from verba.actions import Action, Context, register
 from verba.actions.options import return_metadata

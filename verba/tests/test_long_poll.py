@@ -28,9 +28,9 @@ from django.db import connections
 from django.utils import timezone
 
 from apikeys.services import create_api_key
-from calls import longpoll
 from calls.models import Call
 from calls.tests.factories import CallFactory
+from longpoll import watcher as longpoll
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

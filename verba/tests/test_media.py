@@ -11,9 +11,9 @@ from PIL import Image
 
 from apikeys.services import create_api_key
 from audit.models import ApiRequest
-from calls import encoded
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import silent_then_loud_wav, tone_wav
+from recordings import encoded
 from verba.tests.conftest import golden
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -283,7 +283,9 @@ def test_get_media_encoded_answers_416_to_a_range_past_the_end(media, recorded_c
 
 def test_a_second_download_comes_from_the_cache(media, recorded_call, monkeypatch):
     first = body(media("GetMediaEncoded", callID=str(CALL_ID)))
-    monkeypatch.setattr("calls.audio.transcode", lambda *a, **k: pytest.fail("transcoded twice"))
+    monkeypatch.setattr(
+        "recordings.audio.transcode", lambda *a, **k: pytest.fail("transcoded twice")
+    )
 
     assert body(media("GetMediaEncoded", callID=str(CALL_ID))) == first
 

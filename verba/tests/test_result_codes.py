@@ -167,7 +167,7 @@ def test_a_database_that_refuses_every_query_is_code_9_not_an_error_page(
 def test_too_many_next_waiters_is_code_9_with_retry_after_and_no_traceback(
     api, key, monkeypatch, caplog
 ):
-    from calls.longpoll import TooManyWaiting
+    from longpoll.watcher import TooManyWaiting
 
     def full(*args, **kwargs):
         raise TooManyWaiting

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from calls.retention import sweep_ended_deletions
+from calls.deletion import sweep_ended_deletions
 
 
 class Command(BaseCommand):

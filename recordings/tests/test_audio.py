@@ -1,4 +1,4 @@
-"""calls/audio.py: transcoding, cutting, duration and waveforms, checked by decoding the
+"""recordings/audio.py: transcoding, cutting, duration and waveforms, checked by decoding the
 output with FFmpeg (PyAV) and reading the PNGs with Pillow."""
 
 import io
@@ -8,8 +8,8 @@ import av
 import pytest
 from PIL import Image
 
-from calls import audio
 from calls.tests.sounds import silent_then_loud_wav, tone_wav
+from recordings import audio
 
 # Verba's format name → (FFmpeg's name for the container it reads back, the codec in it).
 EXPECTED = {

@@ -10,7 +10,7 @@ Why in memory and not in storage beside the recording: nothing is written that w
 be found and deleted with the recording (a deleted call's audio must not linger in a cache
 file), nothing goes stale when a recording is replaced (the key holds the stored file's
 name and size, and a replacement gets a new name), and there are no half-written files to
-guard against. The output is byte-for-byte deterministic (calls/audio.py), so a range
+guard against. The output is byte-for-byte deterministic (recordings/audio.py), so a range
 answered by another process, or after an eviction, fits the bytes the client already has.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.db.models.fields.files import FieldFile
 
-from calls import audio
-from calls.models import Call
+from recordings import audio
 
 # Transcoded output below this size stays in memory while it is served; above, on disk.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -72,13 +72,12 @@ class _Cache:
 cache = _Cache()
 
 
-def encoded_recording(call: Call, fmt: audio.AudioFormat) -> EncodedRecording:
-    """The call's recording in `fmt`, from the cache or transcoded now.
+def encoded_recording(recording: FieldFile, fmt: audio.AudioFormat) -> EncodedRecording:
+    """A call's stored recording in `fmt`, from the cache or transcoded now.
 
     Raises what reading the recording raises: audio.UndecodableRecording, or OSError
     (FileNotFoundError) when the stored file is gone.
     """
-    recording = call.recording
     key = (recording.name, recording.size, fmt.name)
     cached = cache.get(key)
     if cached is not None:
@@ -102,14 +101,14 @@ def encoded_recording(call: Call, fmt: audio.AudioFormat) -> EncodedRecording:
 
 
 def encoded_segment(
-    call: Call, fmt: audio.AudioFormat, start: float, end: float
+    recording: FieldFile, fmt: audio.AudioFormat, start: float, end: float
 ) -> EncodedRecording:
     """The part [start, end) seconds of the call's recording in `fmt`, transcoded now
     (segments are small and rarely asked twice). Raises audio.OutsideRecording when `start`
     is at or after the end of the recording, else as encoded_recording."""
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the caller closes it
     try:
-        with call.recording.open("rb") as source:
+        with recording.open("rb") as source:
             audio.transcode(source, fmt, out, start=start, end=end)
         size = out.seek(0, io.SEEK_END)
     except BaseException:

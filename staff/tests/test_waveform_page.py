@@ -7,9 +7,9 @@ import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from calls import audio, recordings
 from calls.tests.factories import CallFactory
-from calls.tests.test_recordings import wav_bytes
+from recordings import audio, serving
+from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -40,9 +40,9 @@ def test_the_waveform_is_the_png_getwaveforms_code_draws(staff_client, recorded_
     with io.BytesIO(wav_bytes()) as source:
         drawn = audio.waveform(
             source,
-            recordings.WAVEFORM_WIDTH,
-            recordings.WAVEFORM_HEIGHT,
-            recordings.WAVEFORM_COLOURS,
+            serving.WAVEFORM_WIDTH,
+            serving.WAVEFORM_HEIGHT,
+            serving.WAVEFORM_COLOURS,
         )
     assert response.content == drawn
     assert Image.open(io.BytesIO(response.content)).size == (1200, 120)
@@ -82,7 +82,7 @@ def test_a_recording_that_is_not_audio_gets_404_and_a_warning(staff_client, capl
     call = CallFactory(recording_content_type="audio/wav")
     call.recording.save("call.wav", ContentFile(b"RIFF\0\0\0\0WAVEnot really audio"))
 
-    with caplog.at_level(logging.WARNING, logger="calls.views"):
+    with caplog.at_level(logging.WARNING, logger="staff.views"):
         response = staff_client.get(url(call))
 
     assert response.status_code == 404

@@ -23,7 +23,8 @@ from django.core.files import File
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from calls import audio, recording_types
+from recordings import audio
+from recordings import types as recording_types
 
 CHUNK_BYTES = 64 * 1024
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from apikeys.models import ApiKey
 from apikeys.services import create_api_key, rotate_api_key
-from calls import demo
+from demo import data as demo
 
 DEMO_USER = "demo"
 DEMO_KEY_NAME = "Demo integration"

@@ -13,9 +13,9 @@ import pytest
 from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
-from calls import longpoll
 from calls.models import Call
 from calls.tests.factories import CallFactory
+from longpoll import watcher as longpoll
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

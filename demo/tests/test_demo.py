@@ -11,8 +11,8 @@ from django.http import HttpRequest
 
 from apikeys import secrets
 from apikeys.models import ApiKey
-from calls import demo
 from calls.models import Call, Direction
+from demo import data as demo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from calls.models import NUMBER_MAX_LENGTH
-from calls.search import CallSearch, Cursor
 from calls.states import FILTER_CHOICES, State
+from search.staff_list import CallSearch, Cursor
 from shared.times import parse_time_span
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"

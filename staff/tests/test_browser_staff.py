@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from calls.tests.factories import CallFactory
-from calls.tests.test_recordings import wav_bytes
+from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

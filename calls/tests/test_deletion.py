@@ -1,4 +1,4 @@
-"""calls.retention: keeping and deleting calls, and deletion that waits for a call's end."""
+"""calls.deletion: keeping and deleting calls, and deletion that waits for a call's end."""
 
 import os
 import uuid
@@ -10,8 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from calls import services
-from calls.models import Call, Marker, MetadataField, MetadataValue
-from calls.retention import (
+from calls.deletion import (
     CallIsKept,
     Deletion,
     delete_call,
@@ -19,6 +18,7 @@ from calls.retention import (
     sweep_ended_deletions,
     sweeper,
 )
+from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.tests.factories import CallFactory
 
 pytestmark = pytest.mark.django_db

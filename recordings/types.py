@@ -1,6 +1,6 @@
 """What counts as a recording: the allowed audio content types and the bytes each starts with.
 
-(calls.audio decodes and transcodes recordings; this module only judges uploads by type and
+(recordings.audio decodes and transcodes recordings; this module only judges uploads by type and
 first bytes, and never parses them.)
 
 A declared content type is only a claim. A recording is stored when its type is allowed

@@ -20,15 +20,15 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_safe
 
-from calls import audio, recordings
-from calls.forms import CallSearchForm
 from calls.links import call_url
 from calls.markers import length_ms, markers_of
 from calls.metadata import metadata_of
 from calls.models import Call, Marker
-from calls.search import CallSearch, Cursor, search_calls
 from calls.states import State, call_state
+from recordings import audio, serving
+from search.staff_list import CallSearch, Cursor, search_calls
 from shared.guids import parse_guid
+from staff.forms import CallSearchForm
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
-        return recordings.recording_response(
+        return serving.recording_response(
             request,
             call.recording,
             call.recording_content_type,
@@ -138,10 +138,10 @@ def call_waveform(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
-        etag = recordings.waveform_etag(call.recording)
+        etag = serving.waveform_etag(call.recording)
         response = get_conditional_response(request, etag=etag)
         if response is None:
-            png = recordings.staff_waveform(call.recording)
+            png = serving.staff_waveform(call.recording)
             response = HttpResponse(png, content_type="image/png")
             response["Content-Length"] = str(len(png))
     except (audio.UndecodableRecording, OSError) as error:
