@@ -145,6 +145,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "hint"]
     ordering = ["name"]
     actions = ["revoke_keys", "rotate_keys"]
+    filter_horizontal = ["groups"]
     readonly_fields = [
         "hint",
         "state_label",
@@ -212,12 +213,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return [
                 (None, {"fields": ["name", "existing_key"]}),
                 ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
-                ("Limits", {"fields": ["expires_at", "networks"]}),
+                ("Limits", {"fields": ["expires_at", "networks", "groups"]}),
             ]
         return [
             (None, {"fields": ["name", "hint", "state_label"]}),
             ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
-            ("Limits", {"fields": ["expires_at", "networks"]}),
+            ("Limits", {"fields": ["expires_at", "networks", "groups"]}),
             ("Usage", {"fields": ["usage_chart", "last_used_at"]}),
             ("History", {"fields": ["created_at", "created_by", "revoked_at"]}),
         ]

@@ -70,6 +70,7 @@ class ApiKeyChangeForm(forms.ModelForm):
             "can_ingest",
             "expires_at",
             "networks",
+            "groups",
         ]
 
 

@@ -63,6 +63,14 @@ class ApiKey(models.Model):
     can_ingest = models.BooleanField(
         "may ingest calls", default=False, help_text="The ingestion API and PutMedia."
     )
+    groups = models.ManyToManyField(
+        "directory.Group",
+        blank=True,
+        related_name="api_keys",
+        verbose_name="limited to groups",
+        help_text="The key sees only the calls of these groups' members and supervisors "
+        "(with a token, the user's scope applies as well). Empty: every call.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

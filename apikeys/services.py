@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
+from directory.models import Group
 
 DUPLICATE_KEY_MESSAGE = "This API key already exists."
 
@@ -37,6 +38,7 @@ def create_api_key(
     can_ingest: bool = False,
     expires_at: datetime | None = None,
     created_by: AbstractBaseUser | None = None,
+    groups: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is not stored anywhere.
 
@@ -63,6 +65,7 @@ def create_api_key(
         created_by=created_by,
     )
     api_key.full_clean(exclude=["key_digest", "hint"])
+    limit = _groups_named(groups) if groups else []
     if ApiKey.objects.filter(key_digest=api_key.key_digest).exists():
         raise DuplicateApiKey()
     try:
@@ -74,7 +77,17 @@ def create_api_key(
         if ApiKey.objects.filter(key_digest=api_key.key_digest).exists():
             raise DuplicateApiKey() from None
         raise
+    if limit:
+        api_key.groups.set(limit)
     return api_key, plaintext
+
+
+def _groups_named(names: list[str]) -> list[Group]:
+    found = {g.name: g for g in Group.objects.filter(name__in=names)}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValidationError({"groups": f"No such group: {', '.join(unknown)}."})
+    return [found[n] for n in names]
 
 
 def rotate_api_key(api_key: ApiKey) -> str:

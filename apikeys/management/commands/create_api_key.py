@@ -53,6 +53,14 @@ class Command(BaseCommand):
             "--key", metavar="GUID", help="Import this existing key instead of a new one."
         )
         parser.add_argument("--expires", metavar="YYYY-MM-DD", help="Last day the key is valid.")
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            metavar="GROUP",
+            help="See only the calls of this directory group's members and supervisors "
+            "(repeatable). Default: every call.",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         expires_at = None
@@ -71,6 +79,7 @@ class Command(BaseCommand):
                 can_change=bool(options["change"]),
                 can_ingest=bool(options["ingest"]),
                 expires_at=expires_at,
+                groups=list(options["group"]),  # type: ignore[call-overload]
             )
         except ValidationError as exc:
             raise CommandError(_one_line(exc)) from None

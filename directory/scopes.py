@@ -1,0 +1,181 @@
+"""Which calls a user, or an API key, may see: the one definition (access.md §2).
+
+A call is in the scope of user U when U's access is `all` (or U is a superuser), or a party
+number of the call (caller or called) is owned by U at the call's start time, or by a member
+of a group U supervises (with the member's own ownership periods). A key limited to groups
+sees the calls owned, so, by those groups' members and supervisors. With both a key and a
+token, both must hold. Outside its scope a call does not exist: every surface filters with
+`Scope.condition()` and answers as for an unknown call.
+
+The condition is one EXISTS over extensions, looked up by number from the index on
+`(number, user)`, its owners an uncorrelated subquery the database runs once. It is written
+on the call's field names (`caller_number`, `called_number`, `started_at`), so this room
+never imports `calls`.
+
+`Scope.admits()` asks the same question of a call not yet read from the database (the
+`status=next` wait decides without a connection); it loads the owners' extensions with the
+same owner rule, and the scope tests check both answers agree call by call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from directory.models import Access, Extension, Group
+from directory.selectors import access_of
+
+
+@dataclass(frozen=True)
+class Owners:
+    """A set of users whose extensions count: a subquery of user ids, built on demand."""
+
+    # ("user", id): the user and the members of the groups the user supervises.
+    # ("groups", queryset of group ids): the members and supervisors of those groups.
+    kind: str
+    value: Any
+
+    def extension_condition(self) -> Q:
+        """Extensions owned by these users, as a condition on Extension."""
+        members = Group.members.through.objects
+        supervisors = Group.supervisors.through.objects
+        if self.kind == "user":
+            supervised = supervisors.filter(user_id=self.value).values("group_id")
+            return Q(user_id=self.value) | Q(
+                user_id__in=members.filter(group_id__in=supervised).values("user_id")
+            )
+        return Q(user_id__in=members.filter(group_id__in=self.value).values("user_id")) | Q(
+            user_id__in=supervisors.filter(group_id__in=self.value).values("user_id")
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The calls a request may see: every one, none, or those owned by each owner set."""
+
+    nothing: bool = False
+    # Each must hold (a key's groups and a token's user): a tuple of owner sets.
+    owner_sets: tuple[Owners, ...] = ()
+
+    @property
+    def everything(self) -> bool:
+        return not self.nothing and not self.owner_sets
+
+    def __and__(self, other: Scope) -> Scope:
+        return Scope(self.nothing or other.nothing, self.owner_sets + other.owner_sets)
+
+    def condition(self, prefix: str = "") -> Q:
+        """The scope as a condition on Call (or, with `prefix` such as "call__", on a model
+        related to a call). Q() for every call."""
+        if self.nothing:
+            return Q(pk__in=[])
+        condition = Q()
+        for owners in self.owner_sets:
+            condition &= Q(_owned_by(owners, prefix))
+        return condition
+
+    def filter(self, calls: QuerySet[Any], prefix: str = "") -> QuerySet[Any]:
+        """`calls` narrowed to the scope (unchanged when the scope is everything)."""
+        if self.everything:
+            return calls
+        return calls.filter(self.condition(prefix))
+
+    def admits(self, caller_number: str, called_number: str, started_at: datetime) -> bool:
+        """Whether a call with these fields is in the scope, asked of the database once per
+        scope (see `loaded`), then answered from memory."""
+        return self.loaded().admits(caller_number, called_number, started_at)
+
+    def loaded(self) -> LoadedScope:
+        """The scope's ownership periods, read now, to judge calls without a query."""
+        if self.nothing:
+            return LoadedScope(nothing=True)
+        sets = []
+        for owners in self.owner_sets:
+            periods: dict[str, list[tuple[datetime | None, datetime | None]]] = {}
+            rows = Extension.objects.filter(owners.extension_condition()).values_list(
+                "number", "valid_from", "valid_until"
+            )
+            for number, valid_from, valid_until in rows:
+                periods.setdefault(number, []).append((valid_from, valid_until))
+            sets.append(periods)
+        return LoadedScope(owner_periods=tuple(sets))
+
+
+@dataclass(frozen=True)
+class LoadedScope:
+    nothing: bool = False
+    owner_periods: tuple[dict[str, list[tuple[datetime | None, datetime | None]]], ...] = ()
+
+    def admits(self, caller_number: str, called_number: str, started_at: datetime) -> bool:
+        if self.nothing:
+            return False
+        return all(
+            _owned(periods, caller_number, started_at) or _owned(periods, called_number, started_at)
+            for periods in self.owner_periods
+        )
+
+
+def _owned(
+    periods: dict[str, list[tuple[datetime | None, datetime | None]]], number: str, at: datetime
+) -> bool:
+    return any(
+        (start is None or start <= at) and (end is None or at < end)
+        for start, end in periods.get(number, ())
+    )
+
+
+def _owned_by(owners: Owners, prefix: str) -> Exists:
+    """One EXISTS: an extension of one of `owners` whose number is a party of the call,
+    owned at the call's start."""
+    started = OuterRef(f"{prefix}started_at")
+    return Exists(
+        Extension.objects.filter(
+            Q(number=OuterRef(f"{prefix}caller_number"))
+            | Q(number=OuterRef(f"{prefix}called_number")),
+            Q(valid_from__isnull=True) | Q(valid_from__lte=started),
+            Q(valid_until__isnull=True) | Q(valid_until__gt=started),
+        ).filter(owners.extension_condition())
+    )
+
+
+EVERYTHING = Scope()
+NOTHING = Scope(nothing=True)
+
+
+def user_scope(
+    user: AbstractBaseUser | AnonymousUser | None, *, access: str | None = None
+) -> Scope:
+    """The calls `user` may see. `access` when already known (read with the user), else
+    read from the directory."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NOTHING
+    if user.is_superuser:
+        return EVERYTHING
+    level = access if access is not None else access_of(user)
+    if level == Access.ALL:
+        return EVERYTHING
+    if level == Access.NONE:
+        return NOTHING
+    return Scope(owner_sets=(Owners("user", user.pk),))
+
+
+def user_id_scope(user_id: int, *, access: str, is_superuser: bool) -> Scope:
+    """As `user_scope`, for a user known by id and already-read access (an API token)."""
+    if is_superuser or access == Access.ALL:
+        return EVERYTHING
+    if access == Access.NONE:
+        return NOTHING
+    return Scope(owner_sets=(Owners("user", user_id),))
+
+
+def groups_scope(group_ids: QuerySet[Any] | Iterable[int]) -> Scope:
+    """The calls of the members and supervisors of these groups (an API key's limit):
+    a list of ids, or a subquery of them."""
+    if not isinstance(group_ids, QuerySet):
+        group_ids = list(group_ids)
+    return Scope(owner_sets=(Owners("groups", group_ids),))

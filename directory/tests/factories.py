@@ -1,0 +1,37 @@
+"""Directory rows for tests of any room: users with an access level and extensions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from directory.models import Access, Extension, Group, Profile
+
+Period = tuple[str, datetime | None, datetime | None]
+
+
+def directory_user(
+    username: str,
+    *,
+    access: str = Access.OWN,
+    extensions: list[str | Period] = (),  # type: ignore[assignment]
+    time_zone: str = "UTC",
+    password: str | None = None,
+    **fields: Any,
+) -> Any:
+    """A user in the directory; each extension a number (always) or (number, from, until)."""
+    user = get_user_model().objects.create_user(username=username, password=password, **fields)
+    Profile.objects.create(user=user, access=access, time_zone=time_zone)
+    for entry in extensions:
+        number, start, end = (entry, None, None) if isinstance(entry, str) else entry
+        Extension.objects.create(user=user, number=number, valid_from=start, valid_until=end)
+    return user
+
+
+def directory_group(name: str, *, members: list[Any] = (), supervisors: list[Any] = ()) -> Group:  # type: ignore[assignment]
+    group = Group.objects.create(name=name)
+    group.members.set(members)
+    group.supervisors.set(supervisors)
+    return group
