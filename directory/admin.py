@@ -43,7 +43,10 @@ class ExtensionInlineFormSet(forms.BaseInlineFormSet):
         for i, a in enumerate(rows):
             for b in rows[:i]:
                 if a.get("number") == b.get("number") and periods_overlap(
-                    a.get("valid_from"), a.get("valid_until"), b.get("valid_from"), b.get("valid_until")
+                    a.get("valid_from"),
+                    a.get("valid_until"),
+                    b.get("valid_from"),
+                    b.get("valid_until"),
                 ):
                     raise forms.ValidationError(
                         f"Extension {a.get('number')} is listed twice for the same time."

@@ -144,7 +144,9 @@ def overlapping_extensions(
     """Stored ownerships of `number` sharing an instant with [valid_from, valid_until)."""
     found = Extension.objects.filter(number=number).select_related("user")
     if valid_until is not None:
-        found = found.filter(models.Q(valid_from__isnull=True) | models.Q(valid_from__lt=valid_until))
+        found = found.filter(
+            models.Q(valid_from__isnull=True) | models.Q(valid_from__lt=valid_until)
+        )
     if valid_from is not None:
         found = found.filter(
             models.Q(valid_until__isnull=True) | models.Q(valid_until__gt=valid_from)

@@ -55,7 +55,9 @@ def snapshot():
             Extension.objects.values_list("user__username", "number", "valid_from", "valid_until"),
             key=str,
         ),
-        sorted(Group.objects.values_list("name", "members__username", "supervisors__username"), key=str),
+        sorted(
+            Group.objects.values_list("name", "members__username", "supervisors__username"), key=str
+        ),
     )
 
 
@@ -64,9 +66,16 @@ def test_the_spec_s_example_file_imports_users_extensions_and_groups(tmp_path):
 
     assert "4 users created" in out
     alice = get_user_model().objects.get(username="alice")
-    assert (alice.first_name, alice.last_name, alice.email) == ("Alice", "Smith", "alice@example.com")
+    assert (alice.first_name, alice.last_name, alice.email) == (
+        "Alice",
+        "Smith",
+        "alice@example.com",
+    )
     assert not alice.has_usable_password()
-    assert (alice.directory_profile.access, alice.directory_profile.time_zone) == ("own", "Europe/London")
+    assert (alice.directory_profile.access, alice.directory_profile.time_zone) == (
+        "own",
+        "Europe/London",
+    )
     assert sorted(alice.extensions.values_list("number", "valid_from", "valid_until"), key=str) == [
         ("8856", None, None),
         ("8857", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)),
@@ -129,12 +138,18 @@ def test_a_number_stored_for_a_user_the_file_does_not_name_is_checked_too(tmp_pa
     [
         (lambda d: d["users"][0].update(time_zone="Mars/Olympus"), "time_zone 'Mars/Olympus'"),
         (lambda d: d["users"][0].update(access="some"), "access must be one of none, own, all"),
-        (lambda d: d["groups"][0]["members"].append("ghost"), "groups[0] (Sales): unknown user 'ghost'"),
+        (
+            lambda d: d["groups"][0]["members"].append("ghost"),
+            "groups[0] (Sales): unknown user 'ghost'",
+        ),
         (
             lambda d: d["users"][0]["extensions"].append({"number": "9", "from": "yesterday"}),
             "users[0] (alice): extensions[2]: from must be an ISO 8601 time",
         ),
-        (lambda d: d["users"].append({"username": "alice"}), "users[4] (alice): the user is named twice"),
+        (
+            lambda d: d["users"].append({"username": "alice"}),
+            "users[4] (alice): the user is named twice",
+        ),
         (lambda d: d["users"][0].update(password="secret"), "unknown field password"),
     ],
 )
@@ -186,9 +201,9 @@ def test_the_file_replaces_a_named_user_s_extensions(tmp_path):
 
     run(write(tmp_path, data))
 
-    assert list(Extension.objects.filter(user__username="alice").values_list("number", flat=True)) == [
-        "9999"
-    ]
+    assert list(
+        Extension.objects.filter(user__username="alice").values_list("number", flat=True)
+    ) == ["9999"]
 
 
 def test_an_administrator_uploads_the_directory_file_in_the_admin(client, django_user_model):
@@ -249,5 +264,8 @@ def test_the_admin_refuses_an_extension_that_overlaps_another_user_s(client, dja
     answer = client.post(f"/admin/auth/user/{bob.pk}/change/", form)
 
     assert answer.status_code == 200, "the form comes back with the error"
-    assert "Extension 8856 already belongs to alice (always) at the same time." in answer.content.decode()
+    assert (
+        "Extension 8856 already belongs to alice (always) at the same time."
+        in answer.content.decode()
+    )
     assert not Extension.objects.filter(user=bob).exists()
