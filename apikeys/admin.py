@@ -251,6 +251,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             {f.attname: getattr(key, f.attname) for f in ApiKey._meta.concrete_fields}
         )
         obj._state.adding = False
+        obj._state.db = key._state.db  # the groups chosen are saved on it next
         # Held on the request only, for response_add's one page.
         request._api_key_plaintext = plaintext  # type: ignore[attr-defined]
 
