@@ -76,6 +76,7 @@ class PermissionFilter(admin.SimpleListFilter):
             ("query", "Query the Business API"),
             ("change", "Change calls"),
             ("ingest", "Ingest calls"),
+            ("audit", "Read the audit feeds"),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -86,6 +87,8 @@ class PermissionFilter(admin.SimpleListFilter):
                 return queryset.filter(can_change=True)
             case "ingest":
                 return queryset.filter(can_ingest=True)
+            case "audit":
+                return queryset.filter(audit=True)
         return queryset
 
 
@@ -181,6 +184,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 (obj.can_query, "query"),
                 (obj.can_change, "change"),
                 (obj.can_ingest, "ingest"),
+                (obj.audit, "audit feeds"),
             )
             if ok
         ]
@@ -212,12 +216,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if obj is None:
             return [
                 (None, {"fields": ["name", "existing_key"]}),
-                ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
+                (
+                    "Access",
+                    {"fields": ["can_query", "can_change", "can_ingest", "audit", "requires_auth"]},
+                ),
                 ("Limits", {"fields": ["expires_at", "networks", "groups"]}),
             ]
         return [
             (None, {"fields": ["name", "hint", "state_label"]}),
-            ("Access", {"fields": ["can_query", "can_change", "can_ingest", "requires_auth"]}),
+            (
+                "Access",
+                {"fields": ["can_query", "can_change", "can_ingest", "audit", "requires_auth"]},
+            ),
             ("Limits", {"fields": ["expires_at", "networks", "groups"]}),
             ("Usage", {"fields": ["usage_chart", "last_used_at"]}),
             ("History", {"fields": ["created_at", "created_by", "revoked_at"]}),
@@ -243,6 +253,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             can_query=data["can_query"],
             can_change=data["can_change"],
             can_ingest=data["can_ingest"],
+            audit=data["audit"],
             expires_at=data["expires_at"],
             created_by=request.user,
         )

@@ -68,6 +68,7 @@ class ApiKeyChangeForm(forms.ModelForm):
             "can_query",
             "can_change",
             "can_ingest",
+            "audit",
             "expires_at",
             "networks",
             "groups",

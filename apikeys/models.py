@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
@@ -12,6 +13,12 @@ from apikeys.networks import Network, address_allowed, normalize_networks, parse
 
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 128
+# An audit reader's key reads the audit feeds only, so that handing it to a SIEM never
+# opens a call's content.
+AUDIT_ONLY_MESSAGE = (
+    "A key that reads the audit feeds may do nothing else: it cannot also query, change "
+    "or ingest calls."
+)
 
 
 def validate_networks(value: list[str]) -> None:
@@ -63,6 +70,12 @@ class ApiKey(models.Model):
     can_ingest = models.BooleanField(
         "may ingest calls", default=False, help_text="The ingestion API and PutMedia."
     )
+    audit = models.BooleanField(
+        "may read the audit feeds",
+        default=False,
+        help_text="The access log and the deletion ledger (/api/v1/access-events, "
+        "/api/v1/deletions), and nothing else: such a key may not query, change or ingest.",
+    )
     groups = models.ManyToManyField(
         "directory.Group",
         blank=True,
@@ -88,6 +101,11 @@ class ApiKey(models.Model):
             models.CheckConstraint(
                 condition=GreaterThanOrEqual(Length("name"), NAME_MIN_LENGTH),
                 name="apikey_name_min_length",
+            ),
+            models.CheckConstraint(
+                condition=Q(audit=False) | Q(can_query=False, can_change=False, can_ingest=False),
+                name="apikey_audit_only",
+                violation_error_message=AUDIT_ONLY_MESSAGE,
             ),
         ]
 

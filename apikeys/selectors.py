@@ -29,9 +29,11 @@ from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
 from shared.sql import ModelColumns, Read, VendorSql, run
 
-# What the key checks (state, networks, permissions), last_used and the token match read.
+# What the key checks (state, networks, permissions), last_used and the token match read,
+# and the name the access log records.
 KEY_FIELDS = (
     "id",
+    "name",
     "key_digest",
     "revoked_at",
     "expires_at",
@@ -40,6 +42,7 @@ KEY_FIELDS = (
     "can_query",
     "can_change",
     "can_ingest",
+    "audit",
     "last_used_at",
 )
 # What the token checks and last_used read; of the user only what the checks need: the

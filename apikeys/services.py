@@ -36,6 +36,7 @@ def create_api_key(
     can_query: bool = True,
     can_change: bool = False,
     can_ingest: bool = False,
+    audit: bool = False,
     expires_at: datetime | None = None,
     created_by: AbstractBaseUser | None = None,
     groups: list[str] | None = None,
@@ -61,6 +62,7 @@ def create_api_key(
         can_query=can_query,
         can_change=can_change,
         can_ingest=can_ingest,
+        audit=audit,
         expires_at=expires_at,
         created_by=created_by,
     )

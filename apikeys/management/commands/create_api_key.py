@@ -62,7 +62,25 @@ class Command(BaseCommand):
             "(repeatable). Default: every call.",
         )
 
+        parser.add_argument(
+            "--audit",
+            action="store_true",
+            help="Read the audit feeds (/api/v1/access-events, /api/v1/deletions) and nothing "
+            "else: not the Business API, not changes, not ingestion.",
+        )
+
     def handle(self, *args: object, **options: object) -> None:
+        audit = bool(options["audit"])
+        if audit:
+            others = [
+                f"--{name.replace('_', '-')}"
+                for name in ("change", "ingest", "requires_auth", "group")
+                if options[name]
+            ]
+            if others:
+                raise CommandError(
+                    f"--audit grants the audit feeds only; it cannot go with {', '.join(others)}."
+                )
         expires_at = None
         if options["expires"]:
             try:
@@ -75,9 +93,10 @@ class Command(BaseCommand):
                 key=options["key"],  # type: ignore[arg-type]
                 requires_auth=bool(options["requires_auth"]),
                 networks=list(options["network"]),  # type: ignore[call-overload]
-                can_query=not options["no_query"],
+                can_query=not (options["no_query"] or audit),
                 can_change=bool(options["change"]),
                 can_ingest=bool(options["ingest"]),
+                audit=audit,
                 expires_at=expires_at,
                 groups=list(options["group"]),  # type: ignore[call-overload]
             )
