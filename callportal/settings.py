@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "longpoll",
     "apikeys",
     "audit",
+    "access_log",
     "verba",
     "ingest",
     "staff",
@@ -354,6 +355,8 @@ AUDIT_FLUSH_ROWS = env.int("AUDIT_FLUSH_ROWS", default=500)
 # `manage.py prune_sessions` API tokens finished longer ago than this.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=180)
 SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
+# `manage.py prune_access_log` deletes access log events older than this (0: keeps all).
+ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=730)
 
 # --- Recordings -------------------------------------------------------------------------
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=200 * 1024 * 1024)

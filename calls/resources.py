@@ -26,35 +26,10 @@ from calls import cdr_csv
 from calls.models import Call, MetadataValue
 from calls.services import END_BEFORE_START_MESSAGE, WRITABLE_FIELDS, upsert_call
 from shared.guids import parse_guid
+from shared.spreadsheets import escape_cell, unescape_cell
 
 # The streamed export sends its text in pieces of about this size.
 CSV_CHUNK_BYTES = 64 * 1024
-
-# A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_cell(value: str) -> str:
-    """Prefix a formula-like text with an apostrophe, so spreadsheets show it as text.
-
-    A plain number with a sign ("+442070000000", "-5") is left alone: spreadsheets read it
-    as a number, never a formula, and phone numbers in E.164 start with "+".
-    """
-    if value.startswith(FORMULA_STARTS) and not _is_signed_number(value):
-        return "'" + value
-    return value
-
-
-def unescape_cell(value: str) -> str:
-    """Undo `escape_cell`, so that an exported file imports back unchanged."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
-        return value[1:]
-    return value
-
-
-def _is_signed_number(value: str) -> bool:
-    return len(value) > 1 and value[0] in "+-" and value[1:].isdigit() and value[1:].isascii()
-
 
 class GuidWidget(widgets.Widget):
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> uuid.UUID:

@@ -1,7 +1,7 @@
 """Who is writing: the API key in the X-Api-Key header, and what it may do."""
 
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -15,6 +15,9 @@ INVALID_KEY_MESSAGE = "Invalid API key: it is unknown, revoked or expired."
 MISSING_KEY_MESSAGE = "This API needs an API key in the X-Api-Key header."
 NO_INGEST_MESSAGE = "This API key may not ingest calls."
 NETWORK_MESSAGE = "This API key may not be used from this address."
+NO_AUDIT_MESSAGE = (
+    "This API key may not read the audit feeds: they need a key created with --audit."
+)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -45,6 +48,21 @@ class CanIngest(BasePermission):
             return False
         if not key.can_ingest:
             raise PermissionDenied(NO_INGEST_MESSAGE)
+        if not key.allows_address(client_address(request)):
+            raise PermissionDenied(NETWORK_MESSAGE)
+        return True
+
+
+class CanReadAuditFeeds(BasePermission):
+    """The key was created with --audit (ApiKey.audit) and the client is inside its network
+    restrictions: 401 without a key, 403 for any other key."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            raise NotAuthenticated(MISSING_KEY_MESSAGE)
+        if not key.audit:
+            raise PermissionDenied(NO_AUDIT_MESSAGE)
         if not key.allows_address(client_address(request)):
             raise PermissionDenied(NETWORK_MESSAGE)
         return True

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ingest import views
+from ingest import audit_feeds, views
 
 app_name = "ingest"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("calls", views.CallListView.as_view(), name="calls"),
     path("calls/<str:call_id>", views.CallDetailView.as_view(), name="call"),
     path("calls/<str:call_id>/recording", views.RecordingView.as_view(), name="recording"),
+    path("access-events", audit_feeds.AccessEventsView.as_view(), name="access_events"),
     path(
         "schema",
         SpectacularAPIView.as_view(
