@@ -31,6 +31,7 @@ from shared.spreadsheets import escape_cell, unescape_cell
 # The streamed export sends its text in pieces of about this size.
 CSV_CHUNK_BYTES = 64 * 1024
 
+
 class GuidWidget(widgets.Widget):
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> uuid.UUID:
         # A ValidationError (not ValueError): the id is read before the row's other fields,
