@@ -181,6 +181,15 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # django-axes first: it refuses a locked-out user name or address before any password is
 # hashed, and records each failure (the login pages, the admin and RequestToken alike).
+# Django's list, with its default PBKDF2 hasher computing on the CPU pool (same hashes).
+PASSWORD_HASHERS = [
+    "callportal.hashers.PooledPBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -373,9 +382,17 @@ RECORDING_CONTENT_TYPES = env.list(
         "audio/flac",
     ],
 )
-# Transcoded recordings (GetMediaEncoded) kept in memory per process, so that Range requests
-# and repeated downloads do not transcode again (recordings/encoded.py).
-ENCODED_CACHE_BYTES = env.int("ENCODED_CACHE_BYTES", default=64 * 1024 * 1024)
+
+# --- CPU work off the event loop (shared/cpu_pool.py, recordings/work.py) ------------------
+# Transcodes, waveforms and password hashes run on this many OS threads per worker process,
+# never on the gevent loop that serves every other request of the worker.
+CPU_POOL_THREADS = max(1, env.int("CPU_POOL_THREADS", default=4))
+# The longest a request waits for its piece of CPU work (queue included): then code 9 / 503.
+CPU_POOL_TIMEOUT_SECONDS = env.float("CPU_POOL_TIMEOUT_SECONDS", default=300.0)
+# At most this many transcodes and waveforms run at once per worker process; one more is
+# answered at once as busy (code 9, HTTP 503 with Retry-After). Keep it below
+# CPU_POOL_THREADS, so that a password hash never queues behind transcodes.
+AUDIO_WORK_MAX = max(1, env.int("AUDIO_WORK_MAX", default=2))
 
 # --- Django REST framework ----------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from calls.models import Call
 from calls.states import State, call_state, state_q
+from recordings.encoded import delete_recording
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def delete_locked(call: Call) -> None:
 
 def _delete_file(storage: Storage, name: str, call_id: uuid.UUID) -> None:
     try:
-        storage.delete(name)
+        delete_recording(storage, name)
     except OSError:
         logger.warning("Could not delete the recording %s of deleted call %s", name, call_id)
 

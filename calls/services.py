@@ -24,6 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from calls import deletion, signals
 from calls.models import Call
 from recordings import types as recording_types
+from recordings.encoded import delete_recording
 
 logger = logging.getLogger(__name__)
 
@@ -560,7 +561,7 @@ def _field_values(call: Call) -> dict[str, Any]:
 def _delete_file(name: str) -> None:
     storage = Call._meta.get_field("recording").storage
     try:
-        storage.delete(name)
+        delete_recording(storage, name)
     except Exception:
         # A leftover file wastes space but loses nothing: no call points to it.
         logger.warning("Could not delete the unused recording file %s", name, exc_info=True)

@@ -17,12 +17,14 @@ import io
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO
 
 import av
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
+from django.utils import timezone
 from PIL import Image, ImageDraw
 
 # Demuxers FFmpeg may use on a stored recording: the audio containers recorders write.
@@ -40,8 +42,30 @@ class UndecodableRecording(Exception):
     """The stored recording is not audio FFmpeg can read (or holds no sound at all)."""
 
 
+class TooLong(UndecodableRecording):
+    """The recording decodes to far more audio than its call lasted (see decode_limit)."""
+
+    def __init__(self, limit_seconds: float) -> None:
+        super().__init__(f"it decodes to more than {limit_seconds:.0f} s")
+        self.limit_seconds = limit_seconds
+
+
 class OutsideRecording(ValueError):
     """A segment starts at or after the end of the recording."""
+
+
+# A recording may run past its call (recorders start early and stop late, clocks differ),
+# but not by this much. A small file can hold hours of audio (1.3 MB of FLAC decoded to two
+# hours), and decoding all of it costs minutes of CPU for sound the call cannot have had.
+OVERRUN_FACTOR = 2
+OVERRUN_SECONDS = 600.0
+
+
+def decode_limit(started_at: datetime, ended_at: datetime | None) -> float:
+    """The most seconds of audio a call's recording may decode to: twice the call's length
+    (so far, for a call still going on) plus ten minutes. Decoding stops there with TooLong."""
+    length = max(((ended_at or timezone.now()) - started_at).total_seconds(), 0.0)
+    return OVERRUN_FACTOR * length + OVERRUN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -118,11 +142,12 @@ def _open(source: IO[bytes]) -> InputContainer:
     return container
 
 
-def _frames(source: IO[bytes]) -> Iterator[AudioFrame]:
+def _frames(source: IO[bytes], max_seconds: float | None = None) -> Iterator[AudioFrame]:
     """The decoded frames of the recording's first audio stream, in order.
 
     UndecodableRecording when the file cannot be read or yields no sample at all. A file
-    that breaks off part-way gives the frames before the break, as players do.
+    that breaks off part-way gives the frames before the break, as players do. TooLong as
+    soon as the frames pass `max_seconds` (nothing beyond it is decoded).
     """
     container = _open(source)
     samples = 0
@@ -131,6 +156,8 @@ def _frames(source: IO[bytes]) -> Iterator[AudioFrame]:
         try:
             for frame in container.decode(stream):
                 samples += frame.samples
+                if max_seconds is not None and samples > max_seconds * frame.sample_rate:
+                    raise TooLong(max_seconds)
                 yield frame
         except (av.FFmpegError, EOFError) as error:
             if not samples:
@@ -148,12 +175,12 @@ def _layout(channels: int) -> str:
     return "mono" if channels == 1 else "stereo"
 
 
-def duration(source: IO[bytes]) -> float:
+def duration(source: IO[bytes], max_seconds: float | None = None) -> float:
     """The recording's length in seconds, counted from its decoded samples (exact, where a
     container's own duration field may be missing or estimated)."""
     samples = 0
     rate = 0
-    for frame in _frames(source):
+    for frame in _frames(source, max_seconds):
         samples += frame.samples
         rate = frame.sample_rate
     return samples / rate
@@ -169,8 +196,11 @@ def transcode(
     *,
     start: float = 0.0,
     end: float | None = None,
+    max_seconds: float | None = None,
 ) -> None:
     """Write the recording, or its part [start, end) in seconds, to `out` in `fmt`.
+
+    TooLong when the recording decodes to more than `max_seconds` (decode_limit).
 
     `out` must be seekable (a BytesIO or temporary file): the WAV and MP3 muxers go back to
     write sizes and the MP3 seek table when they finish. An `end` past the recording's end
@@ -184,7 +214,7 @@ def transcode(
     fifo = av.AudioFifo()
     skip = remaining = emitted = 0
     try:
-        for frame in _frames(source):
+        for frame in _frames(source, max_seconds):
             if output is None:
                 output, stream = _output(out, fmt, frame)
                 skip = round(start * frame.sample_rate)
@@ -262,7 +292,7 @@ class WaveformColours:
 def _mono_samples(source: IO[bytes]) -> Iterator[memoryview]:
     """The recording as signed 16-bit mono samples, a decoded frame at a time."""
     resampler = av.AudioResampler(format="s16", layout="mono")
-    for frame in _frames(source):
+    for frame in _frames(source):  # envelope's first pass has checked its length
         frame.pts = None
         for mono in resampler.resample(frame):
             yield _samples(mono)
@@ -274,7 +304,7 @@ def _samples(mono: AudioFrame) -> memoryview:
     return memoryview(bytes(mono.planes[0])[: mono.samples * 2]).cast("h")
 
 
-def envelope(source: IO[bytes], columns: int) -> Envelope:
+def envelope(source: IO[bytes], columns: int, max_seconds: float | None = None) -> Envelope:
     """The recording's amplitude envelope in `columns` equal slices of its length.
 
     Two passes over the recording: the first counts its samples, so the second can cut it
@@ -283,7 +313,7 @@ def envelope(source: IO[bytes], columns: int) -> Envelope:
     """
     if columns < 1:
         raise ValueError("an envelope needs at least one column")
-    total = sum(frame.samples for frame in _frames(source))
+    total = sum(frame.samples for frame in _frames(source, max_seconds))
     # Column c covers samples [c * total // columns, (c + 1) * total // columns).
     maxima = array("h", [0] * columns)
     minima = array("h", [0] * columns)
@@ -352,8 +382,14 @@ def draw_waveform(shape: Envelope, height: int, colours: WaveformColours) -> byt
     return out.getvalue()
 
 
-def waveform(source: IO[bytes], width: int, height: int, colours: WaveformColours) -> bytes:
+def waveform(
+    source: IO[bytes],
+    width: int,
+    height: int,
+    colours: WaveformColours,
+    max_seconds: float | None = None,
+) -> bytes:
     """The recording drawn as a PNG `width` columns by `height` pixels: its envelope, drawn
     by draw_waveform. The one path for every waveform callportal serves (GetWaveform, the
-    staff call page)."""
-    return draw_waveform(envelope(source, width), height, colours)
+    staff call page, both through recordings.work)."""
+    return draw_waveform(envelope(source, width, max_seconds), height, colours)

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
@@ -158,15 +159,6 @@ def waveform_etag(recording: File) -> str:
     return '"' + hashlib.sha256(repr(drawing).encode()).hexdigest()[:32] + '"'
 
 
-def staff_waveform(recording: File) -> bytes:
-    """The PNG drawn above the staff page's player, by the code that draws GetWaveform's.
-
-    UndecodableRecording or OSError when the stored file cannot be read as audio.
-    """
-    with open_recording(recording) as source:
-        return audio.waveform(source, WAVEFORM_WIDTH, WAVEFORM_HEIGHT, WAVEFORM_COLOURS)
-
-
 def open_recording(recording: File) -> IO[bytes]:
     """A seekable, readable body of a stored recording, that streams from S3 buckets.
 
@@ -174,10 +166,14 @@ def open_recording(recording: File) -> IO[bytes]:
     (into memory by default); for S3 a reader that asks for the range from its position
     to the end, on the first read after a seek, is returned instead.
     """
-    storage = recording.storage  # type: ignore[attr-defined]
+    return open_stored(recording.storage, recording.name)  # type: ignore[attr-defined]
+
+
+def open_stored(storage: Storage, name: str) -> IO[bytes]:
+    """A seekable, readable body of the file `name` in `storage` (see open_recording)."""
     if hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
-        return _S3RangeReader(storage.bucket.Object(storage._normalize_name(recording.name)))
-    return storage.open(recording.name, "rb")
+        return _S3RangeReader(storage.bucket.Object(storage._normalize_name(name)))
+    return storage.open(name, "rb")
 
 
 class _S3RangeReader:

@@ -25,8 +25,9 @@ from calls.markers import length_ms, markers_of
 from calls.metadata import metadata_of
 from calls.models import Call, Marker
 from calls.states import State, call_state
-from recordings import audio, serving
+from recordings import audio, serving, work
 from search.staff_list import CallSearch, Cursor, search_calls
+from shared import cpu_pool
 from shared.guids import parse_guid
 from staff.forms import CallSearchForm
 
@@ -134,16 +135,23 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @staff_page
 def call_waveform(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The recording's waveform, drawn above the call page's player."""
-    call = get_object_or_404(Call.objects.only("id", "recording"), pk=pk)
+    call = get_object_or_404(Call.objects.only("id", "recording", "started_at", "ended_at"), pk=pk)
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
         etag = serving.waveform_etag(call.recording)
         response = get_conditional_response(request, etag=etag)
         if response is None:
-            png = serving.staff_waveform(call.recording)
+            png = work.staff_waveform(
+                call.recording, max_seconds=audio.decode_limit(call.started_at, call.ended_at)
+            )
             response = HttpResponse(png, content_type="image/png")
             response["Content-Length"] = str(len(png))
+    except (work.Busy, cpu_pool.PoolTimeout):
+        # The page hides the picture for now; the browser asks again on its next visit.
+        busy = HttpResponse("Busy drawing other waveforms.", status=503, content_type="text/plain")
+        busy["Retry-After"] = str(work.RETRY_AFTER_SECONDS)
+        return busy
     except (audio.UndecodableRecording, OSError) as error:
         # The page hides the waveform when its image fails; the player still offers the file.
         logger.warning(

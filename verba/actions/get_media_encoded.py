@@ -1,6 +1,6 @@
 """GetMediaEncoded (§7.9): the call's recording transcoded to `format` (default mp3), with
-Range support. The same recording and format always give the same bytes; transcoded files
-are cached per process (recordings/encoded.py), so a range request rarely transcodes again."""
+Range support. The same recording and format always give the same bytes; a transcoded file
+is kept in storage (recordings/encoded.py), so a range request does not transcode again."""
 
 from recordings.encoded import encoded_recording
 from verba.actions import Context, register
@@ -8,6 +8,7 @@ from verba.actions.media import (
     BY_ID_OR_EXTENSION_NOW,
     MediaAction,
     call_with_media,
+    decode_limit,
     encoded_answer,
     parse_format,
     reading_recording,
@@ -24,5 +25,5 @@ class GetMediaEncoded(MediaAction):
         fmt = parse_format(context.params, default="mp3")
         call = call_with_media(context, self)
         with reading_recording(call, self.name):
-            encoded = encoded_recording(call.recording, fmt)
+            encoded = encoded_recording(call.recording, fmt, max_seconds=decode_limit(call))
         return encoded_answer(context, self, call, encoded, fmt, honour_range=True)

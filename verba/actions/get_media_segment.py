@@ -7,6 +7,7 @@ from verba.actions import Context, register
 from verba.actions.media import (
     MediaAction,
     call_with_media,
+    decode_limit,
     encoded_answer,
     parse_format,
     parse_seconds,
@@ -33,7 +34,9 @@ class GetMediaSegment(MediaAction):
         with reading_recording(call, self.name):
             try:
                 # An `end` past the recording's end is clamped to it.
-                segment = encoded_segment(call.recording, fmt, start, end)
+                segment = encoded_segment(
+                    call.recording, fmt, start, end, max_seconds=decode_limit(call)
+                )
             except audio.OutsideRecording:
                 raise invalid(OUTSIDE) from None
         return encoded_answer(context, self, call, segment, fmt, honour_range=False)

@@ -7,9 +7,15 @@ import re
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 
-from recordings import audio
+from recordings import audio, work
 from verba.actions import Context, register
-from verba.actions.media import MediaAction, call_with_media, media_answer, reading_recording
+from verba.actions.media import (
+    MediaAction,
+    call_with_media,
+    decode_limit,
+    media_answer,
+    reading_recording,
+)
 from verba.answers import Answer
 from verba.codes import invalid
 from verba.params import Params
@@ -78,8 +84,10 @@ class GetWaveform(MediaAction):
         height = parse_size(context.params, "height", MAX_HEIGHT)
         colours = parse_colours(context.params)
         call = call_with_media(context, self)
-        with reading_recording(call, self.name), call.recording.open("rb") as source:
-            png = audio.waveform(source, width, height, colours)
+        with reading_recording(call, self.name):
+            png = work.waveform(
+                call.recording, width, height, colours, max_seconds=decode_limit(call)
+            )
         response = HttpResponse(png, content_type="image/png")
         response["Content-Length"] = str(len(png))
         response["Content-Disposition"] = content_disposition_header(

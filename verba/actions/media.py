@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from typing import ClassVar
 
 from django.http import HttpResponse
+from django.utils import timezone
 
 from calls.models import Call
-from recordings import audio
+from recordings import audio, work
 from recordings.encoded import EncodedRecording
 from recordings.serving import ranged_response
+from shared import cpu_pool
 from verba.actions import Action, Context
 from verba.actions.lookup import BY_ID, CallNaming, NamingForm, find_call
 from verba.answers import Answer
@@ -34,6 +36,11 @@ AMBIGUOUS = "Unable to retrieve the media, because more than one call matches."
 NO_MEDIA = "The call has no media."
 UNDECODABLE = "The call's recording cannot be decoded: it is not audio callportal can read."
 MISSING = "The call's recording cannot be read from storage."
+TOO_LONG = (
+    "The call's recording is refused: it decodes to more than {limit} seconds, far beyond "
+    "the call's length of {length} seconds."
+)
+BUSY = "The server is busy preparing other recordings; try again in {seconds} seconds."
 
 FORMAT_NOT_SUPPORTED = "The format is not supported."
 FORMAT_UNKNOWN = f"The format parameter must be one of {', '.join(audio.FORMATS)} (or left out)."
@@ -103,11 +110,37 @@ def call_with_media(context: Context, action: MediaAction) -> Call:
     return call
 
 
+def decode_limit(call: Call) -> float:
+    """The most seconds of audio the call's recording may decode to (audio.decode_limit)."""
+    return audio.decode_limit(call.started_at, call.ended_at)
+
+
 @contextmanager
 def reading_recording(call: Call, action: str) -> Iterator[None]:
-    """Turns a recording that cannot be read into code 2, logged (never code 9)."""
+    """Turns a recording that cannot be read into code 2, logged; audio work refused
+    because the server is busy (or too slow now) into code 9 with Retry-After."""
     try:
         yield
+    except work.Busy as busy:
+        raise ApiError(
+            Code.UNAVAILABLE,
+            BUSY.format(seconds=busy.retry_after),
+            headers={"Retry-After": str(busy.retry_after)},
+        ) from None
+    except cpu_pool.PoolTimeout:
+        logger.warning("%s: the recording of call %s took too long to prepare", action, call.pk)
+        raise ApiError(
+            Code.UNAVAILABLE,
+            BUSY.format(seconds=work.RETRY_AFTER_SECONDS),
+            headers={"Retry-After": str(work.RETRY_AFTER_SECONDS)},
+        ) from None
+    except audio.TooLong as error:
+        logger.warning("%s: the recording of call %s is refused: %s", action, call.pk, error)
+        length = (call.ended_at or timezone.now()) - call.started_at
+        raise ApiError(
+            Code.NOT_FOUND,
+            TOO_LONG.format(limit=round(error.limit_seconds), length=round(length.total_seconds())),
+        ) from None
     except audio.UndecodableRecording as error:
         logger.warning("%s: the recording of call %s cannot be decoded: %s", action, call.pk, error)
         raise ApiError(Code.NOT_FOUND, UNDECODABLE) from None

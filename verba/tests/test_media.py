@@ -24,13 +24,6 @@ CALL_ID = uuid.UUID("a8343631-9f35-4a3a-83f0-9e81592339fb")
 XML = "text/xml; charset=UTF-8"
 
 
-@pytest.fixture(autouse=True)
-def _empty_encoded_cache():
-    encoded.cache.clear()
-    yield
-    encoded.cache.clear()
-
-
 def with_recording(data: bytes = RECORDING, content_type: str = "audio/wav", **fields):
     call = CallFactory(recording_content_type=content_type, **fields)
     call.recording.save("call.wav", ContentFile(data))
@@ -259,14 +252,18 @@ def test_get_media_encoded_accepts_the_cid_and_ccdr_id_names_too(media, recorded
         assert response["Content-Type"] == "audio/wav", name
 
 
-def test_ranges_of_an_encoded_file_fit_together_even_after_the_cache_is_emptied(
+def forget_copies(call) -> None:
+    encoded.forget(call.recording.storage, call.recording.name)
+
+
+def test_ranges_of_an_encoded_file_fit_together_even_after_the_kept_copy_is_gone(
     media, recorded_call
 ):
     whole = body(media("GetMediaEncoded", callID=str(CALL_ID), format="mp3"))
-    encoded.cache.clear()
+    forget_copies(recorded_call)
 
     first = media("GetMediaEncoded", callID=str(CALL_ID), headers={"Range": "bytes=0-999"})
-    encoded.cache.clear()
+    forget_copies(recorded_call)
     rest = media("GetMediaEncoded", callID=str(CALL_ID), headers={"Range": "bytes=1000-"})
 
     assert first.status_code == rest.status_code == 206
@@ -301,15 +298,15 @@ def test_a_replaced_recording_is_never_served_from_the_cache(media, recorded_cal
     assert decoded_seconds(body(response), "wav") == 1.0
 
 
-def test_encoded_files_larger_than_the_cache_allows_are_served_all_the_same(
-    media, recorded_call, settings
+def test_a_transcoded_download_is_kept_in_the_recordings_storage_whatever_its_size(
+    media, recorded_call, media_root
 ):
-    settings.ENCODED_CACHE_BYTES = 1000
+    first = body(media("GetMediaEncoded", callID=str(CALL_ID), format="pcm16"))
 
-    response = media("GetMediaEncoded", callID=str(CALL_ID), format="pcm16")
-
-    assert decoded_seconds(body(response), "wav") == 3.0
-    assert encoded.cache.get((recorded_call.recording.name, len(RECORDING), "pcm16")) is None
+    kept = [path for path in (media_root / "encoded").rglob("*") if path.is_file()]
+    assert [path.read_bytes() for path in kept] == [first]
+    # Not a file of this process's memory: any process (or app server) reads it.
+    assert kept[0].name == f"{len(RECORDING)}-pcm16.wav"
 
 
 @pytest.mark.parametrize("fmt", ["msadpcm", "gsmfr", "speex", "speex_vad_hq", "opus_hq"])
@@ -483,3 +480,160 @@ def test_the_waveform_of_an_undecodable_recording_is_code_2(media):
     response = media("GetWaveform", callID=str(call.pk), width="10", height="10", **COLOURS)
 
     assert code_of(response) == 2
+
+
+# --- Audio work off the request's thread, bounded, shared (issue 19, item 1) ----------------
+
+
+@pytest.fixture
+def where_audio_ran(monkeypatch):
+    """Records, for each decode of a recording, whether it ran on the CPU pool."""
+    from recordings import audio
+    from shared import cpu_pool
+
+    seen: list[bool] = []
+    frames = audio._frames
+
+    def spying(*args, **kwargs):
+        seen.append(cpu_pool.in_pool())
+        return frames(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "_frames", spying)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("GetMediaEncoded", {"format": "mp3"}),
+        ("GetMediaSegment", {"start": "0", "end": "1"}),
+        ("GetWaveform", {"width": "100", "height": "20", "isColorDefined": "false"}),
+    ],
+)
+def test_every_transcode_and_waveform_runs_on_the_cpu_pool_not_in_the_request(
+    media, recorded_call, where_audio_ran, action, params
+):
+    response = media(action, callID=str(CALL_ID), **params)
+
+    assert response.status_code == 200
+    assert where_audio_ran and all(where_audio_ran)
+
+
+def test_past_the_bound_on_audio_work_the_answer_is_code_9_busy_with_retry_after(
+    media, recorded_call, settings
+):
+    from recordings import work
+
+    settings.AUDIO_WORK_MAX = 1
+    with work.slots.taken():  # another request's transcode
+        response = media("GetMediaEncoded", callID=str(CALL_ID), format="mp3")
+
+    assert response.status_code == 503
+    assert code_of(response) == 9
+    assert b"busy" in response.content
+    assert int(response["Retry-After"]) > 0
+    # Once the other transcode is done, the same request is served.
+    assert media("GetMediaEncoded", callID=str(CALL_ID), format="mp3").status_code == 200
+
+
+def test_concurrent_requests_for_one_recording_and_format_share_one_transcode(
+    recorded_call, monkeypatch
+):
+    import threading
+
+    from recordings import audio
+
+    followers_waiting = threading.Semaphore(0)
+
+    class WatchedEvent(threading.Event):
+        def wait(self, timeout=None):
+            followers_waiting.release()
+            return super().wait(timeout)
+
+    class WatchedFlight(encoded._Flight):
+        def __init__(self):
+            super().__init__(done=WatchedEvent())
+
+    monkeypatch.setattr(encoded, "_Flight", WatchedFlight)
+    transcodes = []
+    transcode = audio.transcode
+    followers = 4
+
+    def counted(*args, **kwargs):
+        transcodes.append(1)
+        # Hold the transcode until every other request waits for it.
+        for _ in range(followers):
+            assert followers_waiting.acquire(timeout=30)
+        return transcode(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "transcode", counted)
+    fmt = audio.FORMATS["mp3"]
+    results = []
+
+    def download():
+        got = encoded.encoded_recording(recorded_call.recording, fmt, max_seconds=None)
+        with got.open() as handle:
+            results.append(handle.read())
+
+    threads = [threading.Thread(target=download) for _ in range(followers + 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(transcodes) == 1
+    assert len(results) == followers + 1
+    assert len(set(results)) == 1 and results[0][:3] == b"ID3"
+
+
+def test_a_recording_far_longer_than_its_call_is_refused_with_the_reason(media, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recordings import audio
+
+    # Allowed: twice the call's length plus OVERRUN_SECONDS (10 minutes; 0.5 s here, so a
+    # 3-second recording of a 1-second call is far beyond it).
+    monkeypatch.setattr(audio, "OVERRUN_SECONDS", 0.5)
+    start = timezone.now() - timedelta(hours=1)
+    call = with_recording(started_at=start, ended_at=start + timedelta(seconds=1))
+
+    for action, params in (
+        ("GetMediaEncoded", {"format": "mp3"}),
+        ("GetWaveform", {"width": "100", "height": "20", "isColorDefined": "false"}),
+    ):
+        response = media(action, callID=str(call.pk), **params)
+
+        assert code_of(response) == 2, action
+        assert (
+            b"refused: it decodes to more than 2 seconds, far beyond the call's length "
+            b"of 1 seconds" in response.content
+        ), response.content
+
+
+def test_a_recording_as_long_as_its_call_is_served_in_full(media, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recordings import audio
+
+    monkeypatch.setattr(audio, "OVERRUN_SECONDS", 0.5)
+    start = timezone.now() - timedelta(hours=1)
+    call = with_recording(started_at=start, ended_at=start + timedelta(seconds=3))
+
+    response = media("GetMediaEncoded", callID=str(call.pk), format="pcm16")
+
+    assert decoded_seconds(body(response), "wav") == 3.0
+
+
+def test_deleting_a_recording_deletes_its_transcoded_copies(media, recorded_call, media_root):
+    from calls.services import remove_recording
+
+    body(media("GetMediaEncoded", callID=str(CALL_ID), format="mp3"))
+    assert [path for path in (media_root / "encoded").rglob("*") if path.is_file()]
+
+    remove_recording(recorded_call)
+
+    assert not [path for path in (media_root / "encoded").rglob("*") if path.is_file()]

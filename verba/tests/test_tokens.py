@@ -15,6 +15,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey, ApiSession
 from apikeys.secrets import digest
 from apikeys.services import create_api_key
+from callportal.hashers import PooledPBKDF2PasswordHasher
 from calls.tests.factories import CallFactory
 from verba.tests.conftest import golden
 
@@ -379,3 +380,36 @@ def test_request_and_release_token_answer_in_html(api, auth_key, staff_user):
     released = api(action="ReleaseToken", apiKey=auth_key[1], token=token, responseType="HTML")
     assert '<span class="code">0</span>' in released.content.decode()
     assert "<title>ReleaseToken – Verba Business API</title>" in released.content.decode()
+
+
+class FewIterationsPooledHasher(PooledPBKDF2PasswordHasher):
+    """The project's hasher, with few iterations to keep the test quick."""
+
+    iterations = 1000
+
+
+def test_request_tokens_password_hash_is_computed_on_the_cpu_pool(
+    api, auth_key, settings, django_user_model, monkeypatch
+):
+    import django.contrib.auth.hashers as hashers
+
+    from shared import cpu_pool
+
+    settings.PASSWORD_HASHERS = ["verba.tests.test_tokens.FewIterationsPooledHasher"]
+    user = django_user_model.objects.create_user(username="agent", password="pw-agent-1")
+    user.user_permissions.add(Permission.objects.get(codename="view_call"))
+    where = []
+    pbkdf2 = hashers.pbkdf2
+
+    def spying(*args, **kwargs):
+        where.append(cpu_pool.in_pool())
+        return pbkdf2(*args, **kwargs)
+
+    monkeypatch.setattr(hashers, "pbkdf2", spying)
+
+    response = api(
+        action="RequestToken", apiKey=auth_key[1], userName="agent", password="pw-agent-1"
+    )
+
+    assert _code(response) == 0
+    assert where == [True]
