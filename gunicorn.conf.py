@@ -130,12 +130,15 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
 
 def post_worker_init(worker: object) -> None:
     # Each worker deletes the ended calls whose DeleteCall waited for their end
-    # (calls/deletion.py). Django is set up by now, unless the configuration serves
+    # (calls/deletion.py), and runs retention every RETENTION_SWEEP_MINUTES, one server at
+    # a time (purge/runner.py). Django is set up by now, unless the configuration serves
     # another application (the benchmark's bare WSGI app).
     from django.apps import apps
 
     if not apps.ready:
         return
     from calls.deletion import sweeper
+    from purge.runner import runner
 
     sweeper.start()
+    runner.start()

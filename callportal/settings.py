@@ -63,7 +63,9 @@ INSTALLED_APPS = [
     "axes",
     "callportal",
     "directory",
+    "retention",
     "calls",
+    "purge",
     "longpoll",
     "apikeys",
     "audit",
@@ -324,6 +326,17 @@ MAX_CALL_LENGTH_HOURS = env.float("MAX_CALL_LENGTH_HOURS", default=24.0)
 # A call DeleteCall marked while it was going on is deleted by the write that ends it, or
 # else by a sweep each server process runs this often (s); 0 turns the sweep off (tests).
 DELETION_SWEEP_SECONDS = env.float("DELETION_SWEEP_SECONDS", default=5.0)
+
+# --- Retention (docs/retention.md) ---------------------------------------------------------
+# Days after its end that a call no retention rule matches is deleted; unset: kept for ever.
+RETENTION_DEFAULT_DAYS: int | None = env.int("RETENTION_DEFAULT_DAYS", default=None)
+if RETENTION_DEFAULT_DAYS is not None and RETENTION_DEFAULT_DAYS < 1:
+    raise ImproperlyConfigured("RETENTION_DEFAULT_DAYS must be a whole number of days, at least 1.")
+# Each server process runs retention this often (minutes); one server at a time does the work
+# (purge/lock.py). 0 turns the runs off (then run `manage.py apply_retention` from cron).
+RETENTION_SWEEP_MINUTES = env.float("RETENTION_SWEEP_MINUTES", default=60.0)
+# Calls deleted per transaction by a retention run.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
 
 # Attempts at RequestToken per period, per API key and (separately) per client address: each
 # one costs a password hash (about half a second of CPU), so this is far below API_THROTTLE.

@@ -242,6 +242,10 @@ class CallAdminForm(forms.ModelForm):
         data = super().clean() or {}
         if data.get("new_recording") and data.get("remove_recording"):
             raise forms.ValidationError("Upload a recording or remove it, not both.")
+        if data.get("remove_recording") and self.instance.pk and deletion.is_held(self.instance.pk):
+            raise forms.ValidationError(
+                "The call is under legal hold: its recording cannot be removed."
+            )
         return data
 
 
@@ -314,6 +318,8 @@ class CallAdmin(ImportExportModelAdmin):
         "call_url",
         "recording_file",
         "delete_when_ended",
+        "retention_fate",
+        "recording_sha256",
         "created_at",
         "updated_at",
     ]
@@ -334,8 +340,18 @@ class CallAdmin(ImportExportModelAdmin):
         ),
         ("Time", {"fields": ["started_at", "ended_at"]}),
         ("Identifiers", {"fields": ["native_id", "platform_call_id"]}),
-        ("Retention", {"fields": ["keep", "delete_when_ended"]}),
-        ("Recording", {"fields": ["recording_file", "new_recording", "remove_recording"]}),
+        ("Retention", {"fields": ["retention_fate", "keep", "delete_when_ended"]}),
+        (
+            "Recording",
+            {
+                "fields": [
+                    "recording_file",
+                    "recording_sha256",
+                    "new_recording",
+                    "remove_recording",
+                ]
+            },
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -437,7 +453,25 @@ class CallAdmin(ImportExportModelAdmin):
         self.delete_queryset(request, Call.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        deletion.delete_calls_now(queryset)
+        # get_deleted_objects has refused held calls already; CallIsHeld here means a hold
+        # came in between, and the whole delete is refused by the admin's error handling.
+        deletion.delete_calls_now(queryset, by=request.user.get_username())
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """The admin's delete confirmation: a held call is listed as one the user may not
+        delete, so the admin refuses the whole delete, as it does for a missing permission."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        ids = [obj.pk for obj in objs]
+        held = list(deletion.held(Call.objects.filter(pk__in=ids)).values_list("pk", flat=True))
+        if held:
+            perms_needed = {*perms_needed, f"calls under legal hold ({len(held)})"}
+        return deleted, model_count, perms_needed, protected
+
+    @admin.display(description="retention")
+    def retention_fate(self, obj: Call) -> str:
+        if obj._state.adding:
+            return "-"
+        return deletion.fate(obj)
 
     # --- export ------------------------------------------------------------------------
     def _do_file_export(

@@ -1,9 +1,18 @@
-"""Keeping and deleting calls (KeepCall, DeleteCall), and deleting a call when it ends.
+"""Keeping and deleting calls: KeepCall, DeleteCall, the admin's delete, deleting a call
+when it ends, and retention's batches (the `purge` room decides what is due).
 
-- A deleted call takes its recording with it: the row goes in the transaction, the file in
-  that transaction's commit hook. A rolled-back deletion keeps its file, and no row ever
-  points to a file that is gone. (A file the storage refuses to delete after the commit is
-  logged and left behind: space wasted, nothing lost.)
+Every path deletes through `_delete_rows`, which in one transaction:
+- refuses nothing itself: each path first leaves out kept calls where the contract says so,
+  and every path leaves out calls under an active legal hold (retention.conditions);
+- deletes the rows (with their markers and metadata values);
+- writes one deletion ledger entry per call (retention.models.DeletionEntry: the id, the
+  start day, when, why, by whom, the recording's SHA-256; nothing else);
+- queues each recording file for removal (retention.models.PendingFileDeletion).
+After the commit the files are removed and their queue entries with them. So a crash
+(kill -9) at any moment leaves either the row with its file, or no row and a queued file,
+which the next retention run removes (`work_off_files`); a file the storage refuses to
+remove stays queued, visible in the admin, and is tried again on every run.
+
 - DeleteCall on a call that has not ended marks it (`delete_when_ended`). The write that
   ends it deletes it (calls.services.upsert_call calls `delete_if_due` under its lock), and
   a sweep, run by one thread per server process every DELETION_SWEEP_SECONDS, catches the
@@ -19,27 +28,36 @@ import logging
 import os
 import threading
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.core.files.storage import Storage
 from django.db import DatabaseError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from calls.models import Call
 from calls.states import State, call_state, state_q
 from recordings.encoded import delete_recording
+from retention import conditions, selectors
+from retention.models import DeletionEntry, PendingFileDeletion
+from retention.services import ADMIN, DELETE_CALL, file_to_delete, ledger_entry
 
 logger = logging.getLogger(__name__)
 
 # Calls deleted per sweep transaction; a large backlog is worked off over several passes.
 SWEEP_BATCH = 200
+# Queued files removed per round (one query for their calls, one delete of their entries).
+FILE_BATCH = 500
 
 
 class CallIsKept(Exception):
     """The call is kept (`keep`, Verba's do_not_delete): it cannot be deleted or marked."""
+
+
+class CallIsHeld(Exception):
+    """The call is under an active legal hold: no path may delete it."""
 
 
 class Deletion(StrEnum):
@@ -61,6 +79,24 @@ def has_ended(call: Call, now: datetime | None = None) -> bool:
 _ENDED = (State.FINISHED, State.NO_END)
 
 
+def held(calls: QuerySet[Call]) -> QuerySet[Call]:
+    """Those of `calls` under an active legal hold."""
+    holds = selectors.active_holds()
+    if not holds:
+        return calls.none()
+    return calls.filter(conditions.held_q(holds))
+
+
+def holds_of(call: Call) -> list[str]:
+    """The names of the active holds that hold this call."""
+    one = Call.objects.filter(pk=call.pk)
+    return [h.name for h in selectors.active_holds() if one.filter(conditions.hold_q(h)).exists()]
+
+
+def is_held(call_id: uuid.UUID) -> bool:
+    return held(Call.objects.filter(pk=call_id)).exists()
+
+
 def set_keep(call_id: uuid.UUID, keep: bool) -> Call:
     """Keep the call (never delete it), or clear that mark. Keeping cancels a pending
     deletion. Idempotent. Raises Call.DoesNotExist when the call is gone."""
@@ -78,34 +114,42 @@ def set_keep(call_id: uuid.UUID, keep: bool) -> Call:
     return call
 
 
-def delete_call(call_id: uuid.UUID, *, now: datetime | None = None) -> Deletion:
-    """Delete the call and its recording, or mark it for deletion when it has not ended.
+def delete_call(call_id: uuid.UUID, *, by: str = "", now: datetime | None = None) -> Deletion:
+    """DeleteCall: delete the call and its recording, or mark it for deletion when it has
+    not ended. `by`: the user or key asking (for the ledger).
 
-    Raises CallIsKept for a kept call (nothing changes) and Call.DoesNotExist when the call
-    is gone.
+    Raises CallIsKept for a kept call, CallIsHeld for a held one (nothing changes either
+    way), and Call.DoesNotExist when the call is gone.
     """
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.keep:
             raise CallIsKept
+        if is_held(call.pk):
+            raise CallIsHeld
         if has_ended(call, now):
-            delete_locked(call)
+            delete_locked(call, reason=DELETE_CALL, by=by)
             return Deletion.DELETED
         if not call.delete_when_ended:
             call.delete_when_ended = True
-            call.save(update_fields=["delete_when_ended", "updated_at"])
+            call.delete_requested_by = by
+            call.save(update_fields=["delete_when_ended", "delete_requested_by", "updated_at"])
     # This process sweeps from now on, whatever server it runs in (see `sweeper`).
     sweeper.start()
     return Deletion.SCHEDULED
 
 
-def delete_calls_now(calls: QuerySet[Call]) -> int:
+def delete_calls_now(calls: QuerySet[Call], *, by: str = "") -> int:
     """Delete these calls at once, kept or not, with their recordings (the admin's delete:
-    an administrator's explicit choice). Returns how many were deleted."""
+    an administrator's explicit choice). Returns how many were deleted.
+
+    Raises CallIsHeld, deleting none of them, when any is under legal hold.
+    """
     with transaction.atomic():
         locked = list(calls.select_for_update())
-        for call in locked:
-            delete_locked(call)
+        if held(Call.objects.filter(pk__in=[c.pk for c in locked])).exists():
+            raise CallIsHeld
+        _delete_rows(locked, reason=ADMIN, by=by)
     return len(locked)
 
 
@@ -113,31 +157,125 @@ def delete_if_due(call: Call, *, now: datetime | None = None) -> bool:
     """Delete a call marked for deletion once it has ended; True when deleted.
 
     For writers that hold the call's row lock in their own transaction (the write that
-    ends the call).
+    ends the call). A call placed under hold after it was marked stays.
     """
-    if call.delete_when_ended and not call.keep and has_ended(call, now):
-        delete_locked(call)
+    if call.delete_when_ended and not call.keep and has_ended(call, now) and not is_held(call.pk):
+        delete_locked(call, reason=DELETE_CALL, by=call.delete_requested_by)
         return True
     return False
 
 
-def delete_locked(call: Call) -> None:
+def delete_locked(call: Call, *, reason: str, by: str) -> None:
     """Delete a call whose row the caller has locked; its file goes when the caller commits."""
-    name = call.recording.name if call.recording else ""
-    storage = call.recording.storage
     call_id = call.pk
-    call.delete()
+    _delete_rows([call], reason=reason, by=by)
     # Keep the id on the object: callers answer and audit with it.
     call.pk = call_id
-    if name:
-        transaction.on_commit(lambda: _delete_file(storage, name, call_id), robust=True)
 
 
-def _delete_file(storage: Storage, name: str, call_id: uuid.UUID) -> None:
-    try:
-        delete_recording(storage, name)
-    except OSError:
-        logger.warning("Could not delete the recording %s of deleted call %s", name, call_id)
+def purge_batch(due: Q, *, reason: str, size: int) -> int:
+    """Delete up to `size` calls matching `due` that are neither kept nor held, oldest
+    first, in one transaction; returns how many. For retention runs (purge.run)."""
+    subject = conditions.subject_q(selectors.active_holds())
+    with transaction.atomic():
+        # skip_locked: a call being written right now is left to the next batch or run.
+        rows = list(
+            Call.objects.select_for_update(skip_locked=True)
+            .filter(due & subject)
+            .order_by("started_at")
+            .only("id", "started_at", "recording", "recording_sha256")[:size]
+        )
+        if rows:
+            _delete_rows(rows, reason=reason, by="")
+    return len(rows)
+
+
+def _delete_rows(calls: Sequence[Call], *, reason: str, by: str) -> None:
+    """Delete locked calls, write their ledger entries and queue their files, in the
+    caller's transaction; the files go after it commits."""
+    if not calls:
+        return
+    now = timezone.now()
+    Call.objects.filter(pk__in=[c.pk for c in calls]).delete()
+    DeletionEntry.objects.bulk_create(
+        ledger_entry(
+            c.pk,
+            c.started_at,
+            reason=reason,
+            by=by,
+            recording_sha256=c.recording_sha256,
+            deleted_at=now,
+        )
+        for c in calls
+    )
+    queued = PendingFileDeletion.objects.bulk_create(
+        file_to_delete(c.recording.name, c.pk, now) for c in calls if c.recording
+    )
+    if queued:
+        transaction.on_commit(lambda: remove_files(queued), robust=True)
+
+
+def remove_files(entries: Sequence[PendingFileDeletion]) -> int:
+    """Remove the queued files from storage and their queue entries; returns how many went.
+
+    A file still named by a call is not removed (its id was used again and a new recording
+    stored under the same name): only its entry goes. A file the storage refuses stays
+    queued, with the error, for the next run.
+    """
+    if not entries:
+        return 0
+    storage = Call._meta.get_field("recording").storage
+    in_use = set(
+        Call.objects.filter(pk__in={e.call for e in entries}).values_list("pk", "recording")
+    )
+    done: list[int] = []
+    now = timezone.now()
+    for entry in entries:
+        if (entry.call, entry.name) not in in_use:
+            try:
+                delete_recording(storage, entry.name)
+            except Exception as exc:
+                # Any storage (local disk, S3) may refuse; the entry stays for the next run.
+                logger.warning(
+                    "Could not remove the recording %s of deleted call %s (%s); retried on "
+                    "the next retention run",
+                    entry.name,
+                    entry.call,
+                    type(exc).__name__,
+                )
+                PendingFileDeletion.objects.filter(pk=entry.pk).update(
+                    attempts=entry.attempts + 1,
+                    last_attempt_at=now,
+                    last_error=f"{type(exc).__name__}: {exc}"[:1000],
+                )
+                continue
+        done.append(entry.pk)
+    PendingFileDeletion.objects.filter(pk__in=done).delete()
+    return len(done)
+
+
+def work_off_files() -> int:
+    """Remove every file queued so far (left by a crash or refused by the storage);
+    returns how many went. Each entry is tried once per call."""
+    last = PendingFileDeletion.objects.order_by("-id").values_list("id", flat=True).first()
+    if last is None:
+        return 0
+    removed = 0
+    after = 0
+    while True:
+        entries = list(
+            PendingFileDeletion.objects.filter(id__gt=after, id__lte=last).order_by("id")[
+                :FILE_BATCH
+            ]
+        )
+        if not entries:
+            return removed
+        removed += remove_files(entries)
+        after = entries[-1].pk
+
+
+def files_left() -> int:
+    return PendingFileDeletion.objects.count()
 
 
 def sweep_ended_deletions(*, now: datetime | None = None) -> int:
@@ -146,19 +284,75 @@ def sweep_ended_deletions(*, now: datetime | None = None) -> int:
     due = state_q(State.FINISHED, now) | state_q(State.NO_END, now)
     deleted = 0
     while True:
+        subject = conditions.subject_q(selectors.active_holds())
         with transaction.atomic():
             # skip_locked: a call being written right now is left to that writer (whose
             # write deletes it if it ends it) or to the next pass.
             batch = list(
                 Call.objects.select_for_update(skip_locked=True)
-                .filter(due, delete_when_ended=True, keep=False)
+                .filter(due & subject, delete_when_ended=True)
                 .order_by("ended_at")[:SWEEP_BATCH]
             )
+            # One ledger entry each, naming who asked (as DeleteCall).
             for call in batch:
-                delete_locked(call)
+                delete_locked(call, reason=DELETE_CALL, by=call.delete_requested_by)
         deleted += len(batch)
         if len(batch) < SWEEP_BATCH:
             return deleted
+
+
+def fate(call: Call, now: datetime | None = None) -> str:
+    """When this call will be deleted and by which rule, or why it will not be: the
+    sentence the call's admin page shows."""
+    now = now or timezone.now()
+    if call.keep:
+        return "Kept (KeepCall): never deleted automatically."
+    holds = holds_of(call)
+    if holds:
+        return f"Under legal hold ({', '.join(holds)}): deleted by no path while held."
+    if call.delete_when_ended and not has_ended(call, now):
+        return "DeleteCall asked for its deletion: it is deleted when it ends."
+    if call.ended_at is None or call.ended_at > now:
+        return "In progress (or no end recorded): retention counts from its end."
+    steps = conditions.plan(selectors.rules(), conditions.default_days())
+    index = _governing_step(call, steps)
+    step = steps[index]
+    if step.keep_days is None:
+        return "No retention rule matches and RETENTION_DEFAULT_DAYS is unset: kept for ever."
+    by_rule = f"rule {step.rule.name}" if step.rule is not None else "RETENTION_DEFAULT_DAYS"
+    due_at = call.ended_at + timedelta(days=step.keep_days)
+    when = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
+    if due_at <= now:
+        return (
+            f"Due now under {by_rule} ({step.keep_days} days): the next retention run deletes it."
+        )
+    return (
+        f"Deleted by the first retention run after {when}, under {by_rule} "
+        f"({step.keep_days} days after its end)."
+    )
+
+
+def _governing_step(call: Call, steps: list[conditions.Step]) -> int:
+    """Which step of the plan governs this call (one query)."""
+    whens = []
+    fallback = len(steps) - 1
+    for index, step in enumerate(steps):
+        if step.governs is conditions.NOTHING:
+            continue
+        if not step.governs:
+            # An empty condition: every call the earlier steps left.
+            fallback = index
+            break
+        whens.append(When(step.governs, then=Value(index)))
+    if not whens:
+        return fallback
+    found = (
+        Call.objects.filter(pk=call.pk)
+        .annotate(step=Case(*whens, default=Value(fallback)))
+        .values_list("step", flat=True)
+        .first()
+    )
+    return fallback if found is None else found
 
 
 class Sweeper:

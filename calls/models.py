@@ -9,13 +9,10 @@ from django.db.models.lookups import GreaterThanOrEqual
 from django.urls import reverse
 from django.utils import timezone
 
+# Direction is defined in shared: retention rules match calls by it too.
+from shared.directions import Direction
+
 NUMBER_MAX_LENGTH = 64
-
-
-class Direction(models.TextChoices):
-    INBOUND = "inbound", "Inbound"
-    OUTBOUND = "outbound", "Outbound"
-    INTERNAL = "internal", "Internal"
 
 
 def recording_path(call: "Call", filename: str) -> str:
@@ -55,8 +52,16 @@ class Call(models.Model):
         editable=False,
         help_text="Deletion was asked while the call was going on: it is deleted when it ends.",
     )
+    # Who asked for the deletion that waits for the call's end: the ledger names them.
+    delete_requested_by = models.CharField(max_length=255, blank=True, editable=False)
     recording = models.FileField(upload_to=recording_path, blank=True, max_length=255)
     recording_content_type = models.CharField(max_length=100, blank=True)
+    # Hex SHA-256 of the stored recording, computed as it is stored (calls.services); the
+    # deletion ledger keeps it as proof of what was deleted. `manage.py hash_recordings`
+    # fills it in for recordings stored before it existed.
+    recording_sha256 = models.CharField(
+        "recording SHA-256", max_length=64, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

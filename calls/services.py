@@ -7,6 +7,7 @@ own look at the database finds imported calls.)
 """
 
 import csv
+import hashlib
 import io
 import logging
 import tempfile
@@ -355,7 +356,8 @@ def store_recording(
     if announced_size is not None:
         _check_size(announced_size)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES) as spool:
-        size = _copy_bounded(content, spool)
+        digest = hashlib.sha256()
+        size = _copy_bounded(content, spool, digest)
         if announced_size is not None and size < announced_size:
             raise RecordingRejected(
                 RecordingProblem.INCOMPLETE,
@@ -365,7 +367,7 @@ def store_recording(
         spool.seek(0)
         _check_content(content_type, spool.read(recording_types.HEAD_BYTES))
         spool.seek(0)
-        return _save_recording(call, spool, content_type, size)
+        return _save_recording(call, spool, content_type, size, digest.hexdigest())
 
 
 def check_recording(content: IO[bytes], declared_content_type: str) -> str:
@@ -388,16 +390,22 @@ def check_recording(content: IO[bytes], declared_content_type: str) -> str:
 def remove_recording(call: Call) -> bool:
     """Detach the call's recording and delete its file after commit; False when it had none.
 
-    Commits on its own, like store_recording.
+    Raises deletion.CallIsHeld (nothing changes) for a call under legal hold. Commits on its
+    own, like store_recording.
     """
     with transaction.atomic(durable=True):
         locked = Call.objects.select_for_update().get(pk=call.pk)
         previous = locked.recording.name or ""
         if not previous:
             return False
+        if deletion.is_held(locked.pk):
+            raise deletion.CallIsHeld
         locked.recording = ""
         locked.recording_content_type = ""
-        locked.save(update_fields=["recording", "recording_content_type", "updated_at"])
+        locked.recording_sha256 = ""
+        locked.save(
+            update_fields=["recording", "recording_content_type", "recording_sha256", "updated_at"]
+        )
     _delete_file(previous)
     return True
 
@@ -428,8 +436,11 @@ def _too_large(detail: str = "") -> RecordingRejected:
     )
 
 
-def _copy_bounded(content: IO[bytes], target: IO[bytes] | None) -> int:
-    """Copy `content` into `target` (or just count it); refuses it one byte past the limit."""
+def _copy_bounded(
+    content: IO[bytes], target: IO[bytes] | None, digest: "hashlib._Hash | None" = None
+) -> int:
+    """Copy `content` into `target` (or just count it), feeding `digest` on the way (the
+    recording's SHA-256 costs no second read); refuses it one byte past the limit."""
     limit = settings.RECORDING_MAX_BYTES
     copied = 0
     while chunk := content.read(min(_CHUNK_BYTES, limit + 1 - copied)):
@@ -438,6 +449,8 @@ def _copy_bounded(content: IO[bytes], target: IO[bytes] | None) -> int:
             raise _too_large()
         if target is not None:
             target.write(chunk)
+        if digest is not None:
+            digest.update(chunk)
     return copied
 
 
@@ -450,7 +463,7 @@ def _check_content(content_type: str, head: bytes) -> None:
 
 
 def _save_recording(
-    call: Call, content: IO[bytes], content_type: str, size: int
+    call: Call, content: IO[bytes], content_type: str, size: int, sha256: str
 ) -> StoredRecording:
     saved = ""
     try:
@@ -465,7 +478,12 @@ def _save_recording(
             locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
             saved = locked.recording.name
             locked.recording_content_type = content_type
-            locked.save(update_fields=["recording", "recording_content_type", "updated_at"])
+            locked.recording_sha256 = sha256
+            locked.save(
+                update_fields=[
+                    "recording", "recording_content_type", "recording_sha256", "updated_at"
+                ]
+            )  # fmt: skip
     except BaseException:
         if saved:
             _delete_file(saved)

@@ -37,6 +37,7 @@ class Owners:
 
     # ("user", id): the user and the members of the groups the user supervises.
     # ("groups", queryset of group ids): the members and supervisors of those groups.
+    # ("members", queryset of group ids): the members of those groups only.
     kind: str
     value: Any
 
@@ -49,7 +50,10 @@ class Owners:
             return Q(user_id=self.value) | Q(
                 user_id__in=members.filter(group_id__in=supervised).values("user_id")
             )
-        return Q(user_id__in=members.filter(group_id__in=self.value).values("user_id")) | Q(
+        by_members = Q(user_id__in=members.filter(group_id__in=self.value).values("user_id"))
+        if self.kind == "members":
+            return by_members
+        return by_members | Q(
             user_id__in=supervisors.filter(group_id__in=self.value).values("user_id")
         )
 
@@ -179,3 +183,11 @@ def groups_scope(group_ids: QuerySet[Any] | Iterable[int]) -> Scope:
     if not isinstance(group_ids, QuerySet):
         group_ids = list(group_ids)
     return Scope(owner_sets=(Owners("groups", group_ids),))
+
+
+def members_scope(group_ids: QuerySet[Any] | Iterable[int]) -> Scope:
+    """The calls in the `own` scope of these groups' members (a retention rule's groups:
+    retention.md §1); supervisors' own calls are not included."""
+    if not isinstance(group_ids, QuerySet):
+        group_ids = list(group_ids)
+    return Scope(owner_sets=(Owners("members", group_ids),))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from calls.deletion import CallIsKept, Deletion, delete_call, set_keep
+from calls.deletion import CallIsHeld, CallIsKept, Deletion, delete_call, set_keep
 from calls.models import Call
+from retention.services import HELD_MESSAGE
 from verba.actions import Action, Context, KeyPermission, register
 from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call
 from verba.answers import Answer
@@ -66,12 +67,21 @@ class DeleteCall(_ChangeAction):
             ambiguous="Unable to delete the call, because more than one call matches.",
         )
         try:
-            outcome = delete_call(call.pk)
+            outcome = delete_call(call.pk, by=_who(context))
         except CallIsKept:
             raise ApiError(Code.ACCESS_DENIED, KEPT) from None
+        except CallIsHeld:
+            raise ApiError(Code.ACCESS_DENIED, HELD_MESSAGE) from None
         except Call.DoesNotExist:
             raise ApiError(Code.NOT_FOUND, not_found) from None
         context.change = (
             "deleted" if outcome is Deletion.DELETED else "marked: deleted when the call ends"
         )
         return Answer(type=self.name, call_id=call.pk)
+
+
+def _who(context: Context) -> str:
+    """Who asked, for the deletion ledger: the token's user, else the key."""
+    if context.session is not None:
+        return context.session.user.get_username()
+    return context.api_key.name

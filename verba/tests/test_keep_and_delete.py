@@ -140,6 +140,18 @@ def test_delete_call_refuses_status_next(api, change_key, call):
     assert Call.objects.exists()
 
 
+def test_a_held_call_is_not_deleted_code_6_in_the_exact_bytes(api, change_key):
+    from retention.services import create_hold
+
+    CallFactory(id=CALL_ID)
+    create_hold("Case 1", reason="Litigation", by="counsel", call_ids=[CALL_ID])
+
+    response = api(action="DeleteCall", apiKey=change_key, callID=CALL_ID)
+
+    assert response.content == golden("delete_call_held.xml")
+    assert Call.objects.filter(pk=CALL_ID).exists()
+
+
 def test_a_kept_call_is_not_deleted_code_6(api, change_key):
     CallFactory(id=CALL_ID, keep=True)
 
