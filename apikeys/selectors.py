@@ -116,10 +116,16 @@ def api_key_for_secret(raw_key: str) -> ApiKey | None:
     return None if read is None else run(connection, read)
 
 
+def key_digest_of(read: Read[ApiKey | None]) -> str:
+    """The digest `key_read` looks the key up by (for a query that needs the same key)."""
+    digest: str = read.params[0]
+    return digest
+
+
 def key_of(read: Read[ApiKey | None], *, session: ApiSession | None) -> ApiKey | None:
     """`key_read`'s answer: `session`'s own key, which `session_read` brought along, when it
     is the one presented (no second query); else the read, run."""
-    if session is not None and hmac.compare_digest(session.api_key.key_digest, read.params[0]):
+    if session is not None and hmac.compare_digest(session.api_key.key_digest, key_digest_of(read)):
         return session.api_key
     return run(connection, read)
 

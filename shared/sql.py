@@ -31,6 +31,7 @@ from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
+A = TypeVar("A")
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -238,6 +239,76 @@ def run_together(
     return first.decode([rows[0][1:marker]]), Ran(then.decode(found))
 
 
+_ANCHORED: dict[tuple[str, ...], VendorSql] = {}
+
+
+def run_anchored(
+    connection: BaseDatabaseWrapper,
+    anchor: Read[A],
+    first: Read[T] | None,
+    then: Read[U] | None = None,
+) -> tuple[A, T | None, Ran[U] | None]:
+    """`anchor`, and `first` and `then` as `run_together` runs them, in one round trip on
+    PostgreSQL (a statement each elsewhere): `anchor`'s answer, `first`'s (None when there
+    is no `first`) and `then`'s in a `Ran`, or None when it did not run.
+
+    `anchor` gives exactly one row whatever the others find, and may write: it is an
+    `INSERT … RETURNING` (the throttle's spend) as much as a SELECT, so it travels as the
+    statement's WITH, which PostgreSQL runs once, to completion, whether or not the rest
+    finds anything.
+    """
+    if first is None:
+        return run(connection, anchor), None, None
+    if connection.vendor != "postgresql":
+        answer = run(connection, anchor)
+        if then is None:
+            return answer, run(connection, first), None
+        found, ran = run_together(connection, first, then)
+        return answer, found, ran
+    # Named by the lookups, the anchor last: a name is cut at 50 characters (statement_name).
+    parts = (first.sql, *((then.sql,) if then else ()), anchor.sql)
+    key = tuple(part.name for part in parts)
+    sql = _ANCHORED.get(key)
+    if sql is None:
+        sql = _ANCHORED[key] = VendorSql(
+            partial(_anchored_sql, anchor=anchor.sql, first=first.sql, then=then and then.sql),
+            "__".join(key),
+            prepare=all(part.prepare for part in parts),
+        )
+    params = (*anchor.params, *first.params, *(then.params if then else ()))
+    description, rows = _fetch(connection, sql, params)
+    # Each row: anchor's columns, a marker that `first` found its row, first's columns, and
+    # with `then` a marker that it found a row and its columns.
+    names = [column[0] for column in description]
+    first_at = names.index("first_found")
+    head = rows[0]
+    answer = anchor.decode([head[:first_at]])
+    if head[first_at] is None:
+        return answer, first.decode([]), None
+    if then is None:
+        return answer, first.decode([head[first_at + 1 :]]), None
+    then_at = names.index("then_found")
+    found = [row[then_at + 1 :] for row in rows if row[then_at] is not None]
+    return answer, first.decode([head[first_at + 1 : then_at]]), Ran(then.decode(found))
+
+
+def _anchored_sql(
+    connection: BaseDatabaseWrapper, *, anchor: VendorSql, first: VendorSql, then: VendorSql | None
+) -> str:
+    # The anchor's one row drives the rest: `first` once beside it, `then` (which refers
+    # to `a`) once for the row `first` found, and not at all when it found none.
+    # Statements of this module's kind joined: every value is still a parameter.
+    anchored = f"WITH w AS ({anchor(connection)})"
+    beside = f"(SELECT 1 AS first_found, f.* FROM ({first(connection)}) f)"  # noqa: S608
+    if then is None:
+        return f"{anchored} SELECT w.*, a.* FROM w LEFT JOIN {beside} a ON TRUE"  # noqa: S608
+    after = f"(SELECT 1 AS then_found, t.* FROM ({then(connection)}) t WHERE a.first_found = 1)"  # noqa: S608
+    return (
+        f"{anchored} SELECT w.*, a.*, b.* FROM w LEFT JOIN {beside} a ON TRUE"  # noqa: S608
+        f" LEFT JOIN LATERAL {after} b ON TRUE"
+    )
+
+
 def _together_sql(first: VendorSql, then: VendorSql, connection: BaseDatabaseWrapper) -> str:
     # `then` refers to `a`, so it is the inner side of a nested loop: it runs once for the
     # row `first` found, and not at all when `first` found none.
@@ -260,8 +331,9 @@ def _execute(name: str, text: str, count: int, *, prepare: bool) -> str:
 
 
 def explainable(logged: str) -> str | None:
-    """The part of a logged query that EXPLAIN takes: a SELECT, or the EXECUTE of a
-    prepared one (a first use logs `PREPARE …; EXECUTE …`); None for anything else."""
+    """The part of a logged query that EXPLAIN takes: a SELECT (or WITH … SELECT), or the
+    EXECUTE of a prepared one (a first use logs `PREPARE …; EXECUTE …`); None for anything
+    else."""
     statement = logged.rsplit("; EXECUTE ", 1)
     text = f"EXECUTE {statement[1]}" if len(statement) == 2 else logged.lstrip()
-    return text if text.upper().startswith(("SELECT", "EXECUTE")) else None
+    return text if text.upper().startswith(("SELECT", "EXECUTE", "WITH")) else None

@@ -6,8 +6,10 @@ bucket lives where API_THROTTLE_STORE says, so that one allowance holds across e
 process and every app server (docs/deployment.md):
 
 - `database` (the default): a row per identity in `verba_throttlebucket` (UNLOGGED on
-  PostgreSQL), refilled and spent by one atomic UPSERT per request. Exact across servers;
-  costs one short statement per request (measured in docs/deployment.md).
+  PostgreSQL), refilled and spent by one atomic UPSERT per request. Exact across servers.
+  The Business API sends it inside the statement that looks the key up (`spend_read`,
+  `shared.sql.run_anchored`): on PostgreSQL it costs no statement and no round trip of its
+  own, only the UPSERT's work in the database.
 - `redis` (the default when REDIS_URL is set): the same bucket as a Redis hash, refilled
   and spent by one Lua script per request, with an expiry so idle identities vanish.
 - `process`: in memory, per process. Costs no round trip, but each worker process allows
@@ -25,13 +27,17 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol
+from functools import lru_cache, partial
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from redis.exceptions import RedisError
+
+from apikeys.models import ApiKey
+from shared.sql import Read, VendorSql, run
 
 logger = logging.getLogger(__name__)
 
@@ -119,39 +125,68 @@ class TokenBuckets:
 # Refill and spend in one statement: every right-hand side sees the row as it was, so
 # concurrent requests for one identity queue on the row lock and each sees the previous
 # one's result. `{least}`/`{greatest}` are LEAST/GREATEST on PostgreSQL, MIN/MAX on SQLite
-# (3.35+ for RETURNING). Parameters: identity, capacity - 1, now, then (capacity, now,
-# rate) for each of the three refill expressions, then now.
+# (3.35+ for RETURNING).
+#
+# The identity is the stored key's ("key:<id>") when the digest of a presented key is
+# found, else the fallback (the client address's): the key's row is read here, by its
+# unique digest, so that the spend needs nothing from the statement it travels in.
+#
+# Parameters: key digest (or None), fallback identity, capacity - 1, now, then (capacity,
+# now, rate) for each of the three refill expressions, then now.
 _REFILLED = "{least}(%s, b.tokens + {greatest}(0, %s - b.stamp) * %s)"
-# Built from constants only; every value travels as a parameter.
-_UPSERT = f"""
-INSERT INTO verba_throttlebucket AS b (identity, tokens, stamp, allowed)
-VALUES (%s, %s, %s, TRUE)
-ON CONFLICT (identity) DO UPDATE SET
-    tokens = {_REFILLED} - CASE WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END,
-    allowed = {_REFILLED} >= 1,
-    stamp = {{greatest}}(b.stamp, %s)
-RETURNING tokens, allowed
-"""  # noqa: S608
+
+
+def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
+    # Built from quoted model names and constants only; every value is a parameter.
+    qn = connection.ops.quote_name
+    postgresql = connection.vendor == "postgresql"
+    least, greatest = ("LEAST", "GREATEST") if postgresql else ("MIN", "MAX")
+    refilled = _REFILLED.format(least=least, greatest=greatest)
+    key_table, digest = qn(ApiKey._meta.db_table), qn("key_digest")
+    identity = (
+        f"COALESCE((SELECT 'key:' || k.{qn('id')} FROM {key_table} k WHERE k.{digest} = %s), %s)"
+    )
+    return (
+        "INSERT INTO verba_throttlebucket AS b (identity, tokens, stamp, allowed)"
+        f" VALUES ({identity}, %s, %s, TRUE)"
+        " ON CONFLICT (identity) DO UPDATE SET"
+        f" tokens = {refilled} - CASE WHEN {refilled} >= 1 THEN 1 ELSE 0 END,"
+        f" allowed = {refilled} >= 1,"
+        f" stamp = {greatest}(b.stamp, %s)"
+        " RETURNING tokens, allowed"
+    )
+
+
+# Prepared like the lookups it travels with: its plan (the key's digest index, the
+# bucket's primary key) does not depend on the values.
+_SPEND = VendorSql(_upsert_sql, "verba_throttlebucket_spend", prepare=True)
 _PRUNE = "DELETE FROM verba_throttlebucket WHERE stamp < %s"
 # Forget buckets untouched for longer than this many refill periods (they are full again).
 _PRUNE_EVERY_SECONDS = 300.0
 
 
 class DatabaseBuckets:
-    """The `database` store: one UPSERT per request in the default database."""
+    """The `database` store: one UPSERT per request in the default database, alone
+    (`take`) or inside another statement (`spend_read`)."""
 
     def __init__(self) -> None:
         self._next_prune = 0.0
         self._lock = threading.Lock()
 
-    def take(self, identity: str, rate: Rate) -> float:
+    def spend_read(self, key_digest: str | None, fallback: str, rate: Rate) -> Read[float]:
+        """Spending one request from the bucket of the key with this digest (when it is
+        stored) or else of `fallback`, as a read; its answer is `take`'s."""
         now = time.time()
         capacity = float(rate.requests)
         refill = (capacity, now, rate.per_second)
-        params = (identity, capacity - 1, now, *refill, *refill, *refill, now)
-        with connection.cursor() as cursor:
-            cursor.execute(_sql(connection.vendor), params)
-            tokens, allowed = cursor.fetchone()
+        params = (key_digest, fallback, capacity - 1, now, *refill, *refill, *refill, now)
+        return Read(_SPEND, params, partial(self._spent, now, rate))
+
+    def take(self, identity: str, rate: Rate) -> float:
+        return run(connection, self.spend_read(None, identity, rate))
+
+    def _spent(self, now: float, rate: Rate, rows: list[tuple[Any, ...]]) -> float:
+        ((tokens, allowed),) = rows
         self._prune_now_and_then(now, rate)
         return 0.0 if allowed else _wait(tokens, rate)
 
@@ -167,13 +202,6 @@ class DatabaseBuckets:
 
     def clear(self) -> None:
         self._next_prune = 0.0
-
-
-@lru_cache(maxsize=4)
-def _sql(vendor: str) -> str:
-    if vendor == "postgresql":
-        return _UPSERT.format(least="LEAST", greatest="GREATEST")
-    return _UPSERT.format(least="MIN", greatest="MAX")
 
 
 # KEYS[1]: the bucket; ARGV: capacity, refill per second, now (s), expiry (ms).
@@ -235,8 +263,9 @@ class RedisBuckets:
 
 
 buckets = TokenBuckets()
+database_buckets = DatabaseBuckets()
 _stores: dict[str, Store] = {
-    "database": DatabaseBuckets(),
+    "database": database_buckets,
     "redis": RedisBuckets(),
     "process": buckets,
 }
@@ -257,7 +286,28 @@ def retry_after(identity: str) -> int | None:
     rate = parse_rate(settings.API_THROTTLE)
     if rate is None:
         return None
-    wait = store().take(identity, rate)
+    return _whole_seconds(store().take(identity, rate))
+
+
+def spend_read(key_digest: str | None, address: str | None) -> Read[float] | None:
+    """With the `database` store, the request's spend as a read that travels in the
+    statement looking its key up (`shared.sql.run_anchored`): from the bucket of the stored
+    key whose digest is `key_digest`, else of the client address (the identities
+    `retry_after` is given). None when throttling is off or the buckets live elsewhere:
+    then `retry_after` spends, after the lookup. Its answer goes to `retry_after_spent`.
+    """
+    rate = parse_rate(settings.API_THROTTLE)
+    if rate is None or store() is not database_buckets:
+        return None
+    return database_buckets.spend_read(key_digest, f"address:{address}", rate)
+
+
+def retry_after_spent(wait: float) -> int | None:
+    """`retry_after`'s answer for a spend that `spend_read` made."""
+    return _whole_seconds(wait)
+
+
+def _whole_seconds(wait: float) -> int | None:
     return max(1, math.ceil(wait)) if wait > 0 else None
 
 
@@ -272,7 +322,7 @@ def token_retry_after(api_key_id: int, address: str | None) -> int | None:
     wait = buckets_store.take(f"token-address:{address}", rate)
     if wait <= 0:
         wait = buckets_store.take(f"token-key:{api_key_id}", rate)
-    return max(1, math.ceil(wait)) if wait > 0 else None
+    return _whole_seconds(wait)
 
 
 def forget_everything() -> None:

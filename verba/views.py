@@ -24,11 +24,11 @@ from rest_framework.views import APIView
 
 from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import key_of, key_read, session_read
+from apikeys.selectors import key_digest_of, key_of, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
-from shared.sql import Read, run, run_together
+from shared.sql import Ran, Read, run, run_anchored, run_together
 from verba.actions import Action, Context, ReadAhead, TokenRule, get_action
 from verba.answers import Answer
 from verba.auth import (
@@ -42,7 +42,7 @@ from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
 from verba.params import KNOWN_NAMES, Params, request_params
 from verba.renderers import RENDERERS, XmlRenderer
-from verba.throttling import retry_after
+from verba.throttling import retry_after, retry_after_spent, spend_read
 
 logger = logging.getLogger(__name__)
 
@@ -169,10 +169,10 @@ class VerbaApiView(APIView):
         raw_token = presented_secret(
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
-        stored_key, stored_session, reader = self._look_up(
-            raw_key, raw_token, action.first_read(params, self.arrived_at)
+        stored_key, stored_session, reader, spent = self._look_up(
+            raw_key, raw_token, action.first_read(params, self.arrived_at), address
         )
-        self._throttle(stored_key, address)
+        self._throttle(stored_key, address, spent)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
         context = Context(
@@ -230,24 +230,35 @@ class VerbaApiView(APIView):
             raise ActionMethodNotAllowed(action)
 
     def _look_up(
-        self, raw_key: str | None, raw_token: str | None, ahead: Read[Any] | None
-    ) -> tuple[ApiKey | None, ApiSession | None, ReadAhead]:
+        self,
+        raw_key: str | None,
+        raw_token: str | None,
+        ahead: Read[Any] | None,
+        address: str | None,
+    ) -> tuple[ApiKey | None, ApiSession | None, ReadAhead, Ran[float] | None]:
         """The stored key and session the request names, whatever their state (judged
-        later, in the contract's order), and the action's first query (`ahead`): all in one
-        round trip when the token belongs to the key. Looked up on every request, so that a
-        revoked key or a released token is refused at once.
+        later, in the contract's order), the action's first query (`ahead`) and, with the
+        database throttle store, the request's spend from its bucket (in a `Ran`: the wait
+        it answered): all in one round trip when the token belongs to the key. Looked up on
+        every request, so that a revoked key or a released token is refused at once.
 
         With a token, one query brings the session and its key; the action's query runs
         only when the session (or, without a token, the key) exists: a request with an
-        unknown key or token never reaches the calls table.
+        unknown key or token never reaches the calls table. The spend is the statement's
+        anchor, spent whatever the rest finds (a guessed key spends from its address's
+        bucket), and only judged after the lookup, as the contract orders.
         """
         by_key = key_read(raw_key) if raw_key else None
         by_token = (
             session_read(raw_token, permission=VIEW_PERMISSION) if by_key and raw_token else None
         )
         first = by_token or by_key
-        ran = None
-        if first is None:
+        spend = spend_read(key_digest_of(by_key) if by_key else None, address)
+        ran = spent = None
+        if spend is not None:
+            wait, found, ran = run_anchored(connection, spend, first, ahead)
+            spent = Ran(wait)
+        elif first is None:
             found = None
         elif ahead is None:
             found = run(connection, first)
@@ -258,16 +269,22 @@ class VerbaApiView(APIView):
         stored_key = key_of(by_key, session=stored_session) if by_key and by_token else found
         self.trail.api_key_id = stored_key.pk if stored_key else None
         reader = ReadAhead(ahead, ran.answer) if ran is not None else ReadAhead()
-        return stored_key, stored_session, reader
+        return stored_key, stored_session, reader, spent
 
-    def _throttle(self, stored_key: ApiKey | None, address: str | None) -> None:
+    def _throttle(
+        self, stored_key: ApiKey | None, address: str | None, spent: Ran[float] | None
+    ) -> None:
         """Code 7 when the client is over its rate.
 
         Throttled per key when the request names a stored key, else per client address, so
         guessing keys from one address is limited too. The key is judged only after
-        throttling, as the contract orders.
+        throttling, as the contract orders. `spent`: the spend already made with the
+        lookup (the database store), else one is made here.
         """
-        wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
+        if spent is not None:
+            wait = retry_after_spent(spent.answer)
+        else:
+            wait = retry_after(f"key:{stored_key.pk}" if stored_key else f"address:{address}")
         if wait is not None:
             raise ApiError(
                 Code.TOO_MANY_REQUESTS, Message.THROTTLED, headers={"Retry-After": str(wait)}
