@@ -124,7 +124,12 @@ def test_with_the_shipped_throttle_a_get_call_url_is_still_one_round_trip(
     if with_token:
         answer = client.get(
             "/verba/api",
-            {"action": "RequestToken", "apiKey": key, "userName": "staff", "password": "pw-staff-1"},
+            {
+                "action": "RequestToken",
+                "apiKey": key,
+                "userName": "staff",
+                "password": "pw-staff-1",
+            },
         )
         asked["token"] = re.search(rb'token="(\w+)"', answer.content).group(1).decode()
     if named_by == "callID":
