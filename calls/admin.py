@@ -6,6 +6,7 @@
 - The date hierarchy is built from MIN/MAX (two index look-ups), not SELECT DISTINCT.
 """
 
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -27,7 +28,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 from import_export.signals import post_export
 
-from calls import deletion, links, states
+from calls import deletion, links, rules, states
 from calls.either_side import SidedQuerySet, any_of, term_conditions, term_sides
 from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.resources import CallResource
@@ -205,6 +206,19 @@ class StartRangeFilter(admin.FieldListFilter):
         ]
 
 
+class GuidFormField(forms.UUIDField):
+    """A call's id as every entry point reads it (calls.rules.guid): Django's UUIDField
+    would take `{…}`, `urn:uuid:…` and 32 bare hex digits too."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, uuid.UUID) or value in self.empty_values:
+            return super().to_python(value)
+        try:
+            return rules.guid(str(value))
+        except rules.Refused as refused:
+            raise forms.ValidationError(refused.sentence("The id"), code="invalid") from None
+
+
 class CallAdminForm(forms.ModelForm):
     """The call's fields, plus a recording to upload or remove.
 
@@ -227,6 +241,7 @@ class CallAdminForm(forms.ModelForm):
     class Meta:
         model = Call
         fields = ["id", *WRITABLE_FIELDS]
+        field_classes = {"id": GuidFormField}
 
     def clean_new_recording(self) -> Any:
         upload = self.cleaned_data.get("new_recording")
@@ -240,6 +255,9 @@ class CallAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        # The input rules every entry point reads a call with.
+        for name, message in rules.clean_fields(data).items():
+            self.add_error(name, message)
         if data.get("new_recording") and data.get("remove_recording"):
             raise forms.ValidationError("Upload a recording or remove it, not both.")
         if data.get("remove_recording") and self.instance.pk and deletion.is_held(self.instance.pk):

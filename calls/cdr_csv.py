@@ -6,13 +6,13 @@ in docs/ingest.md; keep the two in step.
 
 import csv
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from calls.models import NUMBER_MAX_LENGTH, Direction
-from shared.guids import parse_guid
+from calls import rules
+from calls.models import Direction
 from shared.times import parse_datetime
 
 # Header name (lower case; spaces and hyphens read as "_") → Call field.
@@ -39,7 +39,6 @@ COLUMNS: dict[str, str] = {
     "do_not_delete": "keep",
 }
 REQUIRED_FIELDS = ("id", "caller_number", "called_number", "started_at")
-TEXT_MAX_LENGTH = 255
 
 _DIRECTIONS = {
     "inbound": Direction.INBOUND,
@@ -144,41 +143,28 @@ def parse_row(header: Header, values: list[str]) -> dict[str, Any]:
             row[field] = _PARSERS[field](values[index])
         except ValueError as exc:
             raise RowError(f"{field}: {exc}") from None
-    ended = row.get("ended_at")
-    if ended is not None and ended < row["started_at"]:
-        raise RowError("ended_at: the end of a call cannot be before its start")
+    try:
+        rules.check_span(row["started_at"], row.get("ended_at"))
+    except rules.EndBeforeStart as refused:
+        raise RowError(f"ended_at: {refused.message}") from None
     return row
 
 
 def _guid(value: str) -> uuid.UUID:
-    guid = parse_guid(value.strip())
-    if guid is None:
-        raise ValueError(f"{_show(value)} is not a GUID")
-    return guid
+    try:
+        return rules.guid(value)
+    except rules.Refused:
+        raise ValueError(f"{_show(value)} is not {rules.GUID_REQUIREMENT}") from None
 
 
-def _number(value: str) -> str:
-    value = _clean(value)
-    if not value:
-        raise ValueError("empty")
-    if len(value) > NUMBER_MAX_LENGTH:
-        raise ValueError(f"longer than {NUMBER_MAX_LENGTH} characters")
-    return value
+def _by_rule(rule: rules.TextRule) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        try:
+            return rule.clean(value)
+        except rules.Refused as refused:
+            raise ValueError(f"must be {refused.requirement}") from None
 
-
-def _clean(value: str) -> str:
-    value = value.strip()
-    if "\x00" in value:
-        # No database column can hold it, and PostgreSQL would refuse the whole batch.
-        raise ValueError("contains a NUL character")
-    return value
-
-
-def _text(value: str) -> str:
-    value = _clean(value)
-    if len(value) > TEXT_MAX_LENGTH:
-        raise ValueError(f"longer than {TEXT_MAX_LENGTH} characters")
-    return value
+    return parse
 
 
 def parse_time(value: str) -> datetime:
@@ -228,14 +214,14 @@ def _show(value: str) -> str:
 
 _PARSERS = {
     "id": _guid,
-    "caller_number": _number,
-    "called_number": _number,
-    "caller_name": _text,
-    "called_name": _text,
+    "caller_number": _by_rule(rules.NUMBER),
+    "called_number": _by_rule(rules.NUMBER),
+    "caller_name": _by_rule(rules.NAME),
+    "called_name": _by_rule(rules.NAME),
     "started_at": parse_time,
     "ended_at": _optional_time,
     "direction": _direction,
-    "native_id": _text,
-    "platform_call_id": _text,
+    "native_id": _by_rule(rules.IDENTIFIER),
+    "platform_call_id": _by_rule(rules.IDENTIFIER),
     "keep": _flag,
 }

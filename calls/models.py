@@ -13,6 +13,9 @@ from django.utils import timezone
 from shared.directions import Direction
 
 NUMBER_MAX_LENGTH = 64
+# A name and the ids other systems give a call. The input rules (calls/rules.py) read these
+# lengths from the fields; nothing else writes them out.
+TEXT_MAX_LENGTH = 255
 
 
 def recording_path(call: "Call", filename: str) -> str:
@@ -33,17 +36,17 @@ class Call(models.Model):
     caller_number = models.CharField(
         max_length=NUMBER_MAX_LENGTH, validators=[MinLengthValidator(1)]
     )
-    caller_name = models.CharField(max_length=255, blank=True)
+    caller_name = models.CharField(max_length=TEXT_MAX_LENGTH, blank=True)
     called_number = models.CharField(
         max_length=NUMBER_MAX_LENGTH, validators=[MinLengthValidator(1)]
     )
-    called_name = models.CharField(max_length=255, blank=True)
+    called_name = models.CharField(max_length=TEXT_MAX_LENGTH, blank=True)
     started_at = models.DateTimeField("start")
     # Empty while the call is in progress.
     ended_at = models.DateTimeField("end", null=True, blank=True)
     direction = models.CharField(max_length=16, choices=Direction.choices, blank=True)
-    native_id = models.CharField("native ID", max_length=255, blank=True)
-    platform_call_id = models.CharField("platform call ID", max_length=255, blank=True)
+    native_id = models.CharField("native ID", max_length=TEXT_MAX_LENGTH, blank=True)
+    platform_call_id = models.CharField("platform call ID", max_length=TEXT_MAX_LENGTH, blank=True)
     keep = models.BooleanField(default=False, help_text="Never delete this call.")
     # DeleteCall on a call that has not ended: the write that ends it deletes it, and a
     # sweep catches ends written any other way (calls/deletion.py).

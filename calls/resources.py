@@ -22,10 +22,9 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from import_export import fields, resources, widgets
 
-from calls import cdr_csv
+from calls import cdr_csv, rules
 from calls.models import Call, MetadataValue
-from calls.services import END_BEFORE_START_MESSAGE, WRITABLE_FIELDS, upsert_call
-from shared.guids import parse_guid
+from calls.services import WRITABLE_FIELDS, upsert_call
 from shared.spreadsheets import escape_cell, unescape_cell
 
 # The streamed export sends its text in pieces of about this size.
@@ -39,10 +38,10 @@ class GuidWidget(widgets.Widget):
         text = str(value or "").strip()
         if not text:
             raise ValidationError({"id": "A call needs an id (a GUID)."})
-        guid = parse_guid(text)
-        if guid is None:
-            raise ValidationError({"id": "The id must be a GUID."})
-        return guid
+        try:
+            return rules.guid(text)
+        except rules.Refused as refused:
+            raise ValidationError({"id": refused.sentence("The id")}) from None
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         return "" if value is None else str(value)
@@ -106,10 +105,14 @@ class CallResource(resources.ModelResource):
 
     def import_instance(self, instance: Call, row: Any, **kwargs: Any) -> None:
         super().import_instance(instance, row, **kwargs)
-        # Said in words, instead of the database constraint's name.
-        start, end = instance.started_at, instance.ended_at
-        if start is not None and end is not None and end < start:
-            raise ValidationError({"ended_at": END_BEFORE_START_MESSAGE})
+        # The input rules every entry point reads a call with (the model's own validation,
+        # run after this, knows the lengths but not the rest).
+        values = {name: getattr(instance, name) for name in WRITABLE_FIELDS}
+        errors = rules.clean_fields(values)
+        if errors:
+            raise ValidationError(errors)
+        for name, value in values.items():
+            setattr(instance, name, value)
 
     def do_instance_save(self, instance: Call, is_create: bool) -> None:
         # Through the service: the same rules as the ingestion API, and `next` long polls

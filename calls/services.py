@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
-from calls import deletion, signals
+from calls import deletion, rules, signals
 from calls.models import Call
 from recordings import types as recording_types
 from recordings.encoded import delete_recording
@@ -46,7 +46,6 @@ WRITABLE_FIELDS: tuple[str, ...] = (
 REQUIRED_ON_CREATE: tuple[str, ...] = ("caller_number", "called_number", "started_at")
 
 REQUIRED_MESSAGE = "This field is required when the call is created."
-END_BEFORE_START_MESSAGE = "The end of a call cannot be before its start."
 
 
 @dataclass(frozen=True)
@@ -130,10 +129,12 @@ def _apply(call: Call, fields: Mapping[str, Any]) -> list[str]:
 
 
 def _check_consistent(call: Call, fields: Mapping[str, Any]) -> None:
-    if call.ended_at is not None and call.ended_at < call.started_at:
+    try:
+        rules.check_span(call.started_at, call.ended_at)
+    except rules.EndBeforeStart as refused:
         # Name the field the writer sent: that is the one to correct.
         name = "started_at" if "started_at" in fields and "ended_at" not in fields else "ended_at"
-        raise ValidationError({name: END_BEFORE_START_MESSAGE})
+        raise ValidationError({name: refused.message}) from None
 
 
 def _announce(call: Call) -> None:

@@ -4,11 +4,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 from rest_framework.utils import humanize_datetime
 
-from calls.models import NUMBER_MAX_LENGTH, Call, Direction
+from calls import rules
+from calls.models import Call, Direction
 from shared.times import NaiveTime, parse_datetime
 
 UNKNOWN_FIELD_MESSAGE = "Unknown field."
@@ -38,19 +41,70 @@ class AwareDateTimeField(serializers.DateTimeField):
         return self.enforce_timezone(parsed)
 
 
-class NumberField(serializers.CharField):
+class RuleField(serializers.CharField):
+    """A text field read by one of the input rules (calls.rules), as every entry point
+    reads it."""
+
+    def __init__(self, rule: rules.TextRule, **kwargs: Any) -> None:
+        self.rule = rule
+        # The lengths are for the schema; the rule trims and measures.
+        super().__init__(
+            trim_whitespace=False,
+            allow_blank=True,
+            max_length=rule.max_length,
+            min_length=rule.min_length or None,
+            **kwargs,
+        )
+        # DRF's own checks would answer in other words than the rule's.
+        self.validators = []
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "":
+            # DRF answers an empty string before to_internal_value: the rule decides.
+            return self._by_rule("")
+        return super().run_validation(data)
+
+    def to_internal_value(self, data: Any) -> str:
+        return self._by_rule(super().to_internal_value(data))
+
+    def _by_rule(self, text: str) -> str:
+        try:
+            return self.rule.clean(text)
+        except rules.Refused as refused:
+            raise serializers.ValidationError(refused.sentence("This field")) from None
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class GuidField(serializers.CharField):
+    """A call's GUID, read by the one GUID rule (calls.rules.guid)."""
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=NUMBER_MAX_LENGTH, min_length=1, **kwargs)
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return rules.guid(super().to_internal_value(data))
+        except rules.Refused as refused:
+            raise serializers.ValidationError(refused.sentence("This field")) from None
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
 
 
 class CallSerializer(serializers.Serializer):
     """A call record. On create, caller_number, called_number and started_at are required."""
 
-    id = serializers.UUIDField(required=False, help_text="The call's GUID; generated if absent.")
-    caller_number = NumberField(help_text="The calling party's number, 1–64 characters.")
-    caller_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    called_number = NumberField(help_text="The called party's number, 1–64 characters.")
-    called_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    id = GuidField(required=False, help_text="The call's GUID; generated if absent.")
+    caller_number = RuleField(
+        rules.NUMBER,
+        help_text=f"The calling party's number, {rules.NUMBER.requirement}.",
+    )
+    caller_name = RuleField(rules.NAME, required=False)
+    called_number = RuleField(
+        rules.NUMBER,
+        help_text=f"The called party's number, {rules.NUMBER.requirement}.",
+    )
+    called_name = RuleField(rules.NAME, required=False)
     started_at = AwareDateTimeField(help_text="When the call started (ISO 8601 with offset).")
     ended_at = AwareDateTimeField(
         required=False, allow_null=True, help_text="When the call ended; null while in progress."
@@ -61,8 +115,8 @@ class CallSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="inbound, outbound or internal; an empty string when not known.",
     )
-    native_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    platform_call_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    native_id = RuleField(rules.IDENTIFIER, required=False)
+    platform_call_id = RuleField(rules.IDENTIFIER, required=False)
     keep = serializers.BooleanField(required=False, help_text="Never delete this call.")
     has_recording = serializers.SerializerMethodField()
     recording_content_type = serializers.SerializerMethodField()
@@ -93,20 +147,19 @@ class CallSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        started, ended = attrs.get("started_at"), attrs.get("ended_at")
-        if started is not None and ended is not None and ended < started:
-            raise serializers.ValidationError(
-                {"ended_at": ["The end of a call cannot be before its start."]}
-            )
+        try:
+            rules.check_span(attrs.get("started_at"), attrs.get("ended_at"))
+        except rules.EndBeforeStart as refused:
+            raise serializers.ValidationError({"ended_at": [refused.message]}) from None
         return attrs
 
 
 class CallListQuerySerializer(serializers.Serializer):
     """The filters of GET /api/v1/calls."""
 
-    number = serializers.CharField(
+    number = RuleField(
+        rules.NUMBER,
         required=False,
-        max_length=NUMBER_MAX_LENGTH,
         help_text="Calls where this number is the caller or the called party.",
     )
     started_after = AwareDateTimeField(required=False, help_text="Calls that started at or after.")

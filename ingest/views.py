@@ -21,14 +21,13 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from calls import services
+from calls import rules, services
 from calls.models import Call
 from ingest import selectors
 from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, CanIngest
 from ingest.exceptions import ingest_exception_handler
 from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
-from shared.guids import parse_guid
 
 NOT_FOUND_MESSAGE = "No call with this id."
 
@@ -69,9 +68,10 @@ class IngestView(GenericAPIView):
         super().permission_denied(request, message, code)
 
     def get_call(self, raw_id: str) -> Call:
-        call_id = parse_guid(raw_id)
-        if call_id is None:
-            raise NotFound(NOT_FOUND_MESSAGE)
+        try:
+            call_id = rules.guid(raw_id)
+        except rules.Refused:
+            raise NotFound(NOT_FOUND_MESSAGE) from None
         call = selectors.find_call(call_id)
         if call is None:
             raise NotFound(NOT_FOUND_MESSAGE)
@@ -216,10 +216,11 @@ _REJECTIONS: dict[services.RecordingProblem, type[APIException]] = {
 
 def _is_stored(raw_id: Any) -> bool:
     try:
-        call_id = uuid.UUID(str(raw_id))
-    except ValueError:
-        return False  # the serializer names the bad id
-    return selectors.call_exists(call_id)
+        call_id = rules.guid(raw_id) if isinstance(raw_id, str) else None
+    except rules.Refused:
+        call_id = None
+    # Not a GUID: the serializer names the bad id.
+    return call_id is not None and selectors.call_exists(call_id)
 
 
 def _content_length(request: Request) -> int:

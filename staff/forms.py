@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from calls.models import NUMBER_MAX_LENGTH
+from calls import rules
 from calls.states import FILTER_CHOICES, State
 from search.staff_list import CallSearch, Cursor
 from shared.times import parse_time_span
@@ -68,7 +68,8 @@ class CallSearchForm(forms.Form):
     number = forms.CharField(
         label="Phone number",
         required=False,
-        max_length=NUMBER_MAX_LENGTH,
+        max_length=rules.NUMBER.max_length,
+        strip=False,
         help_text="Caller or called party, the exact number.",
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
     )
@@ -81,6 +82,16 @@ class CallSearchForm(forms.Form):
     )
     before = CursorField()
     after = CursorField()
+
+    def clean_number(self) -> str:
+        # Read as every entry point reads a number (calls.rules); empty means any number.
+        number = self.cleaned_data.get("number") or ""
+        if not number.strip():
+            return ""
+        try:
+            return rules.NUMBER.clean(number)
+        except rules.Refused as refused:
+            raise ValidationError(refused.sentence("A phone number"), code="invalid") from None
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}

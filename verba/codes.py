@@ -82,3 +82,16 @@ class ApiError(Exception):
 
 def invalid(message: str) -> ApiError:
     return ApiError(Code.INVALID_REQUEST, message)
+
+
+def call_not_found(doing: str) -> ApiError:
+    """Code 2 in Verba's own wording, the one builder of it: `doing` is what the request
+    asked for, e.g. "retrieve the call URL" → "Unable to retrieve the call URL, because the
+    call cannot be found." """
+    return ApiError(Code.NOT_FOUND, f"Unable to {doing}, because the call cannot be found.")
+
+
+def ambiguous_calls(doing: str) -> ApiError:
+    """Code 3, worded as `call_not_found`: "Unable to …, because more than one call
+    matches." """
+    return ApiError(Code.AMBIGUOUS, f"Unable to {doing}, because more than one call matches.")

@@ -422,11 +422,11 @@ def test_import_errors_are_reported_per_row_and_nothing_is_written(admin_client)
         (found,) = [r for r in rows if message in r]
         return found
 
-    assert "not-a-guid" in row_with("The id must be a GUID.")
-    assert "09:00:00" in row_with("The end of a call cannot be before its start.")
+    assert "not-a-guid" in row_with("The id must be a GUID in the form")
+    assert "09:00:00" in row_with("The end cannot be before the start.")
     # Numbered by file line, as import_calls numbers them: the header is line 1.
-    assert ">5<" in row_with("This field cannot be blank.").replace(" ", "")
-    assert ">3<" in row_with("The id must be a GUID.").replace(" ", "")
+    assert ">5<" in row_with("This field must be 1 to 64 characters").replace(" ", "")
+    assert ">3<" in row_with("The id must be a GUID in the form").replace(" ", "")
 
 
 @pytest.mark.django_db(transaction=True)  # import_calls writes from its own thread

@@ -20,11 +20,7 @@ class GetCallID(Action):
             context.params,
             NAMING,
             arrived_at=context.arrived_at,
-            # Verba's own wording.
-            not_found="Unable to retrieve the call identifier, because the call cannot be found.",
-            ambiguous=(
-                "Unable to retrieve the call identifier, because more than one call matches."
-            ),
+            doing="retrieve the call identifier",
         )
         return Answer(
             type=self.name, values=(Value("CallID", "callID", str(call.pk)),), call_id=call.pk

@@ -20,10 +20,7 @@ class GetCallInformation(Action):
             context.params,
             BY_ANY,
             arrived_at=context.arrived_at,
-            not_found="Unable to retrieve the call information, because the call cannot be found.",
-            ambiguous=(
-                "Unable to retrieve the call information, because more than one call matches."
-            ),
+            doing="retrieve the call information",
         )
         metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
         return Answer(

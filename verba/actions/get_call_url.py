@@ -19,9 +19,7 @@ class GetCallURL(Action):
         call = lookup_call(
             context.params,
             arrived_at=context.arrived_at,
-            # Verba's own wording.
-            not_found="Unable to retrieve the call URL, because the call cannot be found.",
-            ambiguous="Unable to retrieve the call URL, because more than one call matches.",
+            doing="retrieve the call URL",
             reader=context.reader,
         )
         url = call_url(context.request, call.pk)

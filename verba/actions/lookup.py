@@ -22,8 +22,7 @@ How an action uses it::
         context.params,
         NAMING,
         arrived_at=context.arrived_at,
-        not_found="Unable to ..., because the call cannot be found.",
-        ambiguous="Unable to ..., because more than one call matches.",
+        doing="retrieve the call URL",  # code 2 "Unable to retrieve the call URL, because …"
     )
 
 Ready-made namings: ``BY_ANY`` (all four forms, `next` allowed), ``BY_ID`` (callID and its
@@ -44,7 +43,8 @@ from datetime import datetime
 from enum import Flag, auto
 from typing import Any
 
-from calls.models import NUMBER_MAX_LENGTH, Call
+from calls import rules
+from calls.models import Call
 from calls.selectors import (
     Status,
     call_by_id,
@@ -55,29 +55,17 @@ from calls.selectors import (
     first_status_read,
 )
 from longpoll.watcher import TooManyWaiting, wait_for_next
-from shared.guids import parse_guid
 from shared.sql import Read, Reader
-from shared.text import has_control_character
-from verba.codes import ApiError, Code, Message, invalid
+from verba.codes import ApiError, Code, Message, ambiguous_calls, call_not_found, invalid
 from verba.params import Params
 
 logger = logging.getLogger(__name__)
 
 CALL_ID_NAMES = ("callID", "ccdr_id", "cid")
-# Both stored ids are CharField(max_length=255).
-EXACT_ID_MAX_LENGTH = 255
 
 CALL_ID_MALFORMED = "The {name} parameter must be a call GUID."
 CALL_ID_TWICE = "Give the call's ID once, as one of callID, ccdr_id or cid."
 NOTHING_TO_FIND = "Give either callID, or extension and status."
-EXACT_ID_MALFORMED = (
-    f"The {{name}} parameter must be at most {EXACT_ID_MAX_LENGTH} characters, "
-    "without control characters."
-)
-EXTENSION_MALFORMED = (
-    f"The extension parameter must be 1 to {NUMBER_MAX_LENGTH} characters, "
-    "without control characters."
-)
 STATUS_MISSING = "The status parameter is required with extension."
 STATUS_MALFORMED = (
     "The status parameter must be a comma-separated list of ongoing, next and last, "
@@ -174,9 +162,7 @@ def _named(params: Params, naming: CallNaming) -> _Named:
     for form, name, query in _EXACT_FORMS:
         value = params.get(name) if naming.accepts(form) else None
         if value is not None:
-            if len(value) > EXACT_ID_MAX_LENGTH or has_control_character(value):
-                raise invalid(EXACT_ID_MALFORMED.format(name=name))
-            return _Named(exact=(query, value))
+            return _Named(exact=(query, _by_rule(rules.IDENTIFIER, name, value)))
     if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
         number, statuses = _extension_and_statuses(params, naming)
         return _Named(number=number, statuses=tuple(statuses))
@@ -188,14 +174,13 @@ def find_call(
     naming: CallNaming,
     *,
     arrived_at: datetime,
-    not_found: str,
-    ambiguous: str,
+    doing: str,
     reader: Reader | None = None,
 ) -> Call:
     """The one call the request names in a way `naming` accepts.
 
     ApiError code 1 (nothing names a call, a malformed value, `next` where not allowed,
-    two of callID/ccdr_id/cid), 2 (`not_found`), 3 (`ambiguous`), or 9 when too many
+    two of callID/ccdr_id/cid), 2 and 3 ("Unable to `doing`, because …"), or 9 when too many
     `next` requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS.
     `reader` runs the call-id and number lookups (a `ReadAhead` may hold their answer).
     """
@@ -203,11 +188,11 @@ def find_call(
     if named.call_id is not None:
         call = call_by_id(named.call_id, brief=naming.id_only, reader=reader)
         if call is None:
-            raise ApiError(Code.NOT_FOUND, not_found)
+            raise call_not_found(doing)
         return call
     if named.exact is not None:
         query, value = named.exact
-        return _one(query(value), not_found, ambiguous)
+        return _one(query(value), doing)
     try:
         found = calls_by_status(
             named.number,
@@ -223,7 +208,7 @@ def find_call(
         raise ApiError(
             Code.UNAVAILABLE, Message.UNAVAILABLE, headers={"Retry-After": "1"}
         ) from None
-    return _one(found, not_found, ambiguous)
+    return _one(found, doing)
 
 
 def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> Read[Any] | None:
@@ -247,8 +232,7 @@ def lookup_call(
     params: Params,
     *,
     arrived_at: datetime,
-    not_found: str,
-    ambiguous: str,
+    doing: str,
     reader: Reader | None = None,
 ) -> Call:
     """GetCallURL's lookup (§5): `callID` (no aliases), else `extension` + `status`."""
@@ -258,19 +242,26 @@ def lookup_call(
         params,
         GET_CALL_URL,
         arrived_at=arrived_at,
-        not_found=not_found,
-        ambiguous=ambiguous,
+        doing=doing,
         reader=reader,
     )
 
 
 def parse_call_id(raw: str, name: str = "callID") -> uuid.UUID:
     # The canonical 8-4-4-4-12 form only (any letter case), as Verba prints call IDs; the
-    # spaces a copy and paste brings along are forgiven.
-    call_id = parse_guid(raw.strip())
-    if call_id is None:
-        raise invalid(CALL_ID_MALFORMED.format(name=name))
-    return call_id
+    # spaces a copy and paste brings along are forgiven (calls.rules.guid).
+    try:
+        return rules.guid(raw)
+    except rules.Refused:
+        raise invalid(CALL_ID_MALFORMED.format(name=name)) from None
+
+
+def _by_rule(rule: rules.TextRule, name: str, raw: str) -> str:
+    """`raw` cleaned by `rule`; code 1 naming the parameter when it breaks it."""
+    try:
+        return rule.clean(raw)
+    except rules.Refused as refused:
+        raise invalid(refused.sentence(f"The {name} parameter")) from None
 
 
 def parse_statuses(raw: str, *, allow_next: bool = True) -> list[Status]:
@@ -300,20 +291,18 @@ def _given_call_id(params: Params, *, aliases: bool) -> uuid.UUID | None:
 
 
 def _extension_and_statuses(params: Params, naming: CallNaming) -> tuple[str, list[Status]]:
-    number = (params.get("extension") or "").strip()
     # No number holds a control character, and PostgreSQL could not even compare one
     # holding NUL: malformed, not merely unknown.
-    if not 1 <= len(number) <= NUMBER_MAX_LENGTH or has_control_character(number):
-        raise invalid(EXTENSION_MALFORMED)
+    number = _by_rule(rules.NUMBER, "extension", params.get("extension") or "")
     raw_status = params.get("status")
     if raw_status is None:
         raise invalid(STATUS_MISSING)
     return number, parse_statuses(raw_status, allow_next=naming.allow_next)
 
 
-def _one(found: list[Call], not_found: str, ambiguous: str) -> Call:
+def _one(found: list[Call], doing: str) -> Call:
     if not found:
-        raise ApiError(Code.NOT_FOUND, not_found)
+        raise call_not_found(doing)
     if len(found) > 1:
-        raise ApiError(Code.AMBIGUOUS, ambiguous)
+        raise ambiguous_calls(doing)
     return found[0]

@@ -12,7 +12,7 @@ from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
 from verba.call_records import marker_list
-from verba.codes import ApiError, Code, invalid
+from verba.codes import call_not_found, invalid
 from verba.params import Params
 
 NAME_MISSING = "The mname parameter is missing."
@@ -21,7 +21,7 @@ MODE_MISSING = "Give mmode (start or end), or mstart and mend for a segment."
 SECONDS_MALFORMED = "The {name} parameter must be seconds from the call's start, e.g. 16.7."
 SEGMENT_ONLY = "The mstart and mend parameters belong to mmode=segment."
 SEGMENT_INCOMPLETE = "A segment needs both mstart and mend."
-NOT_FOUND = "Unable to add the marker, because the call cannot be found."
+ADDING = "add the marker"
 
 # Plain decimal seconds: no sign, exponent, "nan" or non-ASCII digits; 12 digits before the
 # point are far beyond any call, and keep the number small.
@@ -84,15 +84,14 @@ class AddMarker(_ChangeAction):
             context.params,
             BY_ID_OR_EXTENSION,
             arrived_at=context.arrived_at,
-            not_found=NOT_FOUND,
-            ambiguous="Unable to add the marker, because more than one call matches.",
+            doing=ADDING,
         )
         try:
             marker = add_marker(call.pk, name, mode, start_ms=start, end_ms=end)
         except MarkerRefused as refused:
             raise invalid(refused.message) from None
         except Call.DoesNotExist:
-            raise ApiError(Code.NOT_FOUND, NOT_FOUND) from None
+            raise call_not_found(ADDING) from None
         context.change = describe(marker, mode)
         return Answer(type=self.name, call_id=call.pk)
 
@@ -108,7 +107,6 @@ class GetMarkers(Action):
             context.params,
             BY_ID,
             arrived_at=context.arrived_at,
-            not_found="Unable to retrieve the markers, because the call cannot be found.",
-            ambiguous="Unable to retrieve the markers, because more than one call matches.",
+            doing="retrieve the markers",
         )
         return Answer(type=self.name, records=marker_list(markers_of(call)), call_id=call.pk)

@@ -31,8 +31,7 @@ from verba.params import Params
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND = "Unable to retrieve the media, because the call cannot be found."
-AMBIGUOUS = "Unable to retrieve the media, because more than one call matches."
+RETRIEVING = "retrieve the media"
 NO_MEDIA = "The call has no media."
 UNDECODABLE = "The call's recording cannot be decoded: it is not audio callportal can read."
 MISSING = "The call's recording cannot be read from storage."
@@ -102,8 +101,7 @@ def call_with_media(context: Context, action: MediaAction) -> Call:
         context.params,
         action.naming,
         arrived_at=context.arrived_at,
-        not_found=NOT_FOUND,
-        ambiguous=AMBIGUOUS,
+        doing=RETRIEVING,
     )
     if not call.recording:
         raise ApiError(Code.NOT_FOUND, NO_MEDIA)

@@ -8,11 +8,11 @@ from verba.actions import Context, register
 from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
-from verba.codes import ApiError, Code, invalid
+from verba.codes import call_not_found, invalid
 from verba.params import Params
 
 NO_FIELD = "Give at least one metadata field to set, as IDENTIFIER=value."
-NOT_FOUND = "Unable to attach the metadata, because the call cannot be found."
+ATTACHING = "attach the metadata"
 
 
 def given_fields(params: Params) -> dict[str, str]:
@@ -40,13 +40,12 @@ class AttachMetaData(_ChangeAction):
                 context.params,
                 BY_ID_OR_EXTENSION,
                 arrived_at=context.arrived_at,
-                not_found=NOT_FOUND,
-                ambiguous="Unable to attach the metadata, because more than one call matches.",
+                doing=ATTACHING,
             )
             result = attach_metadata(call.pk, values)
         except MetadataRefused as refused:
             raise invalid(refused.message) from None
         except Call.DoesNotExist:
-            raise ApiError(Code.NOT_FOUND, NOT_FOUND) from None
+            raise call_not_found(ATTACHING) from None
         context.change = result.describe()
         return Answer(type=self.name, call_id=call.pk)

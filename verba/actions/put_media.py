@@ -14,7 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from calls.models import NUMBER_MAX_LENGTH, Call
+from calls import rules
+from calls.models import Call
 from calls.selectors import call_by_id, calls_by_native_id_and_start
 from calls.services import (
     CallExists,
@@ -23,7 +24,6 @@ from calls.services import (
     add_call_with_recording,
     update_call_with_recording,
 )
-from shared.text import has_control_character
 from verba.actions import Action, Context, KeyPermission, register
 from verba.answers import Answer, Value
 from verba.auth import check_user_permission
@@ -31,14 +31,10 @@ from verba.call_records import DIRECTION_IDS
 from verba.codes import ApiError, Code, invalid
 from verba.params import Params, time_span
 
-NAME_MAX_LENGTH = 255  # Call.caller_name, called_name
-NATIVE_ID_MAX_LENGTH = 255  # Call.native_id
-
 NO_FILE = (
     "Send the recording as a file part of a multipart/form-data body "
     "(the call's data in the query string)."
 )
-END_BEFORE_START = "The endtime parameter must not be before starttime."
 NUMBER_NEEDED = "The {name} parameter is required when the call is created."
 AMBIGUOUS = "Unable to store the media, because more than one call has this nativeid and starttime."
 GONE = "Unable to store the media, because the call was deleted meanwhile."
@@ -142,35 +138,23 @@ def call_fields(params: Params) -> tuple[datetime, dict[str, Any]]:
     """(start, the call fields the request gives); ApiError 1 naming the first bad parameter."""
     started_at = time_span(params, "starttime")[0]
     ended_at = time_span(params, "endtime")[0]
-    if ended_at < started_at:
-        raise invalid(END_BEFORE_START)
+    try:
+        rules.check_span(started_at, ended_at)
+    except rules.EndBeforeStart as refused:
+        raise invalid(refused.message) from None
     fields: dict[str, Any] = {"started_at": started_at, "ended_at": ended_at}
     native_id = params.get("nativeid")
     if native_id is not None:
-        if len(native_id) > NATIVE_ID_MAX_LENGTH or has_control_character(native_id):
-            raise invalid(
-                f"The nativeid parameter must be at most {NATIVE_ID_MAX_LENGTH} characters, "
-                "without control characters."
-            )
-        fields["native_id"] = native_id
+        fields["native_id"] = _by_rule(rules.IDENTIFIER, "nativeid", native_id)
     for parameter, field in _NUMBERS.items():
-        number = (params.get(parameter) or "").strip()
-        if number:
-            if len(number) > NUMBER_MAX_LENGTH or has_control_character(number):
-                raise invalid(
-                    f"The {parameter} parameter must be 1 to {NUMBER_MAX_LENGTH} characters, "
-                    "without control characters."
-                )
-            fields[field] = number
+        number = params.get(parameter)
+        # Only white space counts as not given, as an empty value does.
+        if number is not None and number.strip():
+            fields[field] = _by_rule(rules.NUMBER, parameter, number)
     for parameter, field in _NAMES.items():
         name = params.get(parameter)
         if name is not None:
-            if len(name) > NAME_MAX_LENGTH or has_control_character(name):
-                raise invalid(
-                    f"The {parameter} parameter must be at most {NAME_MAX_LENGTH} characters, "
-                    "without control characters."
-                )
-            fields[field] = name
+            fields[field] = _by_rule(rules.NAME, parameter, name)
     direction = params.get("direction")
     if direction is not None:
         if direction.strip() not in DIRECTIONS:
@@ -184,6 +168,13 @@ def call_fields(params: Params) -> tuple[datetime, dict[str, Any]]:
             raise invalid("The donotdelete parameter must be 1 (keep the call) or 0.")
         fields["keep"] = keep.strip() == "1"
     return started_at, fields
+
+
+def _by_rule(rule: rules.TextRule, name: str, raw: str) -> str:
+    try:
+        return rule.clean(raw)
+    except rules.Refused as refused:
+        raise invalid(refused.sentence(f"The {name} parameter")) from None
 
 
 def first_file(context: Context) -> UploadedFile:

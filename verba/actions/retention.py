@@ -8,10 +8,12 @@ from retention.services import HELD_MESSAGE
 from verba.actions import Action, Context, KeyPermission, register
 from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call
 from verba.answers import Answer
-from verba.codes import ApiError, Code, invalid
+from verba.codes import ApiError, Code, call_not_found, invalid
 
 UNMARK_MALFORMED = "The unmark parameter must be 1 (clear the mark) or 0."
 KEPT = "The call is kept and cannot be deleted."
+KEEPING = "keep the call"
+DELETING = "delete the call"
 
 # DeleteCall names a call any way but never waits for the next one.
 _DELETE_NAMING = CallNaming(BY_ANY.forms, allow_next=False)
@@ -38,16 +40,13 @@ class KeepCall(_ChangeAction):
             context.params,
             BY_ID_OR_EXTENSION,
             arrived_at=context.arrived_at,
-            not_found="Unable to keep the call, because the call cannot be found.",
-            ambiguous="Unable to keep the call, because more than one call matches.",
+            doing=KEEPING,
         )
         try:
             set_keep(call.pk, keep)
         except Call.DoesNotExist:
             # Deleted between the lookup and the change.
-            raise ApiError(
-                Code.NOT_FOUND, "Unable to keep the call, because the call cannot be found."
-            ) from None
+            raise call_not_found(KEEPING) from None
         context.change = "kept" if keep else "keep mark cleared"
         return Answer(type=self.name, call_id=call.pk)
 
@@ -58,13 +57,11 @@ class DeleteCall(_ChangeAction):
     user_permissions = ("calls.delete_call",)
 
     def run(self, context: Context) -> Answer:
-        not_found = "Unable to delete the call, because the call cannot be found."
         call = find_call(
             context.params,
             _DELETE_NAMING,
             arrived_at=context.arrived_at,
-            not_found=not_found,
-            ambiguous="Unable to delete the call, because more than one call matches.",
+            doing=DELETING,
         )
         try:
             outcome = delete_call(call.pk, by=_who(context))
@@ -73,7 +70,7 @@ class DeleteCall(_ChangeAction):
         except CallIsHeld:
             raise ApiError(Code.ACCESS_DENIED, HELD_MESSAGE) from None
         except Call.DoesNotExist:
-            raise ApiError(Code.NOT_FOUND, not_found) from None
+            raise call_not_found(DELETING) from None
         context.change = (
             "deleted" if outcome is Deletion.DELETED else "marked: deleted when the call ends"
         )

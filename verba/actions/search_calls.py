@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import TypeVar
 
 from django.utils import timezone
 
+from calls import rules
 from calls.metadata import metadata_by_call
-from calls.models import NUMBER_MAX_LENGTH
 from search.search_calls import CdrStatus, OrderBy, PeriodSearch, search_period
-from shared.text import has_control_character
 from verba.actions import Action, Context, register
 from verba.actions.options import return_metadata
 from verba.answers import Answer
@@ -25,7 +25,9 @@ PAGE_LENGTH_DEFAULT = 100
 PAGE_FIRST_MAX = 2**31 - 1
 # Each part is two more arms of an OR: enough for any form, not a query of thousands.
 PARTS_MAX = 20
-NAME_PART_MAX_LENGTH = 255
+# A part of a number is read as a number is, a part of a name as a name is; neither empty.
+NUMBER_PART = rules.NUMBER
+NAME_PART = replace(rules.NAME, min_length=1)
 
 
 @register
@@ -39,14 +41,16 @@ class SearchCalls(Action):
             started_from=time_span(params, "start")[0],
             started_before=time_span(params, "end")[1],
             status=_choice(params, "status", CdrStatus, CdrStatus.RECORDED, fold=True),
-            number_parts=_parts(params, "anynum", NUMBER_MAX_LENGTH),
-            name_parts=_parts(params, "anyname", NAME_PART_MAX_LENGTH),
+            number_parts=_parts(params, "anynum", NUMBER_PART),
+            name_parts=_parts(params, "anyname", NAME_PART),
             order_by=_choice(params, "orderby", OrderBy, OrderBy.START_TIME, fold=False),
             descending=_choice(params, "order", Order, Order.DESC, fold=True) is Order.DESC,
         )
         # As written: `end` 10:00 is before `start` 10:00:30, though it covers 10:00:59.
-        if time_span(params, "end")[0] < time_span(params, "start")[0]:
-            raise invalid("The end parameter must not be before start.")
+        try:
+            rules.check_span(time_span(params, "start")[0], time_span(params, "end")[0])
+        except rules.EndBeforeStart as refused:
+            raise invalid(refused.message) from None
         page_length = _integer(params, "pagelen", PAGE_LENGTH_DEFAULT, 1, PAGE_LENGTH_MAX)
         page_first = _integer(params, "pagefirst", 0, 0, PAGE_FIRST_MAX)
         with_metadata = return_metadata(params)
@@ -80,17 +84,16 @@ def _choice(params: Params, name: str, choices: type[E], default: E, *, fold: bo
     raise invalid(f"The {name} parameter must be one of {names}.")
 
 
-def _parts(params: Params, name: str, max_length: int) -> tuple[str, ...]:
+def _parts(params: Params, name: str, rule: rules.TextRule) -> tuple[str, ...]:
     # Trimmed, blanks and repeats dropped: "8856" twice is one condition.
     parts = tuple(dict.fromkeys(p for v in params.get_all(name) if (p := v.strip())))
     if len(parts) > PARTS_MAX:
         raise invalid(f"The {name} parameter may be given at most {PARTS_MAX} times.")
     for part in parts:
-        if len(part) > max_length or has_control_character(part):
-            raise invalid(
-                f"The {name} parameter must be 1 to {max_length} characters, "
-                "without control characters."
-            )
+        try:
+            rule.clean(part)
+        except rules.Refused as refused:
+            raise invalid(refused.sentence(f"The {name} parameter")) from None
     return parts
 
 

@@ -55,8 +55,7 @@ def probe(api, key):
                     context.params,
                     naming,
                     arrived_at=context.arrived_at,
-                    not_found="Not found.",
-                    ambiguous="Ambiguous.",
+                    doing="probe the call",
                 )
                 return Answer(type=self.name, values=(Value("CallID", "callID", str(call.pk)),))
 

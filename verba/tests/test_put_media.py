@@ -138,7 +138,7 @@ def test_a_get_is_405_allowing_post_only(client, ingest_key):
         ({"endtime": None}, "The endtime parameter is required"),
         ({"starttime": "2026-11-26T10:15:30"}, "The starttime parameter must be"),
         ({"endtime": "2026-11-26"}, "The endtime parameter must be"),
-        ({"endtime": "2026-11-26 10:15"}, "The endtime parameter must not be before starttime."),
+        ({"endtime": "2026-11-26 10:15"}, "The end cannot be before the start."),
         ({"direction": "3"}, "The direction parameter"),
         ({"donotdelete": "yes"}, "The donotdelete parameter"),
         ({"srccallerid": "1" * 65}, "The srccallerid parameter"),

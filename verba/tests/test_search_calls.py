@@ -126,7 +126,7 @@ def test_the_same_moment_as_start_and_end_is_a_valid_period(search):
 
 def test_end_before_start_is_code_1(search):
     response = search(start="2026-11-26 10:00:30", end="2026-11-26 10:00", responseType="JSON")
-    assert _error(response) == (1, "The end parameter must not be before start.")
+    assert _error(response) == (1, "The end cannot be before the start.")
 
 
 @pytest.mark.parametrize("name", ["start", "end"])
