@@ -77,7 +77,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: nothing may read the query string before it is read as UTF-8.
+    # Before anything reads a body: a body that stops arriving times out.
+    "callportal.body_timeout.BodyReadTimeout",
+    # Then: nothing may read the query string before it is read as UTF-8.
     "callportal.charsets.QueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -395,6 +397,10 @@ RECORDING_CONTENT_TYPES = env.list(
         "audio/flac",
     ],
 )
+
+# Seconds a request's body (an upload) may pause before the request is given up (408 /
+# code 1): a stalled client must not hold its request, nor what the request holds, forever.
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=30.0)
 
 # --- CPU work off the event loop (shared/cpu_pool.py, recordings/work.py) ------------------
 # Transcodes, waveforms and password hashes run on this many OS threads per worker process,

@@ -1,7 +1,7 @@
 """The call ingestion API: thin views over calls.services and ingest.selectors."""
 
 import uuid
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -28,6 +28,7 @@ from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, Can
 from ingest.exceptions import ingest_exception_handler
 from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
+from shared.connections import give_back_connection
 
 NOT_FOUND_MESSAGE = "No call with this id."
 
@@ -182,10 +183,16 @@ class RecordingView(IngestView):
     def put(self, request: Request, call_id: str) -> Response:
         call = self.get_call(call_id)
         length = _content_length(request)
+        # The body may take minutes to arrive from a recorder on a slow link (or never
+        # arrive): no pooled connection waits with it. store_recording reads it whole, to
+        # a temporary file, before its first query takes a connection again.
+        give_back_connection()
         try:
             stored = services.store_recording(
-                call, request.stream, request.content_type, announced_size=length
+                call, _ArrivingBody(request.stream), request.content_type, announced_size=length
             )
+        except BodyStalled:
+            raise RequestTimeout() from None
         except services.RecordingRejected as rejected:
             raise _REJECTIONS[rejected.problem](rejected.reason) from None
         except Call.DoesNotExist:
@@ -193,6 +200,35 @@ class RecordingView(IngestView):
         return self.represent(
             stored.call, status.HTTP_200_OK if stored.replaced else status.HTTP_201_CREATED
         )
+
+
+class BodyStalled(Exception):
+    """The request body stopped arriving (REQUEST_BODY_TIMEOUT_SECONDS) or broke off."""
+
+
+class _ArrivingBody:
+    """The request body, read as a stream; a read that fails is BodyStalled, so it is not
+    taken for a storage failure (OSError too) further on."""
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._stream is None:
+            return b""
+        try:
+            return self._stream.read(size)
+        except OSError as error:  # TimeoutError, a reset connection, UnreadablePostError
+            raise BodyStalled from error
+
+
+class RequestTimeout(APIException):
+    status_code = status.HTTP_408_REQUEST_TIMEOUT
+    default_detail = (
+        "The recording stopped arriving before its Content-Length was reached; nothing was "
+        "stored. Send it again."
+    )
+    default_code = "request_timeout"
 
 
 class UnsupportedRecording(APIException):

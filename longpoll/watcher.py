@@ -35,6 +35,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from calls.models import Call
+from shared.connections import give_back_connection
 
 logger = logging.getLogger(__name__)
 
@@ -329,13 +330,6 @@ def announce(call: Call) -> None:
     _hub.offer([_Seen.of(call)])
 
 
-def _release_connection() -> None:
-    # Inside a transaction the connection cannot be given back without losing the
-    # transaction; the Business API view runs in autocommit, so this is the normal path.
-    if not connection.in_atomic_block:
-        connection.close()
-
-
 def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
     """The call(s) on `number` that start after `arrived_at`, waiting up to the window.
 
@@ -362,7 +356,7 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
         _hub.ready(waiter, known, present)
         if waiter.released.is_set():
             return waiter.result
-        _release_connection()
+        give_back_connection()
         if waiter.released.wait(timeout=max(0.0, remaining)):
             return waiter.result
         patience = settings.NEXT_POLL_SECONDS + _CLOSING_LOOK_PATIENCE_SECONDS

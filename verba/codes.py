@@ -29,6 +29,7 @@ class Message:
         "The request body must be application/x-www-form-urlencoded or multipart/form-data."
     )
     BODY_CHARSET = "The request body's charset cannot be decoded; send it as UTF-8."
+    BODY_STOPPED = "The request body stopped arriving before its Content-Length; send it again."
     TOO_LARGE = "The request has too many parameters or is too large."
     FILE_TOO_LARGE = "A recording may be at most {limit} bytes; the uploaded file is larger."
     RESPONSE_TYPE = "The responseType parameter must be XML, HTML, TEXT or JSON."

@@ -178,6 +178,10 @@ def _read(request: Request) -> Params:
         return Params(query=query, body=_EMPTY, unreadable=Message.BODY_UNREADABLE)
     except BadRequest:  # a charset that cannot decode text (callportal/charsets.py)
         return Params(query=query, body=_EMPTY, unreadable=Message.BODY_CHARSET)
+    except OSError:
+        # The body stopped arriving (REQUEST_BODY_TIMEOUT_SECONDS) or the client went away
+        # mid-body: answered in the format the query asks for, like any unreadable body.
+        return Params(query=query, body=_EMPTY, unreadable=Message.BODY_STOPPED)
     if bound.too_large:
         return Params(query=query, body=_EMPTY, unreadable=file_too_large())
     return Params(query=query, body=body)

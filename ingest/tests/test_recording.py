@@ -159,3 +159,58 @@ def test_an_upload_without_a_key_is_a_401(client):
 
     assert response.status_code == 401
     assert not Call.objects.get(pk=call.pk).recording
+
+
+# --- Slow and stalled uploads (issue 19, item 2) --------------------------------------------
+
+
+class ArrivingBody:
+    """A request body as the server reads it from a client: `arrive` says what each read
+    gets (bytes, or an exception such as the socket's timeout)."""
+
+    def __init__(self, data: bytes, on_read=None):
+        self._data = io.BytesIO(data)
+        self._on_read = on_read
+
+    def read(self, size=-1):
+        if self._on_read is not None:
+            self._on_read()
+        return self._data.read(size)
+
+    def readline(self, size=-1):
+        return self._data.readline(size)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_holds_no_database_connection_while_its_body_arrives(api):
+    from django.db import connection
+
+    call = CallFactory()
+    holding = []
+
+    def note() -> None:
+        holding.append(connection.connection is not None)
+
+    response = put(api, call, WAV, **{"wsgi.input": ArrivingBody(WAV, note)})
+
+    assert response.status_code == 201
+    assert holding and not any(holding)
+
+
+def test_an_upload_whose_body_stops_arriving_is_answered_408_and_stores_nothing(api, media):
+    call = CallFactory()
+    reads = []
+
+    def stall() -> None:
+        reads.append(1)
+        if len(reads) > 1:
+            raise TimeoutError("timed out")  # what the socket's read timeout raises
+
+    body = WAV * 100  # more than one read
+    response = put(api, call, body, **{"wsgi.input": ArrivingBody(body, stall)})
+
+    assert response.status_code == 408
+    assert "stopped arriving" in response.json()["detail"]
+    call.refresh_from_db()
+    assert not call.recording
+    assert not [path for path in media.rglob("*") if path.is_file()]

@@ -73,6 +73,34 @@ def test_a_broken_multipart_body_is_refused_with_code_1(client, key):
     assert _code(response) in (1,)
 
 
+class _StoppedBody:
+    """A body whose client stopped sending: the socket's read timeout fires."""
+
+    def read(self, *args):
+        raise TimeoutError("timed out")
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz"]
+)
+def test_a_post_whose_body_cannot_be_read_is_answered_in_the_response_type_asked(
+    client, key, content_type
+):
+    response = client.post(
+        f"/verba/api?action=GetCallURL&apiKey={key}&responseType=JSON",
+        b"callID=1",
+        content_type=content_type,
+        **{"wsgi.input": _StoppedBody()},
+    )
+
+    assert response["Content-Type"].startswith("application/json")
+    answer = response.json()
+    assert answer["code"] == 1, answer
+    assert "stopped arriving" in answer["errorMessage"]
+
+
 def test_parameter_names_are_case_sensitive(api, key, call):
     response = api(action="GetCallURL", apikey=key, callID=str(call.pk))
     assert _code(response) == 4
