@@ -37,6 +37,8 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from access_log.models import Kind
+from access_log.services import SYSTEM, record_calls
 from calls.models import Call
 from calls.states import State, call_state, state_q
 from recordings.encoded import delete_recording
@@ -187,6 +189,8 @@ def purge_batch(due: Q, *, reason: str, size: int) -> int:
         )
         if rows:
             _delete_rows(rows, reason=reason, by="")
+            # The access log's `delete` events, committed with the deletion (access.md §4).
+            record_calls(Kind.DELETE, SYSTEM, [c.pk for c in rows], detail={"reason": reason})
     return len(rows)
 
 

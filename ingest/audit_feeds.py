@@ -2,6 +2,7 @@
 `--audit`, which may read these and nothing else.
 
     GET /api/v1/access-events?call=&user=&kind=&since=&until=   (access_log)
+    GET /api/v1/deletions?since=                                  (retention: the ledger)
 """
 
 from typing import Any
@@ -17,6 +18,10 @@ from access_log.selectors import PAGE_SIZE_MAX, BadFilter, Cursor, EventFilter, 
 from ingest.authentication import ApiKeyAuthentication, CanReadAuditFeeds
 from ingest.exceptions import ingest_exception_handler
 from ingest.views import AlwaysJson
+from retention import ledger
+from retention.selectors import BadCursor, ledger_page
+from retention.selectors import Cursor as LedgerCursor
+from shared.times import parse_datetime
 
 
 class AuditFeedView(GenericAPIView):
@@ -52,6 +57,33 @@ class AccessEventsView(AuditFeedView):
                 request.build_absolute_uri(), "cursor", page.next.encode()
             )
         return Response({"next": next_url, "results": [as_json(e) for e in page.events]})
+
+
+class DeletionsView(AuditFeedView):
+    """The deletion ledger, oldest first, at most 1,000 entries a page; `next` is the
+    following page's URL, or null when this page is the last."""
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        since = None
+        if raw := params.get("since"):
+            try:
+                since = parse_datetime(raw)
+            except ValueError:
+                raise ValidationError(
+                    {"since": ["since must be a date and time in ISO 8601."]}
+                ) from None
+        try:
+            after = LedgerCursor.decode(params["cursor"]) if params.get("cursor") else None
+        except BadCursor as bad:
+            raise ValidationError({"cursor": [str(bad)]}) from None
+        page = ledger_page(since, after=after, size=_page_size(params))
+        next_url = None
+        if page.next is not None:
+            next_url = replace_query_param(
+                request.build_absolute_uri(), "cursor", page.next.encode()
+            )
+        return Response({"next": next_url, "results": [ledger.as_dict(e) for e in page.entries]})
 
 
 def _page_size(params: Any) -> int:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("calls/<str:call_id>", views.CallDetailView.as_view(), name="call"),
     path("calls/<str:call_id>/recording", views.RecordingView.as_view(), name="recording"),
     path("access-events", audit_feeds.AccessEventsView.as_view(), name="access_events"),
+    path("deletions", audit_feeds.DeletionsView.as_view(), name="deletions"),
     path(
         "schema",
         SpectacularAPIView.as_view(

@@ -144,17 +144,22 @@ class LegalHoldForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        hold = self.instance
-        hold.numbers = _lines(data.get("numbers_text", ""))
-        hold.call_ids = _lines(data.get("call_ids_text", ""))
         if data.get("release") and not data.get("release_reason_text", "").strip():
             self.add_error("release_reason_text", "A release needs a reason.")
+        held = LegalHold(
+            numbers=_lines(data.get("numbers_text", "")),
+            call_ids=_lines(data.get("call_ids_text", "")),
+            starts_from=data.get("starts_from"),
+            starts_until=data.get("starts_until"),
+        )
         try:
-            services.clean_hold(hold)
+            services.check_held_calls(held)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 target = {"numbers": "numbers_text", "call_ids": "call_ids_text"}.get(field, field)
                 self.add_error(target if target in self.fields else None, errors)
+            return data
+        self.instance.numbers, self.instance.call_ids = held.numbers, held.call_ids
         return data
 
 

@@ -15,7 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from retention import ledger
+from retention import ledger, selectors
 from retention.models import DeletionEntry, PendingFileDeletion, RuleChange
 from shared.paginators import BoundedCountPaginator
 
@@ -57,7 +57,7 @@ class DeletionEntryAdmin(ReadOnlyAdmin):
     def csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        entries = DeletionEntry.objects.order_by("id").iterator(chunk_size=2000)
+        entries = selectors.ledger().iterator(chunk_size=2000)
         response = StreamingHttpResponse(ledger.csv_lines(entries), content_type="text/csv")
         stamp = timezone.now().strftime("%Y-%m-%d")
         response["Content-Disposition"] = f'attachment; filename="deletion-ledger-{stamp}.csv"'

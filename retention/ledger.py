@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import UTC
 from typing import Any
 
 from retention.models import DeletionEntry
@@ -17,7 +18,7 @@ def as_dict(entry: DeletionEntry) -> dict[str, Any]:
     return {
         "call": str(entry.call),
         "started_on": entry.started_on.isoformat(),
-        "deleted_at": entry.deleted_at.isoformat().replace("+00:00", "Z"),
+        "deleted_at": entry.deleted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "reason": entry.reason,
         "by": entry.by or None,
         "recording_sha256": entry.recording_sha256 or None,

@@ -143,15 +143,17 @@ class DeletionEntry(models.Model):
 
     call = models.UUIDField("call ID", db_index=True)
     started_on = models.DateField("started on (UTC)")
-    deleted_at = models.DateTimeField(db_index=True)
+    deleted_at = models.DateTimeField()
     reason = models.CharField(max_length=NAME_MAX_LENGTH + 16)
     by = models.CharField(max_length=255, blank=True)
     recording_sha256 = models.CharField("recording SHA-256", max_length=64, blank=True)
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["deleted_at", "id"]
         verbose_name = "deletion ledger entry"
         verbose_name_plural = "deletion ledger"
+        # The feed's order and its `since` (retention.selectors.ledger_page).
+        indexes = [models.Index(fields=["deleted_at", "id"], name="deletionentry_feed")]
 
     def __str__(self) -> str:
         return f"{self.call} deleted {self.deleted_at:%Y-%m-%d %H:%M} ({self.reason})"

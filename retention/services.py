@@ -110,11 +110,17 @@ def create_hold(
 
 
 def clean_hold(hold: LegalHold) -> None:
-    """The rules of a hold, for the admin's form and the command alike."""
+    """The rules of a hold: its fields, and what it holds (`check_held_calls`)."""
     hold.full_clean()
-    errors: dict[str, str] = {}
     if not hold.reason.strip():
-        errors["reason"] = "A hold needs a reason."
+        raise ValidationError({"reason": "A hold needs a reason."})
+    check_held_calls(hold)
+
+
+def check_held_calls(hold: LegalHold) -> None:
+    """What a hold holds, for the admin's form and the command alike: numbers, call IDs
+    (normalised here), a range, not nothing."""
+    errors: dict[str, str] = {}
     if not isinstance(hold.numbers, list) or not all(
         isinstance(n, str) and n.strip() for n in hold.numbers
     ):

@@ -129,3 +129,22 @@ def test_a_retention_run_leaves_no_file_of_a_deleted_call(
 
     assert files_under(media_root) == {c.recording.name for c in kept}
     assert DeletionEntry.objects.count() == len(gone)
+
+
+def test_a_crash_after_the_commit_before_the_files_go_leaves_them_queued_for_the_next_run(
+    settings, media_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.RETENTION_DEFAULT_DAYS = 1
+    calls = [ended_days_ago(5) for _ in range(3)]
+    # The process dies right after the commit: the files' removal never starts.
+    monkeypatch.setattr("calls.deletion.remove_files", lambda entries: 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_once()
+    assert PendingFileDeletion.objects.count() == 3
+    assert files_under(media_root) == {c.recording.name for c in calls}
+
+    monkeypatch.undo()
+    report = run_once()
+
+    assert (report.files_removed, report.files_left) == (3, 0)
+    assert files_under(media_root) == set()

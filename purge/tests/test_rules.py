@@ -263,3 +263,22 @@ def test_the_rule_command_takes_groups_and_the_history_names_them(django_user_mo
     assert RuleChange.objects.get().after["groups"] == ["Sales 8856"]
     with pytest.raises(Exception, match="No directory group named Nope"):
         call_command("retention_rule", "X", "--days", "3", "--group", "Nope", stdout=StringIO())
+
+
+def test_each_call_retention_deletes_leaves_a_system_delete_event_in_the_access_log(settings):
+    from access_log.models import AccessEvent
+
+    settings.RETENTION_DEFAULT_DAYS = 1
+    gone = ended_days_ago(5)
+
+    run_once()
+
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.call_id, event.surface, event.user, event.api_key) == (
+        "delete",
+        gone.pk,
+        "system",
+        "",
+        "",
+    )
+    assert event.detail == {"reason": "default"}
