@@ -8,12 +8,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint setup bench
+.PHONY: demo serve test lint install setup bench
 
+# The locks (requirements.txt, requirements-dev.txt: every package pinned, with hashes) are
+# made from the .in files by pip-compile; README, "Adding a dependency".
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
+
+install: $(STAMP)
 
 # A random SECRET_KEY, made once per checkout and kept out of git.
 .env:

@@ -23,6 +23,38 @@ settings.load_profile("callportal")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
+_BROWSER_FIXTURES = ("page", "new_context", "context", "browser")
+
+
+def _drives_a_browser(item: pytest.Item) -> bool:
+    """Does the test take pytest-playwright's page, context or browser (not a parameter or
+    another fixture of the same name)?"""
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(
+        d.func.__module__.startswith("pytest_playwright")
+        for name in _BROWSER_FIXTURES
+        for d in defs.get(name, ())
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests are the ones marked `browser`, all of them in `test_browser_*.py`
+    modules, and every test there is one: CI runs them once (on PostgreSQL) by the marker
+    and counts them by the module name, so the two must agree, and a test that drives a
+    browser without the marker would run on both databases."""
+    wrong = []
+    for item in items:
+        marked = item.get_closest_marker("browser") is not None
+        named = item.path.name.startswith("test_browser_")
+        if marked != named or (_drives_a_browser(item) and not marked):
+            wrong.append(item.nodeid)
+    if wrong:
+        raise pytest.UsageError(
+            "Browser tests must be marked `browser` and live in test_browser_*.py modules "
+            "(and nothing else there): " + ", ".join(wrong)
+        )
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     """Debian's Chromium, never a downloaded browser; no outbound connections."""
