@@ -3,6 +3,7 @@ pool of DB_POOL_SIZE, whatever the number of concurrent requests."""
 
 import json
 import threading
+import time
 
 import psycopg2
 import pytest
@@ -117,3 +118,85 @@ def test_many_concurrent_requests_share_the_pool_and_all_succeed(api_key):
     assert statuses == [200] * 72
     if counter is not None:
         assert counter.stop() <= settings.DATABASES["default"]["POOL_OPTIONS"]["POOL_SIZE"]
+
+
+# --- First come, first served (issue 19, item 3) --------------------------------------------
+
+
+class _Connection:
+    """A stand-in database connection: the pool's order is the subject, not PostgreSQL."""
+
+    def close(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.001)
+
+
+def test_a_freed_connection_goes_to_the_request_that_waited_longest_not_to_its_last_holder():
+    from callportal.pooled_postgresql.fifo import FifoQueuePool
+
+    pool = FifoQueuePool(_Connection, pool_size=1, max_overflow=0, timeout=10)
+    served = []
+    held = pool.connect()
+
+    def request(name: str) -> None:
+        connection = pool.connect()
+        served.append(name)
+        connection.close()
+
+    waiting = []
+    for name in ("first", "second", "third"):
+        thread = threading.Thread(target=request, args=(name,))
+        thread.start()
+        waiting.append(thread)
+        count = len(waiting)
+        _wait_for(lambda count=count: pool.waiting == count, f"{name} waits")
+    # The holder gives its connection back and at once asks again (the next statement of a
+    # request, the audit writer, a keep-alive client): it is running, the waiters are not.
+    held.close()
+    again = pool.connect()
+    served.append("holder again")
+    again.close()
+    for thread in waiting:
+        thread.join(timeout=10)
+
+    assert served == ["first", "second", "third", "holder again"]
+
+
+def test_a_request_that_waits_out_the_pool_timeout_gets_the_pools_timeout_and_leaves_the_line():
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from callportal.pooled_postgresql.fifo import FifoQueuePool
+
+    pool = FifoQueuePool(_Connection, pool_size=1, max_overflow=0, timeout=0.05)
+    held = pool.connect()
+
+    with pytest.raises(PoolTimeout):
+        pool.connect()
+
+    assert pool.waiting == 0
+    held.close()
+    pool.connect().close()  # the permit it gave up is there for the next one
+
+
+@pytest.mark.django_db
+def test_the_postgresql_backend_takes_its_connections_from_the_first_come_first_served_pool():
+    if connection.vendor != "postgresql":
+        pytest.skip("the pool is PostgreSQL's (SQLite runs without one)")
+    from dj_db_conn_pool.core import pool_container
+
+    from callportal.pooled_postgresql.fifo import FifoQueuePool
+
+    connection.ensure_connection()
+
+    pool = pool_container.get(connection.alias)
+    assert isinstance(pool, FifoQueuePool)
+    assert pool.size() == settings.DATABASES["default"]["POOL_OPTIONS"]["POOL_SIZE"]
