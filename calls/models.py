@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -134,31 +135,21 @@ IDENTIFIER_MAX_LENGTH = 128
 METADATA_VALUE_MAX_LENGTH = 1000
 IDENTIFIER_PATTERN = rf"\A[A-Za-z0-9_-]{{{IDENTIFIER_MIN_LENGTH},{IDENTIFIER_MAX_LENGTH}}}\Z"
 
-# The Business API's parameter names (every action's, in any letter case): AttachMetaData
-# reads every other parameter of a request as a field identifier, so a field may not be
-# named like one. verba's tests check that every name its actions read is listed here.
-RESERVED_IDENTIFIERS = frozenset(
-    name.lower()
-    for name in (
-        # transport, keys and tokens
-        "action", "apiKey", "token", "responseType", "userName", "password",
-        # naming a call
-        "callID", "ccdr_id", "cid", "ccdrId", "extension", "status", "platformCallID",
-        "nativeID",
-        # the call family's own parameters
-        "unmark", "returnMetadata", "mname", "mmode", "mstart", "mend",
-        "start", "end", "anynum", "anyname", "orderby", "order", "pagelen", "pagefirst",
-        "format", "width", "height", "isColorDefined", "bgColor", "maxColor", "minColor",
-        "transparency",
-        # PutMedia
-        "starttime", "endtime", "location", "srccallerid", "srcname", "dstcallerid",
-        "dstname", "direction", "donotdelete",
-    )
-)  # fmt: skip
+# The names a field may not take as its identifier: AttachMetaData reads every parameter of
+# a request that is no Business API parameter as a field identifier. Those names are the
+# transport's vocabulary (each action declares its own, verba/forms.py), so the transport
+# tells the domain at start-up (verba/apps.py) rather than the domain keeping a copy.
+_reserved: list[Callable[[], Collection[str]]] = []
+
+
+def reserve_identifiers(names: Callable[[], Collection[str]]) -> None:
+    """Refuse as field identifiers the names `names()` gives (lower case; asked each time,
+    so names declared later count too)."""
+    _reserved.append(names)
 
 
 def validate_identifier_not_reserved(value: str) -> None:
-    if value.lower() in RESERVED_IDENTIFIERS:
+    if any(value.lower() in names() for names in _reserved):
         raise ValidationError(
             "“%(value)s” is a Business API parameter name; choose another identifier.",
             params={"value": value},

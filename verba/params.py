@@ -17,57 +17,9 @@ from rest_framework.request import Request
 from shared.times import parse_time_span
 from verba.codes import Message, invalid
 
-# The documented names, named in "given more than once" messages; any other name is not
-# echoed back.
-KNOWN_NAMES = frozenset(
-    {
-        "action",
-        "apiKey",
-        "token",
-        "responseType",
-        "callID",
-        "extension",
-        "status",
-        "userName",
-        "password",
-        # Naming a call (§7.0).
-        "ccdr_id",
-        "cid",
-        "platformCallID",
-        "nativeID",
-        "returnMetadata",
-        # SearchCalls (§7.3).
-        "anynum",
-        "anyname",
-        "orderby",
-        "order",
-        "pagelen",
-        "pagefirst",
-        # SearchCalls and the media actions (§7.3, §7.8–§7.11).
-        "start",
-        "end",
-        # The media actions.
-        "format",
-        "width",
-        "height",
-        "isColorDefined",
-        "bgColor",
-        "maxColor",
-        "minColor",
-        "transparency",
-        # PutMedia (§7.12), in Verba's own spelling (lower case).
-        "starttime",
-        "endtime",
-        "nativeid",
-        "location",
-        "srccallerid",
-        "srcname",
-        "dstcallerid",
-        "dstname",
-        "direction",
-        "donotdelete",
-    }
-)
+# The transport's own parameters, read before any action's (every action's own are declared
+# on its form, verba/forms.py).
+TRANSPORT_NAMES = frozenset({"action", "apiKey", "token", "responseType"})
 
 _EMPTY = QueryDict()
 

@@ -29,7 +29,7 @@ from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
 from shared.sql import Ran, Read, run, run_anchored, run_together
-from verba.actions import Action, Context, ReadAhead, TokenRule, get_action
+from verba.actions import Action, Context, ReadAhead, TokenRule, get_action, known_names
 from verba.answers import Answer
 from verba.auth import (
     VIEW_PERMISSION,
@@ -40,7 +40,7 @@ from verba.auth import (
 )
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
-from verba.params import KNOWN_NAMES, Params, request_params
+from verba.params import Params, request_params
 from verba.renderers import RENDERERS, XmlRenderer
 from verba.throttling import retry_after, retry_after_spent, spend_read
 
@@ -169,8 +169,10 @@ class VerbaApiView(APIView):
         raw_token = presented_secret(
             params, request, "token", "HTTP_X_API_TOKEN", Message.TOKEN_TWICE
         )
+        # The action's parameters, read once: by its first read now, by its handler later.
+        form = action.form(params)
         stored_key, stored_session, reader, spent = self._look_up(
-            raw_key, raw_token, action.first_read(params, self.arrived_at), address
+            raw_key, raw_token, action.first_read(form, self.arrived_at), address
         )
         self._throttle(stored_key, address, spent)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
@@ -182,6 +184,7 @@ class VerbaApiView(APIView):
             session=session,
             client_address=address,
             arrived_at=self.arrived_at,
+            form=form,
             user_id=session.user_id if session else None,
             reader=reader,
         )
@@ -213,9 +216,12 @@ class VerbaApiView(APIView):
         action = get_action(name)
         if action is None:
             raise invalid(Message.ACTION_UNKNOWN)
-        repeated = [n for n in params.repeated_names() if n not in action.repeatable]
+        repeatable = action.form.repeatable_names()
+        repeated = [n for n in params.repeated_names() if n not in repeatable]
         if repeated:
-            known = [n for n in repeated if n in KNOWN_NAMES]
+            # Named only when it is a parameter name the API declares: any other text of the
+            # request is never echoed.
+            known = [n for n in repeated if n in known_names()]
             raise invalid(
                 Message.REPEATED.format(name=known[0]) if known else Message.REPEATED_OTHER
             )

@@ -17,7 +17,8 @@ from rest_framework.request import Request
 from apikeys.models import ApiKey, ApiSession
 from shared.sql import Read, Reader, run
 from verba.answers import Answer
-from verba.params import Params
+from verba.forms import ActionForm
+from verba.params import TRANSPORT_NAMES, Params
 
 
 class KeyPermission(Enum):
@@ -38,6 +39,7 @@ class TokenRule(Enum):
 
 
 T = TypeVar("T")
+F = TypeVar("F", bound=ActionForm)
 
 
 class ReadAhead:
@@ -65,12 +67,20 @@ class Context:
     session: ApiSession | None
     client_address: str | None
     arrived_at: datetime
+    # The action's parameters, read once (the same instance its first read saw).
+    form: ActionForm
     # For the audit trail: the user the request acted for (a handler may set it).
     user_id: int | None = None
     # For the audit trail: what a changing action changed (names, never values).
     change: str = ""
     # Runs the call lookups (`verba.actions.lookup`), with the answer read ahead if any.
     reader: Reader = field(default_factory=ReadAhead)
+
+    def form_as(self, kind: type[F]) -> F:
+        """The form, as the action's own form class (for type checkers)."""
+        if not isinstance(self.form, kind):
+            raise TypeError(f"the request's form is a {type(self.form).__name__}")
+        return self.form
 
 
 class Action:
@@ -87,16 +97,18 @@ class Action:
     user_permissions: ClassVar[tuple[str, ...]] = ()
     # HTTP methods the action takes (PutMedia: POST only); others get 405.
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
-    # Parameters this action reads as lists (e.g. SearchCalls' anynum); any other parameter
-    # given more than once is code 1 before the action runs.
-    repeatable: ClassVar[frozenset[str]] = frozenset()
+    # The action's parameters, declared once (verba/forms.py): the transport reads them into
+    # one instance per request, and derives from the declarations which names may come
+    # repeated and which names the API knows.
+    form: ClassVar[type[ActionForm]] = ActionForm
 
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
 
-    def first_read(self, params: Params, arrived_at: datetime) -> Read[Any] | None:
+    def first_read(self, form: ActionForm, arrived_at: datetime) -> Read[Any] | None:
         """The query `run` will send first, when the parameters alone tell it: the transport
-        sends it with the key's lookup, in one round trip. None: `run` sends its own."""
+        sends it with the key's lookup, in one round trip. None: `run` sends its own. It
+        reads the same form instance `run` gets, so nothing is parsed twice."""
         return None
 
 
@@ -115,6 +127,25 @@ def register(cls: type[A]) -> type[A]:
 def get_action(name: str) -> Action | None:
     """The handler for `name` (action names are case-sensitive, as Verba documents them)."""
     return REGISTRY.get(name)
+
+
+def known_names() -> frozenset[str]:
+    """Every parameter name of the Business API: the transport's and every action's
+    declared ones. A "given more than once" answer names only these (never echoes other
+    text from the request)."""
+    return TRANSPORT_NAMES.union(*(action.form.parameter_names() for action in REGISTRY.values()))
+
+
+# Verba's "Direct URL Access" parameter (the staff call page's link): not a Business API
+# parameter, but an identifier spelt so would read like one.
+_LINK_NAMES = frozenset({"ccdrId"})
+
+
+def reserved_names() -> frozenset[str]:
+    """The names AttachMetaData never reads as a field identifier, lower case: every
+    parameter name the API knows, in any letter case (the admin refuses them as
+    identifiers, through calls.models.reserve_identifiers)."""
+    return frozenset(name.lower() for name in known_names() | _LINK_NAMES)
 
 
 # The handlers register themselves on import.

@@ -2,8 +2,9 @@
 nativeID."""
 
 from verba.actions import Action, Context, register
-from verba.actions.lookup import CallNaming, NamingForm, find_call
+from verba.actions.lookup import CallNaming, NamingForm, find_call, names_a_call
 from verba.answers import Answer, Value
+from verba.forms import ActionForm
 
 # GetCallID is how a client learns the GUID, so callID itself does not name a call here.
 NAMING = CallNaming(
@@ -11,14 +12,18 @@ NAMING = CallNaming(
 )
 
 
+class GetCallIDForm(ActionForm):
+    call = names_a_call(NAMING)
+
+
 @register
 class GetCallID(Action):
     name = "GetCallID"
+    form = GetCallIDForm
 
     def run(self, context: Context) -> Answer:
         call = find_call(
-            context.params,
-            NAMING,
+            context.form_as(GetCallIDForm).call,
             arrived_at=context.arrived_at,
             doing="retrieve the call identifier",
         )

@@ -4,23 +4,28 @@ from django.utils import timezone
 
 from calls.metadata import metadata_by_call
 from verba.actions import Action, Context, register
-from verba.actions.lookup import BY_ANY, find_call
+from verba.actions.lookup import BY_ANY, find_call, names_a_call
 from verba.actions.options import return_metadata
 from verba.answers import Answer
 from verba.call_records import one_call
+from verba.forms import ActionForm
+
+
+class GetCallInformationForm(ActionForm):
+    return_metadata = return_metadata()
+    call = names_a_call(BY_ANY)
 
 
 @register
 class GetCallInformation(Action):
     name = "GetCallInformation"
+    form = GetCallInformationForm
 
     def run(self, context: Context) -> Answer:
-        with_metadata = return_metadata(context.params)
+        form = context.form_as(GetCallInformationForm)
+        with_metadata = form.return_metadata
         call = find_call(
-            context.params,
-            BY_ANY,
-            arrived_at=context.arrived_at,
-            doing="retrieve the call information",
+            form.call, arrived_at=context.arrived_at, doing="retrieve the call information"
         )
         metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
         return Answer(

@@ -6,18 +6,23 @@ from typing import Any
 from calls.links import call_url
 from shared.sql import Read
 from verba.actions import Action, Context, register
-from verba.actions.lookup import GET_CALL_URL, first_read, lookup_call
+from verba.actions.lookup import GET_CALL_URL, find_call, first_read, names_a_call
 from verba.answers import Answer, Value
-from verba.params import Params
+from verba.forms import ActionForm
+
+
+class GetCallURLForm(ActionForm):
+    call = names_a_call(GET_CALL_URL)
 
 
 @register
 class GetCallURL(Action):
     name = "GetCallURL"
+    form = GetCallURLForm
 
     def run(self, context: Context) -> Answer:
-        call = lookup_call(
-            context.params,
+        call = find_call(
+            context.form_as(GetCallURLForm).call,
             arrived_at=context.arrived_at,
             doing="retrieve the call URL",
             reader=context.reader,
@@ -27,5 +32,5 @@ class GetCallURL(Action):
             type=self.name, values=(Value("CallURL", "callURL", url, link=True),), call_id=call.pk
         )
 
-    def first_read(self, params: Params, arrived_at: datetime) -> Read[Any] | None:
-        return first_read(params, GET_CALL_URL, arrived_at=arrived_at)
+    def first_read(self, form: ActionForm, arrived_at: datetime) -> Read[Any] | None:
+        return first_read(form, GetCallURLForm.call, arrived_at=arrived_at)

@@ -2,6 +2,7 @@
 
 from recordings.serving import extension_for, recording_response, served_type
 from verba.actions import Context, register
+from verba.actions.lookup import names_a_call
 from verba.actions.media import (
     BY_ID_OR_EXTENSION_NOW,
     MediaAction,
@@ -10,15 +11,20 @@ from verba.actions.media import (
     reading_recording,
 )
 from verba.answers import Answer
+from verba.forms import ActionForm
+
+
+class GetMediaForm(ActionForm):
+    call = names_a_call(BY_ID_OR_EXTENSION_NOW)
 
 
 @register
 class GetMedia(MediaAction):
     name = "GetMedia"
-    naming = BY_ID_OR_EXTENSION_NOW
+    form = GetMediaForm
 
     def run(self, context: Context) -> Answer:
-        call = call_with_media(context, self)
+        call = call_with_media(context, context.form_as(GetMediaForm).call)
         content_type = served_type(call.recording, call.recording_content_type)
         with reading_recording(call, self.name):
             # Streamed from storage in chunks: a long recording never sits in memory.

@@ -4,6 +4,7 @@ is kept in storage (recordings/encoded.py), so a range request does not transcod
 
 from recordings.encoded import encoded_recording
 from verba.actions import Context, register
+from verba.actions.lookup import names_a_call
 from verba.actions.media import (
     BY_ID_OR_EXTENSION_NOW,
     MediaAction,
@@ -14,16 +15,23 @@ from verba.actions.media import (
     reading_recording,
 )
 from verba.answers import Answer
+from verba.forms import ActionForm, field
+
+
+class GetMediaEncodedForm(ActionForm):
+    format = field("format", parse_format, default="mp3")
+    call = names_a_call(BY_ID_OR_EXTENSION_NOW)
 
 
 @register
 class GetMediaEncoded(MediaAction):
     name = "GetMediaEncoded"
-    naming = BY_ID_OR_EXTENSION_NOW
+    form = GetMediaEncodedForm
 
     def run(self, context: Context) -> Answer:
-        fmt = parse_format(context.params, default="mp3")
-        call = call_with_media(context, self)
+        form = context.form_as(GetMediaEncodedForm)
+        fmt = form.format
+        call = call_with_media(context, form.call)
         with reading_recording(call, self.name):
             encoded = encoded_recording(call.recording, fmt, max_seconds=decode_limit(call))
         return encoded_answer(context, self, call, encoded, fmt, honour_range=True)

@@ -9,6 +9,7 @@ from django.utils.http import content_disposition_header
 
 from recordings import audio, work
 from verba.actions import Context, register
+from verba.actions.lookup import BY_ID, names_a_call
 from verba.actions.media import (
     MediaAction,
     call_with_media,
@@ -18,6 +19,7 @@ from verba.actions.media import (
 )
 from verba.answers import Answer
 from verba.codes import invalid
+from verba.forms import ActionForm, Field, field
 from verba.params import Params
 
 MAX_WIDTH = 4000
@@ -75,15 +77,27 @@ def parse_colours(params: Params) -> audio.WaveformColours:
     )
 
 
+# The colour scheme is read from its five parameters together (isColorDefined decides
+# whether the others are needed).
+COLOUR_NAMES = ("isColorDefined", "bgColor", "maxColor", "minColor", "transparency")
+
+
+class GetWaveformForm(ActionForm):
+    width = field("width", parse_size, largest=MAX_WIDTH)
+    height = field("height", parse_size, largest=MAX_HEIGHT)
+    colours = Field(COLOUR_NAMES, parse_colours)
+    call = names_a_call(BY_ID)
+
+
 @register
 class GetWaveform(MediaAction):
     name = "GetWaveform"
+    form = GetWaveformForm
 
     def run(self, context: Context) -> Answer:
-        width = parse_size(context.params, "width", MAX_WIDTH)
-        height = parse_size(context.params, "height", MAX_HEIGHT)
-        colours = parse_colours(context.params)
-        call = call_with_media(context, self)
+        form = context.form_as(GetWaveformForm)
+        width, height, colours = form.width, form.height, form.colours
+        call = call_with_media(context, form.call)
         with reading_recording(call, self.name):
             png = work.waveform(
                 call.recording, width, height, colours, max_seconds=decode_limit(call)

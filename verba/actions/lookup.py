@@ -12,25 +12,24 @@ The first form the request gives *and the action accepts* decides; the others ar
 even when malformed. A form the action does not accept is ignored too, so a request may end
 up naming nothing (code 1). Not found is code 2; more than one match is code 3.
 
-How an action uses it::
+How an action uses it: its form declares the field, its handler finds the call::
 
-    from verba.actions.lookup import CallNaming, NamingForm, find_call
+    from verba.actions.lookup import CallNaming, NamingForm, find_call, names_a_call
 
-    NAMING = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, allow_next=False)
+    class KeepCallForm(ActionForm):
+        call = names_a_call(CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS))
 
     call = find_call(
-        context.params,
-        NAMING,
+        context.form_as(KeepCallForm).call,  # code 1 here when nothing names a call
         arrived_at=context.arrived_at,
-        doing="retrieve the call URL",  # code 2 "Unable to retrieve the call URL, because …"
+        doing="keep the call",  # code 2 "Unable to keep the call, because …"
     )
 
 Ready-made namings: ``BY_ANY`` (all four forms, `next` allowed), ``BY_ID`` (callID and its
-aliases only), ``BY_ID_OR_EXTENSION`` (callID or extension+status). Media actions and
-DeleteCall pass ``allow_next=False`` (a `next` status is then code 1). Every error is an
-``ApiError``; the view renders it in the requested format.
-
-``lookup_call`` is GetCallURL's lookup (§5): ``callID`` without aliases, or extension+status.
+aliases only), ``BY_ID_OR_EXTENSION`` (callID or extension+status), ``GET_CALL_URL``
+(§5: ``callID`` without aliases, or extension+status). Media actions and DeleteCall pass
+``allow_next=False`` (a `next` status is then code 1). Every error is an ``ApiError``; the
+view renders it in the requested format.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Flag, auto
+from functools import partial
 from typing import Any
 
 from calls import rules
@@ -57,6 +57,7 @@ from calls.selectors import (
 from longpoll.watcher import TooManyWaiting, wait_for_next
 from shared.sql import Read, Reader
 from verba.codes import ApiError, Code, Message, ambiguous_calls, call_not_found, invalid
+from verba.forms import ActionForm, Field
 from verba.params import Params
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class CallNaming:
     # Whether the action needs only the call's id (GetCallURL): its lookups then read no
     # other column, and any other field of the call found costs a query.
     id_only: bool = False
+    # The code-1 message when nothing names a call, when it is not `nothing_given`'s.
+    nothing: str | None = None
 
     def accepts(self, form: NamingForm) -> bool:
         return form in self.forms
@@ -113,6 +116,8 @@ class CallNaming:
     @property
     def nothing_given(self) -> str:
         """The code-1 message when the request names no call in an accepted way."""
+        if self.nothing is not None:
+            return self.nothing
         words = [word for form, word in _FORM_WORDS if self.accepts(form)]
         if not self.call_id_aliases and self.accepts(NamingForm.CALL_ID):
             words[0] = "callID"
@@ -129,15 +134,36 @@ BY_ANY = CallNaming(
 )
 BY_ID = CallNaming(NamingForm.CALL_ID)
 BY_ID_OR_EXTENSION = CallNaming(NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS)
+# GetCallURL's lookup (§5): `callID` (no aliases), else `extension` + `status`.
 GET_CALL_URL = CallNaming(
-    NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS, call_id_aliases=False, id_only=True
+    NamingForm.CALL_ID | NamingForm.EXTENSION_STATUS,
+    call_id_aliases=False,
+    id_only=True,
+    nothing=NOTHING_TO_FIND,
 )
 
 
+def parameter_names(naming: CallNaming) -> tuple[str, ...]:
+    """The parameters a request may name its call with, under `naming`."""
+    names: list[str] = []
+    if naming.accepts(NamingForm.CALL_ID):
+        names += CALL_ID_NAMES if naming.call_id_aliases else CALL_ID_NAMES[:1]
+    names += [name for form, name, _ in _EXACT_FORMS if naming.accepts(form)]
+    if naming.accepts(NamingForm.EXTENSION_STATUS):
+        names += ["extension", "status"]
+    return tuple(names)
+
+
+def names_a_call(naming: CallNaming) -> Field[NamedCall]:
+    """The form field of an action that names a call in the ways `naming` accepts."""
+    return Field(parameter_names(naming), partial(_named, naming=naming))
+
+
 @dataclass(frozen=True)
-class _Named:
+class NamedCall:
     """How a request names its call, checked: exactly one of the three is set."""
 
+    naming: CallNaming
     call_id: uuid.UUID | None = None
     # An exact id: the query that finds it, and its value.
     exact: tuple[Callable[[str], list[Call]], str] | None = None
@@ -152,39 +178,39 @@ _EXACT_FORMS = (
 )
 
 
-def _named(params: Params, naming: CallNaming) -> _Named:
+def _named(params: Params, naming: CallNaming) -> NamedCall:
     """The first form the request gives and `naming` accepts, in precedence order, with its
     value checked; ApiError code 1 when malformed or when nothing names a call."""
     if naming.accepts(NamingForm.CALL_ID):
         call_id = _given_call_id(params, aliases=naming.call_id_aliases)
         if call_id is not None:
-            return _Named(call_id=call_id)
+            return NamedCall(naming, call_id=call_id)
     for form, name, query in _EXACT_FORMS:
         value = params.get(name) if naming.accepts(form) else None
         if value is not None:
-            return _Named(exact=(query, _by_rule(rules.IDENTIFIER, name, value)))
+            return NamedCall(naming, exact=(query, _by_rule(rules.IDENTIFIER, name, value)))
     if naming.accepts(NamingForm.EXTENSION_STATUS) and params.get("extension") is not None:
         number, statuses = _extension_and_statuses(params, naming)
-        return _Named(number=number, statuses=tuple(statuses))
+        return NamedCall(naming, number=number, statuses=tuple(statuses))
     raise invalid(naming.nothing_given)
 
 
 def find_call(
-    params: Params,
-    naming: CallNaming,
+    named: NamedCall,
     *,
     arrived_at: datetime,
     doing: str,
     reader: Reader | None = None,
 ) -> Call:
-    """The one call the request names in a way `naming` accepts.
+    """The one call the request names (read by the action's `names_a_call` field, which
+    answers code 1 for nothing that names a call, a malformed value, `next` where not
+    allowed, or two of callID/ccdr_id/cid).
 
-    ApiError code 1 (nothing names a call, a malformed value, `next` where not allowed,
-    two of callID/ccdr_id/cid), 2 and 3 ("Unable to `doing`, because …"), or 9 when too many
-    `next` requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS.
-    `reader` runs the call-id and number lookups (a `ReadAhead` may hold their answer).
+    ApiError code 2 and 3 ("Unable to `doing`, because …"), or 9 when too many `next`
+    requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS. `reader`
+    runs the call-id and number lookups (a `ReadAhead` may hold their answer).
     """
-    named = _named(params, naming)
+    naming = named.naming
     if named.call_id is not None:
         call = call_by_id(named.call_id, brief=naming.id_only, reader=reader)
         if call is None:
@@ -211,40 +237,23 @@ def find_call(
     return _one(found, doing)
 
 
-def first_read(params: Params, naming: CallNaming, *, arrived_at: datetime) -> Read[Any] | None:
-    """The query `find_call` will send first, when the parameters name a call by id or by
-    number and are valid: the transport sends it together with the key's lookup. None
-    otherwise (`find_call` then answers the error, or sends its own queries)."""
+def first_read(
+    form: ActionForm, field: Field[NamedCall], *, arrived_at: datetime
+) -> Read[Any] | None:
+    """The query `find_call` will send first, when the request names a call by id or by
+    number and validly (the form's `field`, read once: `run` finds it read already): the
+    transport sends it together with the key's lookup. None otherwise (`find_call` then
+    sends its own queries, or the action answers the field's error)."""
     try:
-        named = _named(params, naming)
+        named = form.value_of(field)
     except ApiError:
         return None
+    brief = named.naming.id_only
     if named.call_id is not None:
-        return call_by_id_read(named.call_id, brief=naming.id_only)
+        return call_by_id_read(named.call_id, brief=brief)
     if named.number:
-        return first_status_read(
-            named.number, named.statuses, arrived_at=arrived_at, brief=naming.id_only
-        )
+        return first_status_read(named.number, named.statuses, arrived_at=arrived_at, brief=brief)
     return None
-
-
-def lookup_call(
-    params: Params,
-    *,
-    arrived_at: datetime,
-    doing: str,
-    reader: Reader | None = None,
-) -> Call:
-    """GetCallURL's lookup (§5): `callID` (no aliases), else `extension` + `status`."""
-    if params.get("callID") is None and params.get("extension") is None:
-        raise invalid(NOTHING_TO_FIND)
-    return find_call(
-        params,
-        GET_CALL_URL,
-        arrived_at=arrived_at,
-        doing=doing,
-        reader=reader,
-    )
 
 
 def parse_call_id(raw: str, name: str = "callID") -> uuid.UUID:

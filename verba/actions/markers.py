@@ -8,11 +8,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from calls.markers import MarkerRefused, Mode, add_marker, check_name, markers_of
 from calls.models import Call, Marker
 from verba.actions import Action, Context, register
-from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call
+from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call, names_a_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
 from verba.call_records import marker_list
 from verba.codes import call_not_found, invalid
+from verba.forms import ActionForm, Field
 from verba.params import Params
 
 NAME_MISSING = "The mname parameter is missing."
@@ -74,15 +75,29 @@ def describe(marker: Marker, mode: Mode) -> str:
     return f"marker {marker.name} {verb}: {marker.start_ms}–{marker.end_ms} ms"
 
 
+# A marker is read from its four parameters together (each one's meaning depends on mmode).
+MARKER_NAMES = ("mname", "mmode", "mstart", "mend")
+
+
+class AddMarkerForm(ActionForm):
+    marker = Field(MARKER_NAMES, parse_marker)
+    call = names_a_call(BY_ID_OR_EXTENSION)
+
+
+class GetMarkersForm(ActionForm):
+    call = names_a_call(BY_ID)
+
+
 @register
 class AddMarker(_ChangeAction):
     name = "AddMarker"
+    form = AddMarkerForm
 
     def run(self, context: Context) -> Answer:
-        name, mode, start, end = parse_marker(context.params)
+        form = context.form_as(AddMarkerForm)
+        name, mode, start, end = form.marker
         call = find_call(
-            context.params,
-            BY_ID_OR_EXTENSION,
+            form.call,
             arrived_at=context.arrived_at,
             doing=ADDING,
         )
@@ -101,11 +116,11 @@ class GetMarkers(Action):
     """The call's closed markers, ordered by start, then name; named by callID (aliases)."""
 
     name = "GetMarkers"
+    form = GetMarkersForm
 
     def run(self, context: Context) -> Answer:
         call = find_call(
-            context.params,
-            BY_ID,
+            context.form_as(GetMarkersForm).call,
             arrived_at=context.arrived_at,
             doing="retrieve the markers",
         )

@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import ClassVar
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -24,7 +23,7 @@ from recordings.encoded import EncodedRecording
 from recordings.serving import ranged_response
 from shared import cpu_pool
 from verba.actions import Action, Context
-from verba.actions.lookup import BY_ID, CallNaming, NamingForm, find_call
+from verba.actions.lookup import CallNaming, NamedCall, NamingForm, find_call
 from verba.answers import Answer
 from verba.codes import ApiError, Code, invalid
 from verba.params import Params
@@ -68,11 +67,10 @@ BY_ID_OR_EXTENSION_NOW = CallNaming(
 
 class MediaAction(Action):
     media = True
-    naming: ClassVar[CallNaming] = BY_ID
 
 
-def parse_format(params: Params, default: str) -> audio.AudioFormat:
-    raw = params.get("format")
+def parse_format(params: Params, name: str, default: str) -> audio.AudioFormat:
+    raw = params.get(name)
     name = default if raw is None else raw.strip().lower()
     if name in audio.FORMATS:
         return audio.FORMATS[name]
@@ -95,11 +93,10 @@ def parse_seconds(params: Params, name: str, default: float) -> float:
     return float(value)
 
 
-def call_with_media(context: Context, action: MediaAction) -> Call:
+def call_with_media(context: Context, named: NamedCall) -> Call:
     """The call the request names, which must have a recording."""
     call = find_call(
-        context.params,
-        action.naming,
+        named,
         arrived_at=context.arrived_at,
         doing=RETRIEVING,
     )

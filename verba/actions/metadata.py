@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from calls.metadata import MetadataRefused, attach_metadata, check_values
-from calls.models import RESERVED_IDENTIFIERS, Call
-from verba.actions import Context, register
-from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call
+from calls.models import Call
+from verba.actions import Context, register, reserved_names
+from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call, names_a_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
 from verba.codes import call_not_found, invalid
+from verba.forms import ActionForm, Field
 from verba.params import Params
 
 NO_FIELD = "Give at least one metadata field to set, as IDENTIFIER=value."
@@ -18,27 +19,35 @@ ATTACHING = "attach the metadata"
 def given_fields(params: Params) -> dict[str, str]:
     """Every parameter that is not a Business API parameter, as identifier → value (empty
     values kept: they clear the field). The body's value wins over the URL's."""
+    reserved = reserved_names()
     values: dict[str, str] = {}
     for place in (params.query, params.body):
         for name, value in place.items():
-            if name.lower() not in RESERVED_IDENTIFIERS:
+            if name.lower() not in reserved:
                 values[name] = value
     return values
+
+
+class AttachMetaDataForm(ActionForm):
+    # Every parameter that is no parameter name of the API (so it declares none).
+    fields = Field((), given_fields)
+    call = names_a_call(BY_ID_OR_EXTENSION)
 
 
 @register
 class AttachMetaData(_ChangeAction):
     name = "AttachMetaData"
+    form = AttachMetaDataForm
 
     def run(self, context: Context) -> Answer:
-        values = given_fields(context.params)
+        form = context.form_as(AttachMetaDataForm)
+        values = form.fields
         if not values:
             raise invalid(NO_FIELD)
         try:
             check_values(values)
             call = find_call(
-                context.params,
-                BY_ID_OR_EXTENSION,
+                form.call,
                 arrived_at=context.arrived_at,
                 doing=ATTACHING,
             )

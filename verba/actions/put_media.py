@@ -29,6 +29,7 @@ from verba.answers import Answer, Value
 from verba.auth import check_user_permission
 from verba.call_records import DIRECTION_IDS
 from verba.codes import ApiError, Code, invalid
+from verba.forms import ActionForm, Field
 from verba.params import Params, time_span
 
 NO_FILE = (
@@ -54,9 +55,30 @@ def call_id_for(native_id: str, started_at: datetime) -> uuid.UUID:
     return uuid.uuid5(_ID_NAMESPACE, f"{native_id}\n{started_at.astimezone(UTC).isoformat()}")
 
 
+# The call's data, in Verba's parameter names, read together (the end is checked against the
+# start). `location` is Verba's too: taken and ignored, as the call has no field for it.
+CALL_NAMES = (
+    "starttime",
+    "endtime",
+    "nativeid",
+    "srccallerid",
+    "srcname",
+    "dstcallerid",
+    "dstname",
+    "direction",
+    "donotdelete",
+)
+
+
+class PutMediaForm(ActionForm):
+    call = Field(CALL_NAMES, lambda params: call_fields(params))
+    location = Field(("location",), lambda params: None)
+
+
 @register
 class PutMedia(Action):
     name = "PutMedia"
+    form = PutMediaForm
     methods = frozenset({"POST"})
     # Uploading calls is the ingest permission (the ingestion API's), not "change calls".
     key_permissions = frozenset({KeyPermission.INGEST})
@@ -65,8 +87,7 @@ class PutMedia(Action):
     user_permissions = ("calls.add_call",)
 
     def run(self, context: Context) -> Answer:
-        params = context.params
-        started_at, fields = call_fields(params)
+        started_at, fields = context.form_as(PutMediaForm).call
         native_id = fields.get("native_id", "")
         upload = first_file(context)
         existing = _existing(native_id, started_at)

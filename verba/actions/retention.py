@@ -6,9 +6,11 @@ from calls.deletion import CallIsHeld, CallIsKept, Deletion, delete_call, set_ke
 from calls.models import Call
 from retention.services import HELD_MESSAGE
 from verba.actions import Action, Context, KeyPermission, register
-from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call
+from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call, names_a_call
 from verba.answers import Answer
 from verba.codes import ApiError, Code, call_not_found, invalid
+from verba.forms import ActionForm, field
+from verba.params import Params
 
 UNMARK_MALFORMED = "The unmark parameter must be 1 (clear the mark) or 0."
 KEPT = "The call is kept and cannot be deleted."
@@ -27,18 +29,33 @@ class _ChangeAction(Action):
     user_permissions: tuple[str, ...] = ("calls.change_call",)
 
 
+def read_unmark(params: Params, name: str) -> bool:
+    """Whether `unmark=1` asks to clear the mark (`0` or nothing: keep)."""
+    unmark = params.get(name)
+    if unmark not in (None, "0", "1"):
+        raise invalid(UNMARK_MALFORMED)
+    return unmark == "1"
+
+
+class KeepCallForm(ActionForm):
+    unmark = field("unmark", read_unmark)
+    call = names_a_call(BY_ID_OR_EXTENSION)
+
+
+class DeleteCallForm(ActionForm):
+    call = names_a_call(_DELETE_NAMING)
+
+
 @register
 class KeepCall(_ChangeAction):
     name = "KeepCall"
+    form = KeepCallForm
 
     def run(self, context: Context) -> Answer:
-        unmark = context.params.get("unmark")
-        if unmark not in (None, "0", "1"):
-            raise invalid(UNMARK_MALFORMED)
-        keep = unmark != "1"
+        form = context.form_as(KeepCallForm)
+        keep = not form.unmark
         call = find_call(
-            context.params,
-            BY_ID_OR_EXTENSION,
+            form.call,
             arrived_at=context.arrived_at,
             doing=KEEPING,
         )
@@ -54,12 +71,12 @@ class KeepCall(_ChangeAction):
 @register
 class DeleteCall(_ChangeAction):
     name = "DeleteCall"
+    form = DeleteCallForm
     user_permissions = ("calls.delete_call",)
 
     def run(self, context: Context) -> Answer:
         call = find_call(
-            context.params,
-            _DELETE_NAMING,
+            context.form_as(DeleteCallForm).call,
             arrived_at=context.arrived_at,
             doing=DELETING,
         )

@@ -17,6 +17,7 @@ from verba.actions.options import return_metadata
 from verba.answers import Answer
 from verba.call_records import call_list
 from verba.codes import invalid
+from verba.forms import ActionForm, Field, field
 from verba.params import Params, time_span
 
 PAGE_LENGTH_MAX = 1000
@@ -28,37 +29,6 @@ PARTS_MAX = 20
 # A part of a number is read as a number is, a part of a name as a name is; neither empty.
 NUMBER_PART = rules.NUMBER
 NAME_PART = replace(rules.NAME, min_length=1)
-
-
-@register
-class SearchCalls(Action):
-    name = "SearchCalls"
-    repeatable = frozenset({"anynum", "anyname"})
-
-    def run(self, context: Context) -> Answer:
-        params = context.params
-        search = PeriodSearch(
-            started_from=time_span(params, "start")[0],
-            started_before=time_span(params, "end")[1],
-            status=_choice(params, "status", CdrStatus, CdrStatus.RECORDED, fold=True),
-            number_parts=_parts(params, "anynum", NUMBER_PART),
-            name_parts=_parts(params, "anyname", NAME_PART),
-            order_by=_choice(params, "orderby", OrderBy, OrderBy.START_TIME, fold=False),
-            descending=_choice(params, "order", Order, Order.DESC, fold=True) is Order.DESC,
-        )
-        # As written: `end` 10:00 is before `start` 10:00:30, though it covers 10:00:59.
-        try:
-            rules.check_span(time_span(params, "start")[0], time_span(params, "end")[0])
-        except rules.EndBeforeStart as refused:
-            raise invalid(refused.message) from None
-        page_length = _integer(params, "pagelen", PAGE_LENGTH_DEFAULT, 1, PAGE_LENGTH_MAX)
-        page_first = _integer(params, "pagefirst", 0, 0, PAGE_FIRST_MAX)
-        with_metadata = return_metadata(params)
-
-        now = timezone.now()
-        calls = search_period(search, offset=page_first, limit=page_length, now=now)
-        metadata = metadata_by_call([c.pk for c in calls]) if with_metadata else None
-        return Answer(type=self.name, records=call_list(calls, now=now, metadata=metadata))
 
 
 class Order(StrEnum):
@@ -106,3 +76,51 @@ def _integer(params: Params, name: str, default: int, low: int, high: int) -> in
     if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise invalid(f"The {name} parameter must be a whole number from {low} to {high}.")
     return int(value)
+
+
+class SearchCallsForm(ActionForm):
+    start = field("start", time_span)
+    end = field("end", time_span)
+    status: Field[CdrStatus] = field(
+        "status", _choice, choices=CdrStatus, default=CdrStatus.RECORDED, fold=True
+    )
+    anynum = field("anynum", _parts, repeatable=True, rule=NUMBER_PART)
+    anyname = field("anyname", _parts, repeatable=True, rule=NAME_PART)
+    orderby: Field[OrderBy] = field(
+        "orderby", _choice, choices=OrderBy, default=OrderBy.START_TIME, fold=False
+    )
+    order: Field[Order] = field("order", _choice, choices=Order, default=Order.DESC, fold=True)
+    pagelen = field("pagelen", _integer, default=PAGE_LENGTH_DEFAULT, low=1, high=PAGE_LENGTH_MAX)
+    pagefirst = field("pagefirst", _integer, default=0, low=0, high=PAGE_FIRST_MAX)
+    return_metadata = return_metadata()
+
+
+@register
+class SearchCalls(Action):
+    name = "SearchCalls"
+    form = SearchCallsForm
+
+    def run(self, context: Context) -> Answer:
+        form = context.form_as(SearchCallsForm)
+        search = PeriodSearch(
+            started_from=form.start[0],
+            started_before=form.end[1],
+            status=form.status,
+            number_parts=form.anynum,
+            name_parts=form.anyname,
+            order_by=form.orderby,
+            descending=form.order is Order.DESC,
+        )
+        # As written: `end` 10:00 is before `start` 10:00:30, though it covers 10:00:59.
+        try:
+            rules.check_span(form.start[0], form.end[0])
+        except rules.EndBeforeStart as refused:
+            raise invalid(refused.message) from None
+        page_length = form.pagelen
+        page_first = form.pagefirst
+        with_metadata = form.return_metadata
+
+        now = timezone.now()
+        calls = search_period(search, offset=page_first, limit=page_length, now=now)
+        metadata = metadata_by_call([c.pk for c in calls]) if with_metadata else None
+        return Answer(type=self.name, records=call_list(calls, now=now, metadata=metadata))

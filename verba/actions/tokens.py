@@ -16,6 +16,7 @@ from verba.actions import Action, Context, KeyPermission, TokenRule, register
 from verba.answers import Answer, Placement, Value
 from verba.auth import VIEW_PERMISSION
 from verba.codes import ApiError, Code, Message, invalid
+from verba.forms import ActionForm, Field
 from verba.params import Params
 from verba.throttling import token_retry_after
 
@@ -40,9 +41,18 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return user_name, password
 
 
-def credentials(request: Request, params: Params) -> tuple[str, str]:
+def given_credentials(params: Params) -> tuple[str | None, str | None]:
+    """The `userName` and `password` parameters, as given (None when absent)."""
+    return params.get("userName"), params.get("password")
+
+
+class RequestTokenForm(ActionForm):
+    credentials = Field(("userName", "password"), given_credentials)
+
+
+def credentials(request: Request, given: tuple[str | None, str | None]) -> tuple[str, str]:
     basic = _basic_credentials(request)
-    user_name, password = params.get("userName"), params.get("password")
+    user_name, password = given
     if basic is not None:
         if user_name is not None or password is not None:
             raise invalid(Message.CREDENTIALS_TWICE)
@@ -59,12 +69,15 @@ def credentials(request: Request, params: Params) -> tuple[str, str]:
 @register
 class RequestToken(Action):
     name = "RequestToken"
+    form = RequestTokenForm
     token_rule = TokenRule.NOT_NEEDED
     # A token serves whatever its key may do: query, change calls or upload them.
     key_permissions = frozenset(KeyPermission)
 
     def run(self, context: Context) -> Answer:
-        user_name, password = credentials(context.request, context.params)
+        user_name, password = credentials(
+            context.request, context.form_as(RequestTokenForm).credentials
+        )
         # Each attempt from here on costs a password hash: a rate of its own, per key and
         # per address, before anything is hashed.
         wait = token_retry_after(context.api_key.pk, context.client_address)

@@ -3,9 +3,9 @@
 import pytest
 
 from audit.models import ApiRequest
-from calls.models import RESERVED_IDENTIFIERS, MetadataField, MetadataValue
+from calls.models import MetadataField, MetadataValue
 from calls.tests.factories import CallFactory
-from verba.params import KNOWN_NAMES
+from verba.actions import REGISTRY, known_names
 from verba.tests.change_helpers import code_of, json_of, message_of
 from verba.tests.conftest import golden
 
@@ -126,5 +126,25 @@ def test_a_repeated_field_is_code_1(api, change_key, call, client):
     assert not MetadataValue.objects.exists()
 
 
-def test_every_parameter_name_the_api_knows_is_reserved_from_identifiers():
-    assert {name.lower() for name in KNOWN_NAMES} <= RESERVED_IDENTIFIERS
+@pytest.mark.parametrize(
+    "name", sorted({name for action in REGISTRY.values() for name in action.form.parameter_names()})
+)
+def test_the_admin_refuses_every_parameter_name_an_action_declares_as_an_identifier(
+    admin_client, name
+):
+    response = admin_client.post(
+        "/admin/calls/metadatafield/add/",
+        {"identifier": name.upper(), "label": "A field", "api_access": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "is a Business API parameter name" in response.content.decode()
+    assert not MetadataField.objects.filter(identifier__iexact=name).exists()
+
+
+def test_the_names_the_api_knows_are_the_transport_s_and_every_action_s_declared_ones():
+    declared = {name for action in REGISTRY.values() for name in action.form.parameter_names()}
+
+    assert known_names() == declared | {"action", "apiKey", "token", "responseType"}
+    # The names the hand-kept list had left out (issue 22).
+    assert {"mname", "mmode", "mstart", "mend", "unmark"} <= known_names()

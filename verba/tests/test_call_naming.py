@@ -21,8 +21,10 @@ from verba.actions.lookup import (
     CallNaming,
     NamingForm,
     find_call,
+    names_a_call,
 )
 from verba.answers import Answer, Value
+from verba.forms import ActionForm
 from verba.tests.conftest import golden
 
 pytestmark = pytest.mark.django_db
@@ -47,13 +49,16 @@ def probe(api, key):
     names: list[str] = []
 
     def make(naming: CallNaming):
+        class ProbeForm(ActionForm):
+            call = names_a_call(naming)
+
         class Probe(Action):
             name = f"NamingProbe{len(names)}"
+            form = ProbeForm
 
             def run(self, context: Context) -> Answer:
                 call = find_call(
-                    context.params,
-                    naming,
+                    context.form_as(ProbeForm).call,
                     arrived_at=context.arrived_at,
                     doing="probe the call",
                 )

@@ -29,8 +29,7 @@ from hypothesis import strategies as st
 
 from apikeys.services import create_api_key
 from calls.tests.factories import CallFactory
-from verba.actions import REGISTRY
-from verba.params import KNOWN_NAMES
+from verba.actions import REGISTRY, known_names
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +106,9 @@ def world(staff_user, settings):
 
 def strategies(world: dict) -> dict:
     names = sorted(
-        KNOWN_NAMES
+        known_names()
         | CONTRACT_NAMES
-        | {name for action in REGISTRY.values() for name in action.repeatable}
+        | {name for action in REGISTRY.values() for name in action.form.repeatable_names()}
     )
     value_for = {
         "action": st.sampled_from(sorted(REGISTRY)) | any_value,

@@ -252,3 +252,13 @@ def test_a_change_only_key_that_requires_tokens_can_request_one(api, staff_user)
 
     assert code_of(api(action="KeepCall", apiKey=plaintext, token=token, callID=CALL_ID)) == 0
     assert code_of(api(action="KeepCall", apiKey=plaintext, callID=CALL_ID)) == 5
+
+
+def test_a_repeated_unmark_is_code_1_naming_it(api, change_key):
+    response = api(action="KeepCall", apiKey=change_key, unmark=["1", "1"], responseType="JSON")
+
+    assert json_of(response) == {
+        "code": 1,
+        "type": "KeepCall",
+        "errorMessage": "The parameter unmark is given more than once.",
+    }
