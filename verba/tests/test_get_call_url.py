@@ -329,3 +329,30 @@ def test_the_lookup_reads_no_more_of_the_call_than_the_link_needs(get, lookup, s
     for sql in sent:
         assert '"caller_name"' not in sql
         assert '"recording"' not in sql
+
+
+@pytest.mark.parametrize("lookup", ["callID", "extension"])
+def test_a_request_s_parameters_are_read_once_for_the_read_ahead_and_the_answer(
+    get, monkeypatch, lookup
+):
+    # The read-ahead (sent with the key's lookup) and the handler share one reading of the
+    # request's parameters: the GUID, or the extension and its statuses, are parsed once.
+    from calls import rules
+    from verba.actions import lookup as lookups
+
+    call = _finished()
+    parsed: list[str] = []
+    guid, statuses = rules.guid, lookups.parse_statuses
+    monkeypatch.setattr(rules, "guid", lambda raw: parsed.append(raw) or guid(raw))
+    monkeypatch.setattr(
+        lookups, "parse_statuses", lambda raw, **kw: parsed.append(raw) or statuses(raw, **kw)
+    )
+    asked = (
+        {"callID": str(call.pk)} if lookup == "callID" else {"extension": "8856", "status": "last"}
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _url_of(get(**asked)) == str(call.pk)
+
+    assert len(parsed) == 1
+    assert len(_call_queries(queries)) == 1
