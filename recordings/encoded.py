@@ -44,6 +44,7 @@ from django.core.files.storage import Storage
 from recordings import audio, work
 from recordings.serving import open_stored
 from shared import cpu_pool
+from shared.connections import give_back_connection
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ def encoded_recording(
     kept = _kept(storage, name)
     if kept is not None:
         return kept
+    # Waiting for a transcode (its own or another request's) can take minutes: no pooled
+    # database connection waits with it.
+    give_back_connection()
     with _flights_lock:
         flight = _flights.get(name)
         leading = flight is None
@@ -241,6 +245,7 @@ def encoded_segment(
     """The part [start, end) seconds of the recording in `fmt`, transcoded now (segments
     are small and rarely asked twice). Raises audio.OutsideRecording when `start` is at or
     after the end of the recording, else as encoded_recording."""
+    give_back_connection()  # as encoded_recording
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the caller closes it
     try:
         with work.slots.taken(), work.local_path(recording) as source:

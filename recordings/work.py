@@ -34,6 +34,7 @@ from recordings.serving import (
     open_recording,
 )
 from shared import cpu_pool
+from shared.connections import give_back_connection
 
 # What a busy answer asks the client to wait: about one transcode of a long recording.
 RETRY_AFTER_SECONDS = 10
@@ -102,7 +103,8 @@ def waveform(
     max_seconds: float | None,
 ) -> bytes:
     """The recording's waveform PNG (audio.waveform), drawn on the CPU pool; Busy,
-    TooLong, UndecodableRecording or OSError as `run` and audio.waveform raise them."""
+    TooLong, UndecodableRecording, OSError or cpu_pool.PoolTimeout otherwise."""
+    give_back_connection()  # drawing can take seconds: no pooled connection waits for it
     with slots.taken(), local_path(recording) as path:
         return cpu_pool.run(_draw, path, width, height, colours, max_seconds)
 

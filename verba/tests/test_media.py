@@ -637,3 +637,35 @@ def test_deleting_a_recording_deletes_its_transcoded_copies(media, recorded_call
     remove_recording(recorded_call)
 
     assert not [path for path in (media_root / "encoded").rglob("*") if path.is_file()]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("GetMediaEncoded", {"format": "mp3"}),
+        ("GetMediaSegment", {"start": "0", "end": "1"}),
+        ("GetWaveform", {"width": "100", "height": "20", "isColorDefined": "false"}),
+    ],
+)
+def test_a_request_waiting_for_audio_work_holds_no_database_connection(
+    media, monkeypatch, action, params
+):
+    from django.db import connection
+
+    from shared import cpu_pool
+
+    call = with_recording()
+    holding = []
+    run = cpu_pool.run
+
+    def noting(*args, **kwargs):
+        holding.append(connection.connection is not None)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(cpu_pool, "run", noting)
+
+    response = media(action, callID=str(call.pk), **params)
+
+    assert response.status_code == 200
+    assert holding == [False]
