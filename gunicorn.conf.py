@@ -130,15 +130,18 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
 
 def post_worker_init(worker: object) -> None:
     # Each worker deletes the ended calls whose DeleteCall waited for their end
-    # (calls/deletion.py), and runs retention every RETENTION_SWEEP_MINUTES, one server at
-    # a time (purge/runner.py). Django is set up by now, unless the configuration serves
-    # another application (the benchmark's bare WSGI app).
+    # (calls/deletion.py), runs retention every RETENTION_SWEEP_MINUTES, one server at a
+    # time (purge/runner.py), and delivers webhooks. Django is set up by now, unless the
+    # configuration serves another application (the benchmark's bare WSGI app).
     from django.apps import apps
 
     if not apps.ready:
         return
     from calls.deletion import sweeper
     from purge.runner import runner
+    from webhooks.delivery import deliverer
 
     sweeper.start()
     runner.start()
+    # And sends the webhook outbox (webhooks/delivery.py): no extra service to run.
+    deliverer.start()

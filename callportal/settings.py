@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "verba",
     "ingest",
     "staff",
+    "webhooks",
     "demo",
 ]
 
@@ -339,6 +340,20 @@ if RETENTION_DEFAULT_DAYS is not None and RETENTION_DEFAULT_DAYS < 1:
 RETENTION_SWEEP_MINUTES = env.float("RETENTION_SWEEP_MINUTES", default=60.0)
 # Calls deleted per transaction by a retention run.
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+# --- Webhooks (docs/webhooks.md) ----------------------------------------------------------
+# Endpoint URLs must be https:// unless this is on (a receiver on a trusted network).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Private, loopback, link-local, multicast and reserved addresses are refused (checked on the
+# address connected to, after DNS) unless this is on.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Each server process looks for due deliveries this often (s), besides being woken at once
+# by its own commits; 0: this process does not deliver (tests, one-off commands).
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=1.0)
+# Deliveries one process sends at once.
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=8)
+# How long a server holds a delivery it is sending; one killed mid-send lets it go after
+# this, and it is sent again. More than the 5 s an attempt may take.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
 
 # Attempts at RequestToken per period, per API key and (separately) per client address: each
 # one costs a password hash (about half a second of CPU), so this is far below API_THROTTLE.

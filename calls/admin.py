@@ -28,7 +28,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 from import_export.signals import post_export
 
-from calls import deletion, links, rules, states
+from calls import deletion, links, rules, signals, states
 from calls.either_side import SidedQuerySet, any_of, term_conditions, term_sides
 from calls.models import Call, Marker, MetadataField, MetadataValue
 from calls.resources import CallResource
@@ -465,6 +465,18 @@ class CallAdmin(ImportExportModelAdmin):
         obj.created_at = result.call.created_at
         obj.updated_at = result.call.updated_at
         obj._state.adding = False
+        # Whether the service announced a change (calls.signals); save_related announces
+        # the inlines' changes otherwise.
+        form.call_changed = result.changed
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if getattr(form, "call_changed", False):
+            return
+        if any(formset.has_changed() for formset in formsets):
+            # Custom metadata or markers edited: the call changed, in this transaction.
+            call = Call.objects.get(pk=form.instance.pk)
+            signals.changed(call, signals.Change.UPDATED)
 
     def delete_model(self, request: HttpRequest, obj: Call) -> None:
         # As DeleteCall does: the recording file goes with the row, after the commit.

@@ -7,7 +7,9 @@ Every path deletes through `_delete_rows`, which in one transaction:
 - deletes the rows (with their markers and metadata values);
 - writes one deletion ledger entry per call (retention.models.DeletionEntry: the id, the
   start day, when, why, by whom, the recording's SHA-256; nothing else);
-- queues each recording file for removal (retention.models.PendingFileDeletion).
+- queues each recording file for removal (retention.models.PendingFileDeletion);
+- announces each deletion (calls.signals.calls_changed: the webhooks outbox writes its
+  `call.deleted` events in the same transaction).
 After the commit the files are removed and their queue entries with them. So a crash
 (kill -9) at any moment leaves either the row with its file, or no row and a queued file,
 which the next retention run removes (`work_off_files`); a file the storage refuses to
@@ -39,6 +41,7 @@ from django.utils import timezone
 
 from access_log.models import Kind
 from access_log.services import SYSTEM, record_calls
+from calls import signals
 from calls.models import Call
 from calls.states import State, call_state, state_q
 from recordings.encoded import delete_recording
@@ -113,6 +116,8 @@ def set_keep(call_id: uuid.UUID, keep: bool) -> Call:
             changed.append("delete_when_ended")
         if changed:
             call.save(update_fields=[*changed, "updated_at"])
+            if "keep" in changed:
+                signals.changed(call, signals.Change.UPDATED)
     return call
 
 
@@ -200,6 +205,12 @@ def _delete_rows(calls: Sequence[Call], *, reason: str, by: str) -> None:
     if not calls:
         return
     now = timezone.now()
+    # Announced before the rows go (the webhooks outbox writes call.deleted, in this
+    # transaction, from the calls as they were).
+    signals.changed_many(
+        signals.Changed(c.pk, signals.Change.DELETED, call=c, reason=reason, by=by, at=now)
+        for c in calls
+    )
     Call.objects.filter(pk__in=[c.pk for c in calls]).delete()
     DeletionEntry.objects.bulk_create(
         ledger_entry(

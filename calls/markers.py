@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from calls import signals
 from calls.deletion import has_ended
 from calls.models import MARKER_NAME_MAX_LENGTH, Call, Marker
 from shared.text import has_control_character
@@ -85,7 +86,9 @@ def add_marker(
         call = Call.objects.select_for_update().get(pk=call_id)
         markers = Marker.objects.filter(call=call)
         if mode is Mode.END:
-            return _close(call, markers, name, now)
+            closed = _close(call, markers, name, now)
+            signals.changed(call, signals.Change.UPDATED)
+            return closed
         if markers.filter(name=name).exists():
             raise MarkerRefused("mname", NAME_TAKEN)
         if mode is Mode.START:
@@ -102,7 +105,9 @@ def add_marker(
             start, end = start_ms, end_ms
         if _overlapping(markers, start, end).exists():
             raise MarkerRefused("mname", OVERLAP)
-        return Marker.objects.create(call=call, name=name, start_ms=start, end_ms=end)
+        marker = Marker.objects.create(call=call, name=name, start_ms=start, end_ms=end)
+        signals.changed(call, signals.Change.UPDATED)
+        return marker
 
 
 def _close(call: Call, markers: QuerySet[Marker], name: str, now: datetime) -> Marker:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from calls import signals
 from calls.models import (
     IDENTIFIER_MAX_LENGTH,
     METADATA_VALUE_MAX_LENGTH,
@@ -85,7 +86,8 @@ def attach_metadata(call_id: uuid.UUID, values: Mapping[str, str]) -> AttachResu
     fields = check_values(values)
     result = AttachResult()
     with transaction.atomic():
-        call = Call.objects.select_for_update().only("pk").get(pk=call_id)
+        # The whole row: a change is announced with the call as it is (calls.signals).
+        call = Call.objects.select_for_update().get(pk=call_id)
         stored = {v.field_id: v for v in MetadataValue.objects.filter(call=call)}
         for identifier in sorted(values):
             value, meta = values[identifier], fields[identifier]
@@ -101,6 +103,8 @@ def attach_metadata(call_id: uuid.UUID, values: Mapping[str, str]) -> AttachResu
                 current.value = value
                 current.save(update_fields=["value"])
                 result.set.append(identifier)
+        if result.set or result.cleared:
+            signals.changed(call, signals.Change.UPDATED)
     return result
 
 

@@ -71,12 +71,17 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
         if call is None:
             call = _insert(call_id, fields)
             if call is not None:
+                signals.changed(call, signals.written(call, created=True, was_open=True))
                 transaction.on_commit(lambda: _announce(call), robust=True)
                 return UpsertResult(call, created=True, changed=True)
             # Another writer inserted this id between our look and our insert; its row is
             # committed now, so this write becomes an update of it.
             call = Call.objects.select_for_update().get(pk=call_id)
+        was_open = call.ended_at is None
         changed = _apply(call, fields)
+        if changed:
+            # Announced before a deletion it may cause: the end, then the deletion.
+            signals.changed(call, signals.written(call, created=False, was_open=was_open))
         if call.keep and call.delete_when_ended:
             # Keeping a call cancels the deletion that waited for its end.
             call.delete_when_ended = False
@@ -174,20 +179,29 @@ def bulk_upsert_calls(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) 
         return result
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            result.add(_upsert_postgresql(list(by_id.values()), fields))
+            batch, changes = _upsert_postgresql(list(by_id.values()), fields)
         else:
-            result.add(_upsert_portable(by_id, fields))
+            batch, changes = _upsert_portable(by_id, fields)
+        result.add(batch)
+        signals.changed_many(changes)
     return result
+
+
+def _batch_change(created: bool, has_end: bool, was_open: bool) -> signals.Change:
+    if created:
+        return signals.Change.ENDED if has_end else signals.Change.STARTED
+    return signals.Change.ENDED if was_open and has_end else signals.Change.UPDATED
 
 
 def _upsert_portable(
     by_id: Mapping[uuid.UUID, Mapping[str, Any]], fields: Sequence[str]
-) -> BatchResult:
+) -> tuple[BatchResult, list[signals.Changed]]:
     """Look up the stored rows, then one INSERT … ON CONFLICT DO UPDATE for the changed ones."""
     result = BatchResult()
+    changes: list[signals.Changed] = []
     stored = {
         values["id"]: values
-        for values in Call.objects.filter(pk__in=list(by_id)).values("id", *fields)
+        for values in Call.objects.filter(pk__in=list(by_id)).values("id", "ended_at", *fields)
     }
     to_write: list[Call] = []
     for call_id, row in by_id.items():
@@ -199,6 +213,9 @@ def _upsert_portable(
             continue
         else:
             result.updated += 1
+        has_end = row.get("ended_at", old["ended_at"] if old else None) is not None
+        was_open = old is not None and old["ended_at"] is None
+        changes.append(signals.Changed(call_id, _batch_change(old is None, has_end, was_open)))
         to_write.append(Call(id=call_id, **{name: row[name] for name in fields}))
     if to_write:
         Call.objects.bulk_create(
@@ -207,10 +224,12 @@ def _upsert_portable(
             unique_fields=["id"],
             update_fields=[*fields, "updated_at"],
         )
-    return result
+    return result, changes
 
 
-def _upsert_postgresql(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> BatchResult:
+def _upsert_postgresql(
+    rows: Sequence[Mapping[str, Any]], fields: Sequence[str]
+) -> tuple[BatchResult, list[signals.Changed]]:
     """COPY the batch into a temporary table, drop the rows already stored as they are,
     then one INSERT … SELECT … ON CONFLICT DO UPDATE for the rest.
 
@@ -218,7 +237,9 @@ def _upsert_postgresql(rows: Sequence[Mapping[str, Any]], fields: Sequence[str])
     statement than PostgreSQL spends running it. Unchanged rows are removed by a read-only
     join first, because ON CONFLICT DO UPDATE locks (and so writes) every conflicting row
     even when its WHERE skips it; that keeps a re-run of an import a pure read.
-    RETURNING (xmax = 0) tells inserted rows from updated ones without another query.
+    RETURNING (xmax = 0) tells inserted rows from updated ones without another query; the
+    statement's `before` part reads which calls were open before it (it sees the table as
+    the statement began), for the calls.signals announcement: created, ended or updated.
     """
     meta = Call._meta
     quote = connection.ops.quote_name
@@ -269,20 +290,26 @@ def _upsert_postgresql(rows: Sequence[Mapping[str, Any]], fields: Sequence[str])
         }
         default_columns = "".join(f", {quote(name)}" for name in defaults)
         default_values = "".join(", %s" for _ in defaults)
+        ended_at = column("ended_at")
         cursor.execute(
-            f"INSERT INTO {table} ({given}{default_columns}, created_at, updated_at) "  # noqa: S608
+            f"WITH before AS (SELECT {table}.id, {table}.{ended_at} IS NULL AS was_open "  # noqa: S608
+            f"FROM {table} JOIN {_IMPORT_TABLE} ON {table}.id = {imported}id), "
+            f"written AS (INSERT INTO {table} ({given}{default_columns}, created_at, updated_at) "
             f"SELECT {given}{default_values}, now(), now() FROM {_IMPORT_TABLE} "
             f"ON CONFLICT (id) DO UPDATE SET ({updated}, updated_at) = ({excluded}, now()) "
-            "RETURNING (xmax = 0)",
+            f"RETURNING id, (xmax = 0) AS inserted, {ended_at} IS NOT NULL AS has_end) "
+            "SELECT written.id, written.inserted, written.has_end, "
+            "coalesce(before.was_open, false) FROM written LEFT JOIN before USING (id)",
             list(defaults.values()),
         )
         returned = cursor.fetchall()
-    created = sum(1 for (inserted,) in returned if inserted)
-    return BatchResult(
-        created=created,
-        updated=len(returned) - created,
-        unchanged=unchanged,
-    )
+    created = sum(1 for (_id, inserted, _end, _open) in returned if inserted)
+    changes = [
+        signals.Changed(uuid.UUID(str(call_id)), _batch_change(inserted, has_end, was_open))
+        for call_id, inserted, has_end, was_open in returned
+    ]
+    batch = BatchResult(created=created, updated=len(returned) - created, unchanged=unchanged)
+    return batch, changes
 
 
 _IMPORT_TABLE = "calls_import_batch"
@@ -353,6 +380,17 @@ def store_recording(
     deleted; a failed write deletes its own file. Files go through the recording field's
     storage API only (local files, or S3 with django-storages).
     """
+    return _store(call, content, declared_content_type, announced_size, created=False)
+
+
+def _store(
+    call: Call,
+    content: IO[bytes],
+    declared_content_type: str,
+    announced_size: int | None,
+    *,
+    created: bool,
+) -> StoredRecording:
     content_type = _accepted_type(declared_content_type)
     if announced_size is not None:
         _check_size(announced_size)
@@ -368,7 +406,7 @@ def store_recording(
         spool.seek(0)
         _check_content(content_type, spool.read(recording_types.HEAD_BYTES))
         spool.seek(0)
-        return _save_recording(call, spool, content_type, size, digest.hexdigest())
+        return _save_recording(call, spool, content_type, size, digest.hexdigest(), created=created)
 
 
 def check_recording(content: IO[bytes], declared_content_type: str) -> str:
@@ -407,6 +445,7 @@ def remove_recording(call: Call) -> bool:
         locked.save(
             update_fields=["recording", "recording_content_type", "recording_sha256", "updated_at"]
         )
+        signals.changed(locked, signals.Change.UPDATED)
     _delete_file(previous)
     return True
 
@@ -464,7 +503,13 @@ def _check_content(content_type: str, head: bytes) -> None:
 
 
 def _save_recording(
-    call: Call, content: IO[bytes], content_type: str, size: int, sha256: str
+    call: Call,
+    content: IO[bytes],
+    content_type: str,
+    size: int,
+    sha256: str,
+    *,
+    created: bool = False,
 ) -> StoredRecording:
     saved = ""
     try:
@@ -485,6 +530,11 @@ def _save_recording(
                     "recording", "recording_content_type", "recording_sha256", "updated_at"
                 ]
             )  # fmt: skip
+            if created:
+                # A call created with its recording (PutMedia) is announced with it, so
+                # that a refused upload, which removes the row again, announces nothing.
+                signals.changed(locked, signals.written(locked, created=True, was_open=True))
+            signals.changed(locked, signals.Change.RECORDING_READY)
     except BaseException:
         if saved:
             _delete_file(saved)
@@ -537,9 +587,7 @@ def add_call_with_recording(
     if call is None:
         raise CallExists(call_id)
     try:
-        stored = store_recording(
-            call, content, declared_content_type, announced_size=announced_size
-        )
+        stored = _store(call, content, declared_content_type, announced_size, created=True)
     except BaseException:
         # The row came without its recording: it goes too (store_recording has already
         # deleted any file of its own).

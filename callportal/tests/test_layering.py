@@ -90,6 +90,10 @@ def test_the_reader_sees_the_imports_that_are_allowed():
     # applies the rules sits above calls.
     assert "retention" in imports_of("calls")
     assert "calls" in imports_of("purge")
+    # The outbox hears calls' changes through calls.signals: webhooks imports calls, never
+    # the other way round (a_room_imports_only_the_floors_below_it checks that side).
+    assert "calls" in imports_of("webhooks")
+    assert "directory" in imports_of("webhooks")
 
 
 def test_the_architecture_document_describes_every_room():
