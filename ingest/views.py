@@ -5,6 +5,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import (
@@ -269,8 +270,13 @@ def _content_length(request: Request) -> int:
         raise ParseError("Content-Length is not a number.") from None
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Any other path under /api/v1/: JSON, not the site's HTML 404 page."""
+    """Any other path under /api/v1/, with any method: JSON, not the site's HTML 404 page.
+
+    Exempt from CSRF like the API's own views (which authenticate by key, not by cookie):
+    without it a POST or PATCH to a mistyped path met the CSRF check first and got the
+    site's HTML "Form expired" 403 instead of this answer."""
     return JsonResponse(
         {"detail": "No such endpoint. The API's paths have no trailing slash."}, status=404
     )

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
+from django.test import Client
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -326,6 +327,31 @@ def test_any_other_path_under_the_api_is_a_json_404(api):
     response = api.get("/api/v1/calls/")
     assert response.status_code == 404
     assert "trailing slash" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/calls/"),
+        ("patch", "/api/v1/calls/a/b"),
+        ("post", "/api/v1/nothing"),
+        ("put", "/api/v1/nothing"),
+        ("delete", "/api/v1/calls/a/b/c"),
+        ("get", "/api/v1/nothing"),
+    ],
+)
+def test_every_method_on_an_unknown_api_path_is_the_json_404_even_with_csrf_checks(
+    ingest_key, method, path
+):
+    # As a real client meets it: Django's test client skips CSRF checks unless asked.
+    client = Client(enforce_csrf_checks=True, headers={"X-Api-Key": ingest_key[1]})
+
+    send = getattr(client, method)
+    response = send(path) if method == "get" else send(path, "{}", content_type="application/json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "No such endpoint" in response.json()["detail"]
 
 
 def test_a_database_outage_is_a_503_and_nothing_is_written(api, new_call_body, monkeypatch):
