@@ -231,6 +231,9 @@ if REDIS_URL:
             },
         }
     }
+# After a Redis failure, each process leaves Redis alone this long (the throttle does not
+# count meanwhile) and logs the failure once: not a timeout or a warning per request.
+REDIS_BACKOFF_SECONDS = env.float("REDIS_BACKOFF_SECONDS", default=5.0)
 
 # --- Static and uploaded files ------------------------------------------------------
 STATIC_URL = "static/"

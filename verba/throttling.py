@@ -229,8 +229,13 @@ class RedisBuckets:
     def __init__(self) -> None:
         self._script = None
         self._client = None
+        # After a failure Redis is left alone until then (time.monotonic): a dead Redis
+        # would log a warning per request, a hung one add its timeout to every request.
+        self._away_until = 0.0
 
     def take(self, identity: str, rate: Rate) -> float:
+        if time.monotonic() < self._away_until:
+            return 0.0  # backing off: unthrottled, as while Redis fails
         from django.core.cache import caches
 
         cache = caches["default"]
@@ -243,8 +248,15 @@ class RedisBuckets:
             )
         except RedisError as error:
             # Fail open: a Redis outage must not take the whole API down with it; requests
-            # go unthrottled (and say so in the log) until Redis answers again.
-            logger.warning("throttle: Redis unavailable (%s); not throttling", type(error).__name__)
+            # go unthrottled (and say so in the log, once per back-off) for
+            # REDIS_BACKOFF_SECONDS, then the next request asks Redis again.
+            backoff = settings.REDIS_BACKOFF_SECONDS
+            self._away_until = time.monotonic() + backoff
+            logger.warning(
+                "throttle: Redis unavailable (%s); not throttling for the next %g s",
+                type(error).__name__,
+                backoff,
+            )
             self.clear()
             return 0.0
         return 0.0 if int(allowed) else _wait(float(tokens), rate)
@@ -260,6 +272,10 @@ class RedisBuckets:
     def clear(self) -> None:
         self._script = None
         self._client = None
+
+    def forget_failures(self) -> None:
+        """Ask Redis again at the next request (tests)."""
+        self._away_until = 0.0
 
 
 buckets = TokenBuckets()

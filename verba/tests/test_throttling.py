@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -164,6 +165,53 @@ def test_requests_go_unthrottled_while_redis_is_away(api, key, settings, caplog)
     statuses = {_status(api(action="GetCallURL", apiKey=key)) for _ in range(3)}
     assert statuses == {(200, 1)}
     assert "Redis unavailable" in caplog.text
+
+
+@pytest.fixture
+def redis_away(settings):
+    """The Redis store on a port where nothing listens; failures forgotten before and after."""
+    from verba import throttling
+
+    settings.API_THROTTLE_STORE = "redis"
+    settings.CACHES = _redis_cache(f"redis://127.0.0.1:{_closed_port()}/0", "callportal-test")
+    redis_store = throttling._stores["redis"]
+    redis_store.forget_failures()
+    yield redis_store
+    redis_store.forget_failures()
+
+
+def test_after_a_redis_failure_redis_is_left_alone_for_the_back_off_and_logged_once(
+    api, key, settings, caplog, redis_away, monkeypatch
+):
+    settings.REDIS_BACKOFF_SECONDS = 600
+    asked = []
+    script_for = redis_away._script_for
+
+    def counted(cache):
+        asked.append(1)
+        return script_for(cache)
+
+    monkeypatch.setattr(redis_away, "_script_for", counted)
+
+    statuses = {_status(api(action="GetCallURL", apiKey=key)) for _ in range(20)}
+
+    assert statuses == {(200, 1)}
+    assert len(asked) == 1
+    warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_once_the_back_off_is_over_redis_is_asked_again(
+    api, key, settings, caplog, redis_away, monkeypatch
+):
+    settings.REDIS_BACKOFF_SECONDS = 600
+    api(action="GetCallURL", apiKey=key)
+    with time_machine.travel(timezone.now() + timedelta(seconds=601), tick=False):
+        # time.monotonic follows the travel too.
+        api(action="GetCallURL", apiKey=key)
+
+    warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+    assert len(warnings) == 2
 
 
 def test_the_database_store_forgets_buckets_that_have_refilled(api, key, settings):
