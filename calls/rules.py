@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import models
+
 from calls.models import Call
 from shared.guids import parse_guid
 from shared.text import has_control_character
@@ -36,13 +38,20 @@ class Refused(ValueError):
 
 
 def _max_length(*fields: str) -> int:
-    lengths = {Call._meta.get_field(name).max_length for name in fields}
-    if len(lengths) != 1 or None in lengths:
+    lengths = {_field_max_length(name) for name in fields}
+    if len(lengths) != 1:
         # One rule for several columns only while they agree; a migration that changes one
         # of them must split the rule.
         raise RuntimeError(f"The fields {fields} do not share one max_length: {lengths}")
     (length,) = lengths
-    return int(length)
+    return length
+
+
+def _field_max_length(name: str) -> int:
+    field = Call._meta.get_field(name)
+    if not isinstance(field, models.CharField) or field.max_length is None:
+        raise RuntimeError(f"Call.{name} is not a text field with a max_length")
+    return field.max_length
 
 
 @dataclass(frozen=True)
