@@ -166,7 +166,7 @@ def test_a_newcomer_goes_from_make_demo_to_a_playing_call_and_every_page_fits(
     page.goto(f"{live_server.url}/admin/calls/call/import/")
     page.set_input_files("input[type=file]", csv_file)
     page.locator("input[type=submit]").first.click()
-    expect(page.get_by_text("The id must be a GUID.")).to_be_visible()
+    expect(page.get_by_text("The id must be a GUID in the form")).to_be_visible()
     problems += shoot(page, "admin-call-import-preview")
 
     # Log out: the next page says so.
