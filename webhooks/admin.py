@@ -155,8 +155,8 @@ class EndpointAdmin(admin.ModelAdmin):
 class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
-    fields = ["at", "status", "duration_ms", "error", "response"]
-    readonly_fields = fields
+    readonly_fields = ("at", "status", "duration_ms", "error", "response")
+    fields = readonly_fields
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -185,7 +185,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     paginator = BoundedCountPaginator
     show_full_result_count = False
     list_select_related = ["message", "endpoint"]
-    fields = [
+    readonly_fields = (
         "endpoint",
         "event_type",
         "msg_id",
@@ -196,8 +196,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "last_attempt_at",
         "delivered_at",
         "body",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
     inlines = [AttemptInline]
     actions = ["resend"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from webhooks import destinations
 from webhooks.models import Endpoint, Message
 from webhooks.services import create_endpoint
 
@@ -100,6 +102,33 @@ def receiver() -> Iterator[Receiver]:
         found.release.set()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """A resolver under the test's control: name → addresses (as getaddrinfo gives them)."""
+    table: dict[str, list[str]] = {}
+    asked: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        asked.append(host)
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (
+                socket.AF_INET6 if ":" in a else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (a, port, 0, 0) if ":" in a else (a, port),
+            )
+            for a in table[host]
+        ]
+
+    monkeypatch.setattr(destinations, "resolve_name", getaddrinfo)
+    getaddrinfo.table = table  # type: ignore[attr-defined]
+    getaddrinfo.asked = asked  # type: ignore[attr-defined]
+    return getaddrinfo
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """Where webhooks may go (webhooks.md §4): https only, public addresses only — checked on
 the address connected to, after DNS — unless the settings allow more; no redirects."""
 
-import socket
-
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -16,33 +14,6 @@ pytestmark = pytest.mark.django_db
 def strict(settings):
     settings.WEBHOOK_ALLOW_HTTP = False
     settings.WEBHOOK_ALLOW_PRIVATE = False
-
-
-@pytest.fixture
-def resolver(monkeypatch):
-    """A resolver under the test's control: name → addresses (as getaddrinfo gives them)."""
-    table: dict[str, list[str]] = {}
-    asked: list[str] = []
-
-    def getaddrinfo(host, port, *args, **kwargs):
-        asked.append(host)
-        if host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [
-            (
-                socket.AF_INET6 if ":" in a else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (a, port, 0, 0) if ":" in a else (a, port),
-            )
-            for a in table[host]
-        ]
-
-    monkeypatch.setattr(destinations, "resolve_name", getaddrinfo)
-    getaddrinfo.table = table  # type: ignore[attr-defined]
-    getaddrinfo.asked = asked  # type: ignore[attr-defined]
-    return getaddrinfo
 
 
 @pytest.mark.usefixtures("strict")
