@@ -471,7 +471,10 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "callportal.reporting.SecretScrubbingFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"}},
+    "filters": {
+        "scrub_secrets": {"()": "callportal.log_scrubbing.ScrubSecrets"},
+        "once_per_address": {"()": "callportal.log_limits.OncePerAddressPerMinute"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {
@@ -487,5 +490,7 @@ LOGGING = {
         # API answers its own errors in the body.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
+        # A foreign Host header: one line per client address per minute, no traceback.
+        "django.security.DisallowedHost": {"filters": ["once_per_address"]},
     },
 }

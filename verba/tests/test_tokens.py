@@ -413,3 +413,38 @@ def test_request_tokens_password_hash_is_computed_on_the_cpu_pool(
 
     assert _code(response) == 0
     assert where == [True]
+
+
+def test_a_password_change_ends_the_users_tokens_at_once(api, auth_key, token, staff_user, call):
+    staff_user.set_password("pw-staff-2")
+    staff_user.save()
+
+    after = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+
+    assert _code(after) == 5
+    # The new password gets a new token.
+    fresh = _token(api, auth_key, "staff", "pw-staff-2")
+    assert (
+        _code(api(action="GetCallURL", apiKey=auth_key[1], token=fresh, callID=str(call.pk))) == 0
+    )
+
+
+def test_deactivating_a_user_ends_their_tokens_at_once(api, auth_key, token, staff_user, call):
+    staff_user.is_active = False
+    staff_user.save(update_fields=["is_active"])
+
+    after = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+
+    assert _code(after) == 5
+
+
+def test_a_login_or_a_name_change_leaves_the_users_tokens_alone(
+    api, auth_key, token, staff_user, call
+):
+    staff_user.first_name = "Grace"
+    staff_user.save()
+    staff_user.save(update_fields=["last_login"])
+
+    after = api(action="GetCallURL", apiKey=auth_key[1], token=token, callID=str(call.pk))
+
+    assert _code(after) == 0
