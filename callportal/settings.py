@@ -357,6 +357,9 @@ WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=8)
 # How long a server holds a delivery it is sending; one killed mid-send lets it go after
 # this, and it is sent again. More than the 5 s an attempt may take.
 WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
+# `manage.py prune_webhooks` deletes messages older than this that nothing waits to send;
+# 0 keeps all.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 
 # Attempts at RequestToken per period, per API key and (separately) per client address: each
 # one costs a password hash (about half a second of CPU), so this is far below API_THROTTLE.

@@ -76,7 +76,11 @@ class Message(models.Model):
 
     class Meta:
         verbose_name = "webhook message"
-        indexes = [models.Index(fields=["call_id"], name="webhook_message_call")]
+        indexes = [
+            models.Index(fields=["call_id"], name="webhook_message_call"),
+            # manage.py prune_webhooks deletes the oldest.
+            models.Index(fields=["created_at"], name="webhook_message_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.msg_id}"

@@ -16,7 +16,7 @@ from webhooks import signing
 from webhooks.delivery import deliverer
 from webhooks.destinations import url_problem
 from webhooks.events import EVENT_TYPES
-from webhooks.models import Delivery, DeliveryState, Endpoint
+from webhooks.models import Attempt, Delivery, DeliveryState, Endpoint, Message
 
 # After a rotation the old secret keeps signing beside the new one this long.
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -123,3 +123,27 @@ def _resend(rows: QuerySet[Delivery], now: datetime | None) -> int:
     if count:
         transaction.on_commit(deliverer.wake)
     return count
+
+
+PRUNE_BATCH = 2000
+
+
+def prune_log(before: datetime) -> int:
+    """Delete the messages written before `before` that nothing waits to send any more
+    (delivered or failed everywhere), with their deliveries and attempts; returns how many
+    messages. In batches, each its own transaction."""
+    deleted = 0
+    while True:
+        ids = list(
+            Message.objects.filter(created_at__lt=before)
+            .exclude(deliveries__state=DeliveryState.PENDING)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:PRUNE_BATCH]
+        )
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            Attempt.objects.filter(delivery__message_id__in=ids).delete()
+            Delivery.objects.filter(message_id__in=ids).delete()
+            Message.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

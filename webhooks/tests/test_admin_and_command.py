@@ -162,3 +162,29 @@ def test_enabling_a_disabled_endpoint_in_the_admin_starts_its_failure_streak_ove
 
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.disabled_reason == "" and endpoint.failing_since is None
+
+
+def test_prune_webhooks_deletes_old_finished_messages_and_keeps_pending_ones(
+    endpoint, receiver, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.models import Attempt, Message
+
+    settings.WEBHOOK_RETENTION_DAYS = 30
+    delivered, waiting, recent = CallFactory(), CallFactory(), CallFactory()
+    deletion.set_keep(delivered.pk, True)
+    deliver_due()
+    deletion.set_keep(waiting.pk, True)  # never sent: still pending
+    Message.objects.update(created_at=timezone.now() - timedelta(days=31))
+    deletion.set_keep(recent.pk, True)
+    deliver_due(clock=lambda: timezone.now() - timedelta(days=40))  # nothing is due then
+
+    out = io.StringIO()
+    call_command("prune_webhooks", stdout=out)
+
+    assert out.getvalue().strip() == "Deleted 1 webhook messages older than 30 days."
+    assert set(Message.objects.values_list("call_id", flat=True)) == {waiting.pk, recent.pk}
+    assert not Attempt.objects.exists()
