@@ -113,3 +113,28 @@ def api_key():
 
     key, plaintext = create_api_key("Test integration")
     return key, plaintext
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """The media disk fills up part-way through writing a file (or is read-only):
+    `full_disk["full"] = False` frees it, `full_disk["error"]` is the errno raised."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from django.core.files.storage import FileSystemStorage
+
+    state = {"full": True, "error": errno.ENOSPC}
+    save = FileSystemStorage._save
+
+    def filling(self, name, content):
+        if not state["full"]:
+            return save(self, name, content)
+        path = self.path(name)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"RIFF half a file")
+        raise OSError(state["error"], os.strerror(state["error"]))
+
+    monkeypatch.setattr(FileSystemStorage, "_save", filling)
+    return state

@@ -502,6 +502,44 @@ def _check_content(content_type: str, head: bytes) -> None:
         )
 
 
+class StorageRefused(Exception):
+    """The recordings' storage would not take the file (a full or read-only disk, a bucket
+    that refuses): nothing was stored, no partial file is left, the call is unchanged.
+    The transports answer "unavailable, retry" (503 / code 9), naming the storage."""
+
+    RETRY_AFTER_SECONDS = 60
+
+    def __init__(self, error: BaseException) -> None:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        self.message = (
+            f"The recordings storage cannot take the file now ({reason}); nothing was "
+            "stored. Try again later."
+        )
+        super().__init__(self.message)
+
+
+def _write_file(call: Call, filename: str, content: IO[bytes]) -> str:
+    """Write the recording file for `call`; its stored name. StorageRefused when the storage
+    fails, after deleting whatever part of the file it wrote (a full disk keeps nothing)."""
+    field = call.recording.field
+    storage = field.storage
+    # The name is chosen here, not inside save(), so that a write that fails half-way
+    # still knows which file to delete.
+    name = storage.get_available_name(
+        field.generate_filename(call, filename), max_length=field.max_length
+    )
+    try:
+        return storage.save(name, File(content), max_length=field.max_length)
+    except Exception as error:
+        try:
+            if storage.exists(name):
+                storage.delete(name)
+        except Exception:
+            logger.warning("Could not delete the partial recording file %s", name)
+        logger.warning("The recordings storage refused a file: %s", type(error).__name__)
+        raise StorageRefused(error) from error
+
+
 def _save_recording(
     call: Call,
     content: IO[bytes],
@@ -521,8 +559,8 @@ def _save_recording(
             locked = Call.objects.select_for_update().get(pk=call.pk)
             previous = locked.recording.name or ""
             extension = recording_types.EXTENSIONS.get(content_type, ".bin")
-            locked.recording.save(f"{locked.pk}{extension}", File(content), save=False)
-            saved = locked.recording.name
+            saved = _write_file(locked, f"{locked.pk}{extension}", content)
+            locked.recording.name = saved
             locked.recording_content_type = content_type
             locked.recording_sha256 = sha256
             locked.save(

@@ -194,6 +194,12 @@ class RecordingView(IngestView):
             )
         except BodyStalled:
             raise RequestTimeout() from None
+        except services.StorageRefused as refused:
+            return Response(
+                {"detail": refused.message},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(refused.RETRY_AFTER_SECONDS)},
+            )
         except services.RecordingRejected as rejected:
             raise _REJECTIONS[rejected.problem](rejected.reason) from None
         except Call.DoesNotExist:

@@ -214,3 +214,41 @@ def test_an_upload_whose_body_stops_arriving_is_answered_408_and_stores_nothing(
     call.refresh_from_db()
     assert not call.recording
     assert not [path for path in media.rglob("*") if path.is_file()]
+
+
+# --- A full or read-only media disk (issue 19, item 4) --------------------------------------
+
+
+def stored_files(media) -> list:
+    return [path for path in media.rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize("error", ["ENOSPC", "EROFS"])
+def test_a_full_or_read_only_disk_is_a_503_naming_storage_and_leaves_no_file(
+    api, media, full_disk, error
+):
+    import errno
+
+    full_disk["error"] = getattr(errno, error)
+    call = CallFactory()
+
+    response = put(api, call, WAV)
+
+    assert response.status_code == 503
+    assert "recordings storage" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert stored_files(media) == []
+    call.refresh_from_db()
+    assert not call.recording
+
+
+def test_uploads_work_again_as_soon_as_space_is_back(api, media, full_disk):
+    call = CallFactory()
+    assert put(api, call, WAV).status_code == 503
+
+    full_disk["full"] = False
+    response = put(api, call, WAV)
+
+    assert response.status_code == 201
+    call.refresh_from_db()
+    assert [path.read_bytes() for path in stored_files(media)] == [WAV]

@@ -21,6 +21,7 @@ from calls.services import (
     CallExists,
     PutRecording,
     RecordingRejected,
+    StorageRefused,
     add_call_with_recording,
     update_call_with_recording,
 )
@@ -98,6 +99,12 @@ class PutMedia(Action):
                 put = self._update(context, existing, fields, upload)
         except RecordingRejected as rejected:
             raise invalid(rejected.reason) from None
+        except StorageRefused as refused:
+            raise ApiError(
+                Code.UNAVAILABLE,
+                refused.message,
+                headers={"Retry-After": str(refused.RETRY_AFTER_SECONDS)},
+            ) from None
         except ValidationError as error:
             raise invalid(_first_message(error)) from None
         verb = "created" if put.created else "updated"

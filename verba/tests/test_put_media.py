@@ -294,3 +294,18 @@ def test_an_upload_racing_another_of_the_same_new_call_updates_it(put, monkeypat
     assert response.content.decode() == f"{CALL_ID}\n"
     call = Call.objects.get()
     assert call.recording.read() == OTHER_RECORDING
+
+
+def test_a_full_media_disk_is_code_9_naming_storage_and_leaves_neither_call_nor_file(
+    put, media_root, full_disk
+):
+    response = put(**CALL)
+
+    assert response.status_code == 503
+    assert code_of(response) == 9
+    assert "recordings storage cannot take the file" in message_of(response)
+    assert int(response["Retry-After"]) > 0
+    assert not Call.objects.exists() and stored_files(media_root) == []
+
+    full_disk["full"] = False
+    assert code_of(put(**CALL)) == 0
