@@ -45,10 +45,10 @@ KEY_FIELDS = (
     "audit",
     "last_used_at",
 )
-# What the token checks and last_used read; of the user only what the checks need: the
-# password hash and personal data stay in the database.
+# What the token checks and last_used read; of the user only what the checks and the access
+# log need: the password hash and personal data stay in the database.
 SESSION_FIELDS = ("id", "api_key_id", "user_id", "expires_at", "released_at", "last_used_at")
-USER_FIELDS = ("id", "is_active", "is_superuser")
+USER_FIELDS = ("id", "username", "is_active", "is_superuser")
 
 KEY = ModelColumns(ApiKey, KEY_FIELDS)
 SESSION = ModelColumns(ApiSession, SESSION_FIELDS)

@@ -1,7 +1,9 @@
 """GetCallID (§7.1): the GUID of the call named by extension+status, platformCallID or
 nativeID."""
 
+from access_log.models import Kind
 from verba.actions import Action, Context, register
+from verba.actions.access import record_read
 from verba.actions.lookup import CallNaming, NamingForm, find_call, names_a_call
 from verba.answers import Answer, Value
 from verba.forms import ActionForm
@@ -27,6 +29,7 @@ class GetCallID(Action):
             arrived_at=context.arrived_at,
             doing="retrieve the call identifier",
         )
+        record_read(context, Kind.VIEW, self.name, call.pk)
         return Answer(
             type=self.name, values=(Value("CallID", "callID", str(call.pk)),), call_id=call.pk
         )

@@ -2,8 +2,10 @@
 
 from django.utils import timezone
 
+from access_log.models import Kind
 from calls.metadata import metadata_by_call
 from verba.actions import Action, Context, register
+from verba.actions.access import record_read
 from verba.actions.lookup import BY_ANY, find_call, names_a_call
 from verba.actions.options import return_metadata
 from verba.answers import Answer
@@ -28,6 +30,7 @@ class GetCallInformation(Action):
             form.call, arrived_at=context.arrived_at, doing="retrieve the call information"
         )
         metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
+        record_read(context, Kind.VIEW, self.name, call.pk)
         return Answer(
             type=self.name,
             records=one_call(call, now=timezone.now(), metadata=metadata),

@@ -35,4 +35,4 @@ class GetMedia(MediaAction):
                 filename=f"{call.pk}{extension_for(content_type)}",
                 as_attachment=True,
             )
-        return media_answer(self, call, response)
+        return media_answer(context, self, call, response, format=content_type)

@@ -107,4 +107,4 @@ class GetWaveform(MediaAction):
         response["Content-Disposition"] = content_disposition_header(
             as_attachment=True, filename=f"{call.pk}.png"
         )
-        return media_answer(self, call, response)
+        return media_answer(context, self, call, response, format="png")

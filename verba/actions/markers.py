@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
+from access_log.models import Kind
 from calls.markers import MarkerRefused, Mode, add_marker, check_name, markers_of
 from calls.models import Call, Marker
 from verba.actions import Action, Context, register
+from verba.actions.access import changing, record_read
 from verba.actions.lookup import BY_ID, BY_ID_OR_EXTENSION, find_call, names_a_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
@@ -102,7 +104,9 @@ class AddMarker(_ChangeAction):
             doing=ADDING,
         )
         try:
-            marker = add_marker(call.pk, name, mode, start_ms=start, end_ms=end)
+            with changing(context, Kind.CHANGE, self.name, call.pk) as detail:
+                marker = add_marker(call.pk, name, mode, start_ms=start, end_ms=end)
+                detail["change"] = describe(marker, mode)
         except MarkerRefused as refused:
             raise invalid(refused.message) from None
         except Call.DoesNotExist:
@@ -124,4 +128,6 @@ class GetMarkers(Action):
             arrived_at=context.arrived_at,
             doing="retrieve the markers",
         )
-        return Answer(type=self.name, records=marker_list(markers_of(call)), call_id=call.pk)
+        markers = markers_of(call)
+        record_read(context, Kind.VIEW, self.name, call.pk)
+        return Answer(type=self.name, records=marker_list(markers), call_id=call.pk)

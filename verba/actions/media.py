@@ -13,16 +13,19 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.http import HttpResponse
 from django.utils import timezone
 
+from access_log.models import Kind
 from calls.models import Call
 from recordings import audio, work
 from recordings.encoded import EncodedRecording
 from recordings.serving import ranged_response
 from shared import cpu_pool
 from verba.actions import Action, Context
+from verba.actions.access import record_read
 from verba.actions.lookup import CallNaming, NamedCall, NamingForm, find_call
 from verba.answers import Answer
 from verba.codes import ApiError, Code, invalid
@@ -150,7 +153,11 @@ def reading_recording(call: Call, action: str) -> Iterator[None]:
         raise ApiError(Code.NOT_FOUND, MISSING) from None
 
 
-def media_answer(action: MediaAction, call: Call, response: HttpResponse) -> Answer:
+def media_answer(
+    context: Context, action: MediaAction, call: Call, response: HttpResponse, **detail: Any
+) -> Answer:
+    """The media as the answer, once its download is in the access log."""
+    record_read(context, Kind.DOWNLOAD, action.name, call.pk, **detail)
     return Answer(type=action.name, call_id=call.pk, media=response)
 
 
@@ -172,4 +179,4 @@ def encoded_answer(
         as_attachment=True,
         honour_range=honour_range,
     )
-    return media_answer(action, call, response)
+    return media_answer(context, action, call, response, format=fmt.name)

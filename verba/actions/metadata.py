@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from access_log.models import Kind
 from calls.metadata import MetadataRefused, attach_metadata, check_values
 from calls.models import Call
 from verba.actions import Context, register, reserved_names
+from verba.actions.access import changing
 from verba.actions.lookup import BY_ID_OR_EXTENSION, find_call, names_a_call
 from verba.actions.retention import _ChangeAction
 from verba.answers import Answer
@@ -51,7 +53,9 @@ class AttachMetaData(_ChangeAction):
                 arrived_at=context.arrived_at,
                 doing=ATTACHING,
             )
-            result = attach_metadata(call.pk, values)
+            with changing(context, Kind.CHANGE, self.name, call.pk) as detail:
+                result = attach_metadata(call.pk, values)
+                detail["change"] = result.describe()
         except MetadataRefused as refused:
             raise invalid(refused.message) from None
         except Call.DoesNotExist:

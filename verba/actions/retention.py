@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from access_log.models import Kind
 from calls.deletion import CallIsHeld, CallIsKept, Deletion, delete_call, set_keep
 from calls.models import Call
 from retention.services import HELD_MESSAGE
 from verba.actions import Action, Context, KeyPermission, register
+from verba.actions.access import changing
 from verba.actions.lookup import BY_ANY, BY_ID_OR_EXTENSION, CallNaming, find_call, names_a_call
 from verba.answers import Answer
 from verba.codes import ApiError, Code, call_not_found, invalid
@@ -59,12 +61,14 @@ class KeepCall(_ChangeAction):
             arrived_at=context.arrived_at,
             doing=KEEPING,
         )
+        context.change = "kept" if keep else "keep mark cleared"
         try:
-            set_keep(call.pk, keep)
+            with changing(context, Kind.CHANGE, self.name, call.pk) as detail:
+                set_keep(call.pk, keep)
+                detail["change"] = context.change
         except Call.DoesNotExist:
             # Deleted between the lookup and the change.
             raise call_not_found(KEEPING) from None
-        context.change = "kept" if keep else "keep mark cleared"
         return Answer(type=self.name, call_id=call.pk)
 
 
@@ -81,16 +85,20 @@ class DeleteCall(_ChangeAction):
             doing=DELETING,
         )
         try:
-            outcome = delete_call(call.pk, by=_who(context))
+            with changing(context, Kind.DELETE, self.name, call.pk) as detail:
+                outcome = delete_call(call.pk, by=_who(context))
+                context.change = (
+                    "deleted"
+                    if outcome is Deletion.DELETED
+                    else "marked: deleted when the call ends"
+                )
+                detail["change"] = context.change
         except CallIsKept:
             raise ApiError(Code.ACCESS_DENIED, KEPT) from None
         except CallIsHeld:
             raise ApiError(Code.ACCESS_DENIED, HELD_MESSAGE) from None
         except Call.DoesNotExist:
             raise call_not_found(DELETING) from None
-        context.change = (
-            "deleted" if outcome is Deletion.DELETED else "marked: deleted when the call ends"
-        )
         return Answer(type=self.name, call_id=call.pk)
 
 

@@ -9,10 +9,12 @@ from typing import TypeVar
 
 from django.utils import timezone
 
+from access_log.models import Kind
 from calls import rules
 from calls.metadata import metadata_by_call
 from search.search_calls import CdrStatus, OrderBy, PeriodSearch, search_period
 from verba.actions import Action, Context, register
+from verba.actions.access import record_read
 from verba.actions.options import return_metadata
 from verba.answers import Answer
 from verba.call_records import call_list
@@ -123,4 +125,22 @@ class SearchCalls(Action):
         now = timezone.now()
         calls = search_period(search, offset=page_first, limit=page_length, now=now)
         metadata = metadata_by_call([c.pk for c in calls]) if with_metadata else None
+        record_read(
+            context, Kind.SEARCH, self.name, criteria=_criteria(context.params), count=len(calls)
+        )
         return Answer(type=self.name, records=call_list(calls, now=now, metadata=metadata))
+
+
+# What a search's access event keeps of its request: its criteria, as given.
+CRITERIA = ("start", "end", "status", "anynum", "anyname", "orderby", "order")
+PAGE = ("pagelen", "pagefirst")
+REPEATABLE = ("anynum", "anyname")
+
+
+def _criteria(params: Params) -> dict[str, str | list[str]]:
+    given: dict[str, str | list[str]] = {}
+    for name in (*CRITERIA, *PAGE):
+        values = params.get_all(name)
+        if values:
+            given[name] = values if name in REPEATABLE else values[0]
+    return given
