@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from apikeys import secrets
 from apikeys.models import ApiKey
-from apikeys.networks import normalize_networks, split_networks
+from shared.networks import normalize_networks, split_networks
 
 
 class NetworksField(forms.CharField):

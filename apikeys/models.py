@@ -9,7 +9,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
-from apikeys.networks import Network, address_allowed, normalize_networks, parse_network
+from shared.networks import Network, address_allowed, normalize_networks, parse_network
 
 NAME_MIN_LENGTH = 3
 NAME_MAX_LENGTH = 128

@@ -374,7 +374,7 @@ _lockout_minutes = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The same client address as everywhere else (X-Forwarded-For only from TRUSTED_PROXIES).
-AXES_CLIENT_IP_CALLABLE = "apikeys.clients.client_address"
+AXES_CLIENT_IP_CALLABLE = "shared.clients.client_address"
 # Attempts while locked out neither count nor extend the lockout: it ends on time.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Failures only: no row per successful login.

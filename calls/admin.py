@@ -18,8 +18,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import connections, transaction
 from django.db.models import Max, Min, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -28,6 +29,9 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 from import_export.signals import post_export
 
+from access_log.admin import who_accessed
+from access_log.models import Kind, Surface
+from access_log.services import Actor, record_access
 from calls import deletion, links, rules, signals, states
 from calls.either_side import SidedQuerySet, any_of, term_conditions, term_sides
 from calls.models import Call, Marker, MetadataField, MetadataValue
@@ -42,6 +46,7 @@ from calls.services import (
 )
 from calls.states import FILTER_CHOICES
 from recordings import types as recording_types
+from shared.clients import client_address
 from shared.paginators import BoundedCountPaginator
 
 
@@ -340,6 +345,7 @@ class CallAdmin(ImportExportModelAdmin):
         "recording_sha256",
         "created_at",
         "updated_at",
+        "access_history",
     ]
     inlines = [MetadataValueInline, MarkerInline]
     fieldsets = [
@@ -371,6 +377,7 @@ class CallAdmin(ImportExportModelAdmin):
             },
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
+        ("Who accessed this call", {"fields": ["access_history"]}),
     ]
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
@@ -428,13 +435,20 @@ class CallAdmin(ImportExportModelAdmin):
     def recording_file(self, obj: Call) -> str:
         if not obj.recording:
             return "-"
-        url = reverse("calls:recording", args=[obj.pk])
+        url = reverse("calls:download", args=[obj.pk])
         return format_html(
             '<a href="{}">{}</a> ({})',
             url,
             obj.recording.name.rsplit("/", 1)[-1],
             obj.recording_content_type or "type unknown",
         )
+
+    @admin.display(description="latest accesses")
+    def access_history(self, obj: Call) -> str:
+        request = getattr(obj, "_admin_request", None)
+        if request is None or obj._state.adding:
+            return "-"
+        return who_accessed(obj.pk, request)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         obj = super().get_object(request, object_id, from_field)
@@ -471,12 +485,51 @@ class CallAdmin(ImportExportModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
+        if change:
+            # Inside the admin's transaction: the edit and its event commit together.
+            changed = [*form.changed_data, *(f.prefix for f in formsets if f.has_changed())]
+            record_access(
+                Kind.CHANGE, _actor(request), call_id=form.instance.pk, detail={"fields": changed}
+            )
         if getattr(form, "call_changed", False):
             return
         if any(formset.has_changed() for formset in formsets):
             # Custom metadata or markers edited: the call changed, in this transaction.
             call = Call.objects.get(pk=form.instance.pk)
             signals.changed(call, signals.Change.UPDATED)
+
+    # --- the access log: each page of calls shown, each call opened, changed or deleted ---
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = (
+            response.context_data.get("cl") if isinstance(response, TemplateResponse) else None
+        )
+        if changelist is not None and request.method == "GET":
+            record_access(
+                Kind.SEARCH,
+                _actor(request),
+                detail={
+                    "criteria": _criteria(request),
+                    "count": len(changelist.result_list),
+                    "matching": str(changelist.result_count),
+                },
+            )
+        return response
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Call | None = None,
+    ) -> HttpResponse:
+        if obj is not None and not add:
+            record_access(Kind.VIEW, _actor(request), call_id=obj.pk)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def delete_model(self, request: HttpRequest, obj: Call) -> None:
         # As DeleteCall does: the recording file goes with the row, after the commit.
@@ -485,7 +538,16 @@ class CallAdmin(ImportExportModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         # get_deleted_objects has refused held calls already; CallIsHeld here means a hold
         # came in between, and the whole delete is refused by the admin's error handling.
-        deletion.delete_calls_now(queryset, by=request.user.get_username())
+        # The calls are locked first, so that the access log's events name exactly the calls
+        # deleted; they commit with the deletion.
+        with transaction.atomic():
+            doomed = [call.pk for call in queryset.select_for_update().only("pk")]
+            deletion.delete_calls_now(
+                Call.objects.filter(pk__in=doomed), by=request.user.get_username()
+            )
+            actor = _actor(request)
+            for call_id in doomed:
+                record_access(Kind.DELETE, actor, call_id=call_id)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """The admin's delete confirmation: a held call is listed as one the user may not
@@ -509,10 +571,20 @@ class CallAdmin(ImportExportModelAdmin):
     ) -> HttpResponseBase:
         """A CSV export is streamed, with the bytes import-export's would have (the other
         formats, none offered today, are built in memory by import-export)."""
-        if not isinstance(file_format, CSV):
-            return super()._do_file_export(file_format, request, queryset, export_form)
         if not self.has_export_permission(request):
             raise PermissionDenied
+        # Counted before the first byte leaves, so the event can say how many rows went.
+        record_access(
+            Kind.EXPORT,
+            _actor(request),
+            detail={
+                "criteria": _criteria(request),
+                "count": queryset.count(),
+                "format": file_format.get_title(),
+            },
+        )
+        if not isinstance(file_format, CSV):
+            return super()._do_file_export(file_format, request, queryset, export_form)
         # What import-export hands its resource for a text format.
         options = {
             "force_native_type": False,
@@ -541,3 +613,18 @@ class CallAdmin(ImportExportModelAdmin):
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("calls.view_call")
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(
+        surface=Surface.ADMIN, user=request.user.get_username(), client=client_address(request)
+    )
+
+
+def _criteria(request: HttpRequest) -> dict[str, str | list[str]]:
+    """The list's search and filters as the URL gives them (the admin's own parameters)."""
+    return {
+        name: values[0] if len(values) == 1 else values
+        for name, values in request.GET.lists()
+        if name not in ("p", "o", "_changelist_filters")
+    }

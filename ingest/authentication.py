@@ -5,10 +5,10 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Pe
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from apikeys.clients import client_address
 from apikeys.models import ApiKey
 from apikeys.selectors import api_key_for_secret
 from apikeys.services import touch_api_key
+from shared.clients import client_address
 
 HEADER = "X-Api-Key"
 INVALID_KEY_MESSAGE = "Invalid API key: it is unknown, revoked or expired."

@@ -9,6 +9,7 @@ urlpatterns = [
     path("calls/", views.call_list, name="list"),
     path("calls/<uuid:pk>/", views.call_detail, name="detail"),
     path("calls/<uuid:pk>/recording", views.call_recording, name="recording"),
+    path("calls/<uuid:pk>/download", views.call_download, name="download"),
     path("calls/<uuid:pk>/waveform.png", views.call_waveform, name="waveform"),
     # Verba's documented deep links ("Direct URL Access"), kept so that URLs handed out by
     # GetCallURL and links built for Verba keep working.

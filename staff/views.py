@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_safe
 
+from access_log.models import Kind, Surface
+from access_log.services import Actor, record_access, record_play
 from calls.links import call_url
 from calls.markers import length_ms, markers_of
 from calls.metadata import metadata_of
@@ -28,6 +30,7 @@ from calls.states import State, call_state
 from recordings import audio, serving, work
 from search.staff_list import CallSearch, Cursor, search_calls
 from shared import cpu_pool
+from shared.clients import client_address
 from shared.guids import parse_guid
 from staff.forms import CallSearchForm
 
@@ -57,7 +60,17 @@ def say_logged_out(sender: object, request: HttpRequest | None, **kwargs: object
 def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
     if request.user.has_perm(VIEW_CALL):
-        context["ongoing"] = search_calls(CallSearch(state=State.IN_PROGRESS), per_page=10).calls
+        ongoing = search_calls(CallSearch(state=State.IN_PROGRESS), per_page=10).calls
+        record_access(
+            Kind.SEARCH,
+            _actor(request),
+            detail={
+                "page": "home",
+                "criteria": {"state": str(State.IN_PROGRESS)},
+                "count": len(ongoing),
+            },
+        )
+        context["ongoing"] = ongoing
     return render(request, "home.html", context)
 
 
@@ -70,6 +83,11 @@ def call_list(request: HttpRequest) -> HttpResponse:
         )
     page = search_calls(
         form.search(), before=form.cleaned_data["before"], after=form.cleaned_data["after"]
+    )
+    record_access(
+        Kind.SEARCH,
+        _actor(request),
+        detail={"page": "list", "criteria": _criteria(request), "count": len(page.calls)},
     )
     return render(
         request,
@@ -118,18 +136,37 @@ def verba_call_detail(request: HttpRequest) -> HttpResponse:
 
 @staff_page
 def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The recording for the page's player: a `play` (its range requests are one)."""
+    call, response = _recording(request, pk, as_attachment=False)
+    record_play(_actor(request), call.pk)
+    return response
+
+
+@staff_page
+def call_download(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The recording as a file to save: a `download`."""
+    call, response = _recording(request, pk, as_attachment=True)
+    record_access(Kind.DOWNLOAD, _actor(request), call_id=call.pk)
+    return response
+
+
+def _recording(
+    request: HttpRequest, pk: uuid.UUID, *, as_attachment: bool
+) -> tuple[Call, HttpResponse]:
     call = get_object_or_404(Call.objects.only("id", "recording", "recording_content_type"), pk=pk)
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
-        return serving.recording_response(
+        response = serving.recording_response(
             request,
             call.recording,
             call.recording_content_type,
             filename=f"call-{call.pk}{PurePosixPath(call.recording.name).suffix}",
+            as_attachment=as_attachment,
         )
     except FileNotFoundError as missing:
         raise Http404("The recording file is missing.") from missing
+    return call, response
 
 
 @staff_page
@@ -188,6 +225,7 @@ def _timeline(call: Call) -> list[_TimelineMarker]:
 
 
 def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
+    record_access(Kind.VIEW, _actor(request), call_id=call.pk)
     return render(
         request,
         "calls/detail.html",
@@ -200,6 +238,21 @@ def _call_page(request: HttpRequest, call: Call) -> HttpResponse:
             "markers": _timeline(call),
         },
     )
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(
+        surface=Surface.STAFF, user=request.user.get_username(), client=client_address(request)
+    )
+
+
+def _criteria(request: HttpRequest) -> dict[str, str]:
+    """The list's search as the page was asked for it (its own fields only)."""
+    return {
+        name: request.GET[name]
+        for name in ("number", "date_from", "date_to", "state", "before", "after")
+        if request.GET.get(name)
+    }
 
 
 def _page_query(request: HttpRequest, name: str, cursor: Cursor | None) -> str:

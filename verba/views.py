@@ -22,12 +22,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apikeys.clients import client_address
 from apikeys.models import ApiKey, ApiSession
 from apikeys.selectors import key_digest_of, key_of, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
+from shared.clients import client_address
 from shared.sql import Ran, Read, run, run_anchored, run_together
 from verba.actions import Action, Context, ReadAhead, TokenRule, get_action, known_names
 from verba.answers import Answer

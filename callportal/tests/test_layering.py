@@ -86,6 +86,8 @@ def test_the_reader_sees_the_imports_that_are_allowed():
     assert "recordings" in imports_of("calls")
     assert "calls" in imports_of("longpoll")
     assert "search" in imports_of("staff")
+    assert "shared" in imports_of("access_log")
+    assert "access_log" in imports_of("verba")
     # The deletion paths in calls reach the holds and the ledger below them; the run that
     # applies the rules sits above calls.
     assert "retention" in imports_of("calls")

@@ -116,7 +116,7 @@ def test_an_audio_upload_is_stored_with_its_checked_type_and_replaces_the_old_fi
     assert row.recording.name != first
     assert stored_files(media_root) == [row.recording.name]
     page = admin_client.get(change_url(call)).content.decode()
-    assert f'href="/calls/{call.pk}/recording"' in page
+    assert f'href="/calls/{call.pk}/download"' in page
     assert "(audio/mpeg)" in page
 
 

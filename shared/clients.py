@@ -7,7 +7,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.http import HttpRequest
 
-from apikeys.networks import Network, address_allowed, parse_address, parse_network
+from shared.networks import Network, address_allowed, parse_address, parse_network
 
 
 @lru_cache(maxsize=8)
