@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from apikeys.clients import client_address
+from shared.clients import client_address
 
 PER_ADDRESS_SECONDS = 60.0
 _MAX_ADDRESSES = 10_000
