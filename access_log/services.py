@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from access_log.models import CALLLESS_KINDS, AccessEvent, Kind, Surface
+from shared.bulk import insert_rows
 
 # The range requests of one playback (same user, same call) within this time are one event.
 PLAY_WINDOW = timedelta(minutes=10)
@@ -82,19 +83,15 @@ def record_calls(
     if kind in CALLLESS_KINDS:
         raise ValueError(f"a {kind} event names no call")
     at = at or timezone.now()
-    AccessEvent.objects.bulk_create(
-        AccessEvent(
-            at=at,
-            kind=kind,
-            call_id=call_id,
-            user=actor.user or "",
-            api_key=actor.api_key or "",
-            surface=actor.surface,
-            client=actor.client,
-            detail=dict(detail or {}),
-        )
-        for call_id in call_ids
-    )
+    insert_rows(
+        AccessEvent,
+        ("at", "kind", "call_id", "user", "api_key", "surface", "client", "detail"),
+        (
+            (at, kind, call_id, actor.user or "", actor.api_key or "", actor.surface,
+             actor.client, dict(detail or {}))
+            for call_id in call_ids
+        ),
+    )  # fmt: skip
 
 
 def record_play(

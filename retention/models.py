@@ -8,8 +8,6 @@ this room sits below `calls` (docs/architecture.md) and `calls/deletion.py` can 
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.validators import MinLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Length
@@ -167,7 +165,7 @@ class PendingFileDeletion(models.Model):
     """
 
     name = models.CharField("file", max_length=255)
-    call = models.UUIDField("call ID", default=uuid.uuid4)
+    call = models.UUIDField("call ID", db_index=True)
     queued_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)

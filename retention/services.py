@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from retention.models import (
     RetentionRule,
     RuleChange,
 )
+from shared.bulk import insert_rows
 
 # The ledger's reasons besides retention's (retention.conditions.reason_for).
 DELETE_CALL = "DeleteCall"
@@ -156,29 +158,36 @@ def release_hold(hold: LegalHold, *, by: str, reason: str) -> LegalHold:
     return locked
 
 
-def ledger_entry(
-    call_id: uuid.UUID,
-    started_at: datetime,
-    *,
-    reason: str,
-    by: str,
-    recording_sha256: str,
-    deleted_at: datetime,
-) -> DeletionEntry:
-    """An unsaved ledger entry for one deleted call (the callers save them in bulk)."""
-    return DeletionEntry(
-        call=call_id,
-        started_on=started_at.astimezone(UTC).date(),
-        deleted_at=deleted_at,
-        reason=reason,
-        by=by,
-        recording_sha256=recording_sha256,
+@dataclass(frozen=True)
+class Deleted:
+    """What the ledger and the file queue keep of a deleted call."""
+
+    call_id: uuid.UUID
+    started_at: datetime
+    recording: str  # the file's storage name, or ""
+    recording_sha256: str
+
+
+def record_deletions(
+    calls: Sequence[Deleted], *, reason: str, by: str, deleted_at: datetime
+) -> None:
+    """Write one ledger entry per deleted call and queue each one's recording file, in the
+    caller's transaction (the one that deletes the calls). Thousands of rows per retention
+    batch: written without model instances (shared.bulk)."""
+    insert_rows(
+        DeletionEntry,
+        ("call", "started_on", "deleted_at", "reason", "by", "recording_sha256"),
+        (
+            (c.call_id, c.started_at.astimezone(UTC).date(), deleted_at, reason, by,
+             c.recording_sha256)
+            for c in calls
+        ),
+    )  # fmt: skip
+    insert_rows(
+        PendingFileDeletion,
+        ("name", "call", "queued_at", "attempts", "last_error"),
+        ((c.recording, c.call_id, deleted_at, 0, "") for c in calls if c.recording),
     )
-
-
-def file_to_delete(name: str, call_id: uuid.UUID, queued_at: datetime) -> PendingFileDeletion:
-    """An unsaved entry of the file queue, written with the deletion of its call."""
-    return PendingFileDeletion(name=name, call=call_id, queued_at=queued_at)
 
 
 def command_user() -> str:
