@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,12 +31,16 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
 from calls.models import Call
+from longpoll.clock import Clock
 from shared.connections import give_back_connection
 
 logger = logging.getLogger(__name__)
+
+# Every reading of the time and every wait for a window goes through this clock; tests put
+# a longpoll.clock.ManualClock here to close windows without waiting them out.
+clock: Clock = Clock()
 
 
 class TooManyWaiting(Exception):
@@ -210,7 +213,7 @@ class _Hub:
         with self._lock:
             waiter.known = known
             backlog, waiter.pending = waiter.pending, []
-            matches = waiter.judge([*present, *backlog], timezone.now())
+            matches = waiter.judge([*present, *backlog], clock.now())
         if matches:
             self._release([(waiter, matches)])
 
@@ -221,7 +224,7 @@ class _Hub:
             by_number.setdefault(seen.caller_number, []).append(seen)
             if seen.called_number != seen.caller_number:
                 by_number.setdefault(seen.called_number, []).append(seen)
-        now = timezone.now()
+        now = clock.now()
         satisfied = []
         with self._lock:
             for number, offered in by_number.items():
@@ -291,7 +294,7 @@ class _Hub:
                 since = (
                     min(w.arrived_at for group in self._waiters.values() for w in group) - _grace()
                 )
-            began = time.monotonic()
+            began = clock.monotonic()
             pause = settings.NEXT_POLL_SECONDS
             try:
                 self.offer(_look(numbers, since))
@@ -340,12 +343,12 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
     """
     window = timedelta(seconds=settings.NEXT_WINDOW_SECONDS)
     closes_at = arrived_at + window
-    remaining = min(window, closes_at - timezone.now()).total_seconds()
+    remaining = min(window, closes_at - clock.now()).total_seconds()
     waiter = _Waiter(
         number=number,
         arrived_at=arrived_at,
         closes_at=closes_at,
-        closes_at_monotonic=time.monotonic() + max(0.0, remaining),
+        closes_at_monotonic=clock.monotonic() + max(0.0, remaining),
     )
     since = arrived_at - _grace()
     # Registered before the first look, so nothing announced in between is lost.
@@ -357,7 +360,7 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
         if waiter.released.is_set():
             return waiter.result
         give_back_connection()
-        if waiter.released.wait(timeout=max(0.0, remaining)):
+        if clock.wait(waiter.released, max(0.0, remaining)):
             return waiter.result
         patience = settings.NEXT_POLL_SECONDS + _CLOSING_LOOK_PATIENCE_SECONDS
         if not _hub.wait_for_closing_look(waiter, timeout=patience):

@@ -1,7 +1,9 @@
 """`wait_for_next`, the `status=next` long poll, measured from the waiting side.
 
 Each test runs real threads against the real database (transactional, so that the waiting
-thread sees what another thread commits), with a short window to stay fast.
+thread sees what another thread commits), with a short window to stay fast. A test that
+needs the window to close without a call closes it by moving the long poll's clock on
+(`clock.advance`), not by waiting it out.
 """
 
 import threading
@@ -16,6 +18,7 @@ from django.utils import timezone
 from calls.models import Call
 from calls.tests.factories import CallFactory
 from longpoll import watcher as longpoll
+from longpoll.clock import ManualClock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,6 +33,25 @@ def short_window(settings):
     yield
     # The watcher must stop, and close its connection, once nobody waits.
     assert longpoll.wait_until_idle(timeout=5), "the watcher thread kept running"
+
+
+@pytest.fixture
+def clock(monkeypatch) -> ManualClock:
+    """The long poll's clock, moved on by the test."""
+    manual = ManualClock()
+    monkeypatch.setattr(longpoll, "clock", manual)
+    return manual
+
+
+def closed_without_a_call(waiting: "Waiting", clock: ManualClock, window: float = 2.0) -> list:
+    """Close the waiting request's window by the clock; what it answered, at once."""
+    waiting.wait_until_waiting()
+    clock.advance(window)
+    moved = time.monotonic()
+    result = waiting.join()
+    # Answered by the closing look, not after the window in real time.
+    assert waiting.returned_at - moved < 1.5
+    return result
 
 
 class Waiting:
@@ -105,19 +127,22 @@ def test_it_sees_a_call_written_by_another_process_within_a_second_without_annou
     assert waiting.returned_at - written_at < 1.0
 
 
-def test_it_answers_nothing_when_no_call_starts_before_the_window_closes():
-    started = time.monotonic()
+def test_it_answers_nothing_when_no_call_starts_before_the_window_closes(clock):
     waiting = Waiting()
+    waiting.wait_until_waiting()
 
-    assert waiting.join() == []
-    assert 1.9 < waiting.returned_at - started < 3.0
+    clock.advance(1.9)
+    # Just before the window closes it is still waiting.
+    assert waiting.returned_at is None and longpoll.waiting_count() == 1
+
+    assert closed_without_a_call(waiting, clock, window=0.1) == []
 
 
-def test_it_ignores_a_call_recorded_before_the_request_arrived():
+def test_it_ignores_a_call_recorded_before_the_request_arrived(clock):
     new_call(started_at=timezone.now() - timedelta(milliseconds=200))
     waiting = Waiting()
 
-    assert waiting.join() == []
+    assert closed_without_a_call(waiting, clock) == []
 
 
 def test_it_counts_a_call_recorded_after_arrival_that_started_within_the_grace():
@@ -129,13 +154,13 @@ def test_it_counts_a_call_recorded_after_arrival_that_started_within_the_grace()
     assert Waiting(arrived_at=arrived_at).join() == [call]
 
 
-def test_it_ignores_a_call_that_started_before_the_grace():
+def test_it_ignores_a_call_that_started_before_the_grace(clock):
     waiting = Waiting()
     waiting.wait_until_waiting()
 
     new_call(started_at=waiting.arrived_at - timedelta(seconds=3))
 
-    assert waiting.join() == []
+    assert closed_without_a_call(waiting, clock) == []
 
 
 def test_it_counts_a_call_written_between_arrival_and_the_start_of_waiting():
@@ -157,13 +182,13 @@ def test_it_finds_the_number_as_the_calling_party_too():
     assert waiting.join() == [call]
 
 
-def test_it_ignores_calls_on_other_numbers():
+def test_it_ignores_calls_on_other_numbers(clock):
     waiting = Waiting()
     waiting.wait_until_waiting()
 
     new_call(called_number="8857")
 
-    assert waiting.join() == []
+    assert closed_without_a_call(waiting, clock) == []
 
 
 def test_it_returns_both_calls_when_two_start_together_so_the_api_can_say_ambiguous():
@@ -196,7 +221,7 @@ def test_it_waits_for_a_call_recorded_ahead_of_its_start_until_it_starts():
     assert 0.4 < waiting.returned_at - written_at < 1.2
 
 
-def test_it_ignores_an_old_call_whose_start_time_is_moved_into_the_window():
+def test_it_ignores_an_old_call_whose_start_time_is_moved_into_the_window(clock):
     old = CallFactory(called_number=NUMBER)
     Call.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
     waiting = Waiting()
@@ -204,7 +229,7 @@ def test_it_ignores_an_old_call_whose_start_time_is_moved_into_the_window():
 
     Call.objects.filter(pk=old.pk).update(started_at=timezone.now(), ended_at=None)
 
-    assert waiting.join() == []
+    assert closed_without_a_call(waiting, clock) == []
 
 
 def test_it_releases_every_request_waiting_on_the_number_with_one_call():
@@ -239,7 +264,7 @@ def test_it_gives_its_database_connection_back_while_waiting():
         waiting.join()
 
 
-def test_one_watcher_serves_every_waiting_request():
+def test_one_watcher_serves_every_waiting_request(clock):
     waitings = [Waiting(number=f"10{n}") for n in range(10)]
     for waiting in waitings:
         waiting.wait_until_waiting()
@@ -247,13 +272,15 @@ def test_one_watcher_serves_every_waiting_request():
     watchers = [t for t in threading.enumerate() if t.name == "callportal-next-watcher"]
 
     assert len(watchers) == 1
+    clock.advance(2.0)
     for waiting in waitings:
         waiting.join()
 
 
-def test_it_refuses_a_request_beyond_the_most_it_may_hold_and_takes_one_again_later(settings):
+def test_it_refuses_a_request_beyond_the_most_it_may_hold_and_takes_one_again_later(
+    settings, clock
+):
     settings.NEXT_MAX_WAITING = 3
-    settings.NEXT_WINDOW_SECONDS = 1.0
     waitings = [Waiting(number=f"20{n}") for n in range(3)]
     for waiting in waitings:
         waiting.wait_until_waiting()
@@ -261,23 +288,23 @@ def test_it_refuses_a_request_beyond_the_most_it_may_hold_and_takes_one_again_la
     with pytest.raises(longpoll.TooManyWaiting):
         longpoll.wait_for_next(NUMBER, timezone.now())
 
+    clock.advance(2.0)
     for waiting in waitings:
         waiting.join()
-    assert Waiting().join() == []
+    assert closed_without_a_call(Waiting(), clock) == []
 
 
-def test_a_call_written_just_before_the_window_closes_is_still_answered(settings):
+def test_a_call_written_just_before_the_window_closes_is_still_answered(settings, clock):
     # The watcher looks only once inside the window (at its start), so only the look
     # made when the window closes can find this unannounced call.
     settings.NEXT_POLL_SECONDS = 30.0
     waiting = Waiting()
     waiting.wait_until_waiting()
-    time.sleep(0.5)
+    clock.advance(1.5)
 
     call = new_call()
 
-    assert waiting.join() == [call]
-    assert waiting.returned_at - waiting.started < 3.0
+    assert closed_without_a_call(waiting, clock, window=0.5) == [call]
 
 
 def test_a_released_request_does_not_reconnect_to_the_database():
