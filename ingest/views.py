@@ -22,6 +22,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access_log.models import Kind, Surface
+from access_log.services import Actor, record_access
 from calls import rules, services
 from calls.models import Call
 from ingest import selectors
@@ -29,6 +31,7 @@ from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, Can
 from ingest.exceptions import ingest_exception_handler
 from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
+from shared.clients import client_address
 from shared.connections import give_back_connection
 
 NOT_FOUND_MESSAGE = "No call with this id."
@@ -83,6 +86,15 @@ class IngestView(GenericAPIView):
         return Response(CallSerializer(call).data, status=status_code)
 
 
+# What a list request's access event keeps: its filters and page size, as given.
+LIST_CRITERIA = ("number", "started_after", "started_before", "page_size")
+
+
+def _actor(request: Request) -> Actor:
+    """For the access log: the key that reads calls back (a recorder, a connector)."""
+    return Actor(surface=Surface.API, api_key=request.auth.name, client=client_address(request))
+
+
 class CallListView(IngestView):
     pagination_class = CallPagination
 
@@ -97,6 +109,14 @@ class CallListView(IngestView):
         filters.is_valid(raise_exception=True)
         calls = selectors.list_calls(**filters.validated_data)
         page = self.paginate_queryset(calls)
+        criteria = {
+            name: request.query_params[name]
+            for name in LIST_CRITERIA
+            if name in request.query_params
+        }
+        record_access(
+            Kind.SEARCH, _actor(request), detail={"criteria": criteria, "count": len(page or [])}
+        )
         return self.get_paginated_response(CallSerializer(page, many=True).data)
 
     @extend_schema(
@@ -126,7 +146,9 @@ class CallListView(IngestView):
 class CallDetailView(IngestView):
     @extend_schema(operation_id="calls_read", summary="Read a call", responses=CallSerializer)
     def get(self, request: Request, call_id: str) -> Response:
-        return self.represent(self.get_call(call_id))
+        call = self.get_call(call_id)
+        record_access(Kind.VIEW, _actor(request), call_id=call.pk)
+        return self.represent(call)
 
     @extend_schema(
         operation_id="calls_update",

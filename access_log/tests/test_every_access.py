@@ -180,6 +180,29 @@ def test_an_api_user_with_a_token_is_named_beside_the_key(client, call, alice):
     assert token not in str(list(AccessEvent.objects.values()))
 
 
+def test_reading_calls_back_through_the_ingestion_api_is_recorded(client, call):
+    _, key = create_api_key("PBX connector", can_query=False, can_ingest=True)
+    headers = {"X-Api-Key": key}
+
+    listed = client.get("/api/v1/calls", {"number": "8856", "page_size": "5"}, headers=headers)
+    read = client.get(f"/api/v1/calls/{call.pk}", headers=headers)
+    written = client.patch(
+        f"/api/v1/calls/{call.pk}",
+        {"caller_name": "Ada"},
+        content_type="application/json",
+        headers=headers,
+    )
+
+    assert (listed.status_code, read.status_code, written.status_code) == (200, 200, 200)
+    connector = ("api", "", "PBX connector")
+    # A recorder writing its own calls accesses nothing; reading them back does.
+    assert events() == [("search", *connector, None), ("view", *connector, call.pk)]
+    assert AccessEvent.objects.get(kind="search").detail == {
+        "criteria": {"number": "8856", "page_size": "5"},
+        "count": 1,
+    }
+
+
 def test_an_admin_session_leaves_one_event_per_access(admin_user, call):
     other = CallFactory(called_number="9999")
     admin = Client(REMOTE_ADDR="203.0.113.5")
