@@ -31,6 +31,7 @@ import argparse
 import array
 import http.client
 import io
+import json
 import math
 import os
 import secrets
@@ -71,7 +72,7 @@ def main() -> int:
 
     django.setup()
     query_key, ingest_key = make_keys()
-    long_call = make_long_call()
+    long_call = make_long_call() if {1, 2} & set(args.parts) else ""
     make_finished_call()
     port = free_port()
     base = f"127.0.0.1:{port}"
@@ -80,10 +81,13 @@ def main() -> int:
         wait_until_up(base)
         print(describe_setup())
         print(f"load average before: {load_average()}")
-        transcodes(base, query_key, long_call, args.round)
-        stalled_uploads(base, query_key, ingest_key, long_call, args.stalled)
-        for clients in args.clients:
-            fairness(base, query_key, clients, args.duration)
+        if 1 in args.parts:
+            transcodes(base, query_key, long_call, args.round)
+        if 2 in args.parts:
+            stalled_uploads(base, query_key, ingest_key, long_call, args.stalled)
+        if 3 in args.parts:
+            for clients in args.clients:
+                fairness(base, query_key, clients, args.duration)
         print(f"load average after: {load_average()}")
     finally:
         server.terminate()
@@ -98,6 +102,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stalled", type=int, default=100)
     parser.add_argument("--clients", type=int, nargs="*", default=[300, 600])
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--parts", type=int, nargs="*", default=[1, 2, 3], help="1 2 3")
     return parser.parse_args()
 
 
@@ -401,11 +406,32 @@ def stalled_uploads(base: str, key: str, ingest_key: str, call_id: str, count: i
 
 
 def fairness(base: str, key: str, clients: int, duration: float) -> None:
+    """The clients run in a process of their own under gevent (one thread, cooperative
+    sockets): threads in this process would queue for its GIL, and that wait would count as
+    the server's."""
     print(f"\n3. {clients} keep-alive clients asking GetCallURL for {duration:.0f} s")
     path = api_path(key, action="GetCallURL", extension=NUMBER, status="last")
+    code = (
+        "from gevent import monkey; monkey.patch_all(); import sys; "
+        f"sys.path.insert(0, {str(ROOT / 'bench')!r}); import stalls; "
+        f"stalls.load({base!r}, {path!r}, {clients}, {duration})"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    took, failures = result["took"], result["failures"]
+    answered = len(took)
+    print(
+        f"   {answered} answered ({answered / duration:.0f}/s): {percentiles(took)}; "
+        f"mean {statistics.fmean(took) * 1000 if took else 0:.0f} ms; "
+        f"queue / throughput = {clients / max(answered / duration, 1) * 1000:.0f} ms; failures: "
+        + ", ".join(f"{kind} {n}" for kind, n in failures.items())
+    )
+
+
+def load(base: str, path: str, clients: int, duration: float) -> None:
+    """Run by fairness() in a gevent process: the clients; prints the results as JSON."""
     took: list[float] = []
     failures = {"503 / code 9": 0, "other status": 0, "connection error": 0}
-    lock = threading.Lock()
     stop = threading.Event()
 
     def client() -> None:
@@ -423,11 +449,10 @@ def fairness(base: str, key: str, clients: int, duration: float) -> None:
             except (OSError, http.client.HTTPException):
                 kind = "connection error"
                 connection.close()
-            with lock:
-                if kind is None:
-                    took.append(time.monotonic() - asked)
-                else:
-                    failures[kind] += 1
+            if kind is None:
+                took.append(time.monotonic() - asked)
+            else:
+                failures[kind] += 1
         connection.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
@@ -437,12 +462,7 @@ def fairness(base: str, key: str, clients: int, duration: float) -> None:
     stop.set()
     for thread in threads:
         thread.join(timeout=90)
-    answered = len(took)
-    print(
-        f"   {answered} answered ({answered / duration:.0f}/s): {percentiles(took)}; "
-        f"mean {statistics.fmean(took) * 1000 if took else 0:.0f} ms; failures: "
-        + ", ".join(f"{kind} {n}" for kind, n in failures.items())
-    )
+    print(json.dumps({"took": took, "failures": failures}))
 
 
 if __name__ == "__main__":
