@@ -82,7 +82,8 @@ def fill_calls(
                 """
                 INSERT INTO calls_call (id, caller_number, caller_name, called_number,
                     called_name, started_at, ended_at, direction, native_id, platform_call_id,
-                    keep, recording, recording_content_type, created_at, updated_at)
+                    keep, recording, recording_content_type, created_at, updated_at,
+                    delete_when_ended, delete_requested_by, recording_sha256)
                 SELECT gen_random_uuid(),
                        CASE WHEN n %% %(cycle)s = 0 THEN %(hot)s
                             ELSE '+4420' || (1000000 + n %% 50021) END,
@@ -97,7 +98,7 @@ def fill_calls(
                        'native-' || n,
                        n || '@pbx',
                        n %% 50 = 0,
-                       '', '', s.started, s.started
+                       '', '', s.started, s.started, false, '', ''
                 FROM generate_series(1, %(rows)s) AS n,
                      LATERAL (SELECT now() - (n * (%(days)s * 86400.0 / %(rows)s))
                                              * interval '1 second' AS started) AS s

@@ -12,9 +12,12 @@ day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "t
 Then it runs each SearchCalls query shape the API runs (search/search_calls.py, the same code)
 and prints PostgreSQL's planning and execution time, the buffers touched and the plan's top
 nodes, for: a one-day and a 31-day anynum search with the hot and with a typical number, a
-partial number, two numbers, an anyname search, a name and a number together, and a deep
-page. The goal (issue 10): ≤ 50 ms of database time for one day, ≤ 200 ms for 31 days.
-Each query runs once to warm the cache, then the median of 5 runs is reported.
+partial number, two numbers, the hot number's month in every `orderby` both ways, an
+anyname search, a name and a number together, and a deep page. `--json FILE` also writes
+the figures (bench/run.py reads them for its table). A shorter run keeps the month's shape:
+`--rows 2000000 --days 73` has the same calls per day as 10 M over 365 days. The goal
+(issue 10): ≤ 50 ms of database time for one day, ≤ 200 ms for 31 days. Each query runs
+once to warm the cache, then the median of 5 runs is reported.
 """
 
 import argparse
@@ -55,7 +58,8 @@ def migrate(database: str) -> None:
     )
 
 
-def measure(database: str) -> None:
+def measure(database: str) -> dict:
+    """Each case's figures (also printed): rows, planning and execution ms, the plan."""
     setup_django(database)
     from django.db import connection
     from django.utils import timezone
@@ -87,15 +91,25 @@ def measure(database: str) -> None:
         ("31 days, anynum extension (~5,000 calls)", search(month, number_parts=("7123",)), 0),
         ("31 days, anynum of 2 digits", search(month, number_parts=("42",)), 0),
         ("31 days, anynum hot + typical", search(month, number_parts=(HOT, typical)), 0),
-        (
-            "31 days, anynum hot, by duration",
-            search(month, number_parts=(HOT,), order_by=OrderBy.DURATION),
-            0,
+        # Every order, both ways, on the hot number's month (issue 24: by duration it read
+        # and sorted every match).
+        *(
+            (
+                f"31 days, anynum hot, {order.value} {'desc' if descending else 'asc'}",
+                search(month, number_parts=(HOT,), order_by=order, descending=descending),
+                0,
+            )
+            for order in OrderBy
+            for descending in (True, False)
         ),
-        (
-            "31 days, anynum hot, oldest first",
-            search(month, number_parts=(HOT,), descending=False),
-            0,
+        *(
+            (
+                f"31 days, anynum typical, {order.value} desc",
+                search(month, number_parts=(typical,), order_by=order),
+                0,
+            )
+            for order in OrderBy
+            if order is not OrderBy.START_TIME
         ),
         ("31 days, anynum hot, page 10", search(month, number_parts=(HOT,)), 900),
         ("1 day, anyname", search(day, name_parts=("caller 42",)), 0),
@@ -113,6 +127,7 @@ def measure(database: str) -> None:
         ),
     ]
     print(f"{'case':42} {'rows':>5} {'plan ms':>8} {'exec ms':>8} {'db ms':>8}  buffers")
+    results: dict = {"calls": total, "cases": {}}
     for label, query, offset in cases:
         figures = []
         for run in range(RUNS + 1):
@@ -134,6 +149,13 @@ def measure(database: str) -> None:
         )
         for plan in middle:
             print(f"    {plan['top']}")
+        results["cases"][label] = {
+            "rows": middle[-1]["rows"],
+            "db_ms": round(planning + execution, 2),
+            "goal_ms": 50.0 if label.startswith("1 day") else 200.0,
+            "plan": middle[-1]["top"][:160],
+        }
+    return results
 
 
 def _explain(connection, queryset) -> dict:
@@ -173,6 +195,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default="callportal_search_bench")
     parser.add_argument("--reuse", action="store_true", help="measure the existing database")
     parser.add_argument("--load-only", action="store_true", help="load, do not measure")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
     return parser.parse_args()
 
 
@@ -183,4 +206,7 @@ if __name__ == "__main__":
     else:
         load(args.database, args.rows, args.days)
     if not args.load_only:
-        measure(args.database)
+        figures = measure(args.database)
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(figures, out, indent=1)

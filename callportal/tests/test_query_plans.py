@@ -10,6 +10,7 @@ lookup into an OR with ORDER BY, a sequential scan or a big sort fails here.
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from apikeys.selectors import api_key_for_secret, session_read
 from apikeys.services import create_api_key, request_token
 from calls.selectors import Status, call_by_id, calls_by_status
 from ingest.selectors import list_calls
+from search.search_calls import OrderBy, PeriodSearch, search_period
 from shared.paginators import BoundedCountPaginator
 from shared.sql import explainable, run
 
@@ -31,6 +33,9 @@ HOT = "8856"
 OLD = "+442079460000"
 # `ongoing` may also read the small partial index of the calls without an end.
 NUMBER_INDEXES = {"call_caller_ended", "call_called_ended", "call_in_progress"}
+# ... and for an end still to come, the end index (SearchCalls' order by end) from now on:
+# only calls that have not ended yet are in that part of it (see _ends_to_come_only).
+LOOKUP_INDEXES = NUMBER_INDEXES | {"call_ended"}
 START_INDEXES = {"call_caller_started", "call_called_started"}
 # A hot number's newest calls are as soon found by walking the start-time index back
 # (one call in ten is the number's): the planner may take either. A number whose calls are
@@ -49,7 +54,8 @@ def calls() -> None:
             """
             INSERT INTO calls_call (id, caller_number, caller_name, called_number, called_name,
                 started_at, ended_at, direction, native_id, platform_call_id, keep,
-                delete_when_ended, recording, recording_content_type, created_at, updated_at)
+                delete_when_ended, recording, recording_content_type, created_at, updated_at,
+                delete_requested_by, recording_sha256)
             SELECT gen_random_uuid(),
                    CASE WHEN n %% 20 = 0 THEN %(hot)s
                         WHEN n > %(rows)s - 300 AND n %% 50 = 7 THEN %(old)s
@@ -59,7 +65,7 @@ def calls() -> None:
                    CASE WHEN n %% 1000 = 999 THEN NULL
                         ELSE now() - n * interval '5 minutes' + interval '2 minutes' END,
                    'inbound', 'native-' || n, n || '@pbx', false, false, '', '',
-                   now() - n * interval '5 minutes', now()
+                   now() - n * interval '5 minutes', now(), '', ''
             FROM generate_series(1, %(rows)s) AS n
             """,
             {"rows": ROWS, "hot": HOT, "old": OLD},
@@ -130,11 +136,19 @@ def test_a_call_id_lookup_reads_the_primary_key(calls):
     ids=["last", "ongoing", "ongoing,last"],
 )
 def test_extension_lookups_read_only_the_number_indexes(calls, number, statuses):
-    _assert_indexed(
-        lambda: calls_by_status(number, statuses, arrived_at=timezone.now()),
-        "calls_call",
-        NUMBER_INDEXES,
-    )
+    def lookup() -> None:
+        calls_by_status(number, statuses, arrived_at=timezone.now())
+
+    _assert_indexed(lookup, "calls_call", LOOKUP_INDEXES)
+    for sql, plan in _plans(lookup):
+        _ends_to_come_only(plan, sql)
+
+
+def _ends_to_come_only(plan: dict[str, Any], sql: str) -> None:
+    """The end index serves nothing but an end still to come (a range from now on)."""
+    for node in _nodes(plan):
+        if node.get("Index Name") == "call_ended":
+            assert node["Index Cond"].startswith("((ended_at > "), (node["Index Cond"], sql)
 
 
 def test_a_key_and_a_token_are_found_through_their_digest_indexes(django_user_model):
@@ -255,12 +269,13 @@ def test_a_get_call_url_request_reads_its_key_and_its_call_in_one_indexed_statem
     plans = [(sql, plan) for sql, plan in _plans(get_call_url) if "calls_call" in sql]
     # One statement (explained under a custom and under the generic plan).
     assert len({sql.rsplit(" [", 1)[0] for sql, _ in plans}) == 1, plans
-    allowed = NUMBER_INDEXES | {"calls_call_pkey"}
+    allowed = LOOKUP_INDEXES | {"calls_call_pkey"}
     for sql, plan in plans:
         # The key's (or session's) row drives a nested loop: without it the call's part
         # never runs, so an unknown key costs the calls table nothing.
         assert (plan["Node Type"], plan.get("Join Type")) == ("Nested Loop", "Left"), sql
         assert "calls_call" not in json.dumps(plan["Plans"][0]), sql
+        _ends_to_come_only(plan, sql)
         # As shipped (the database throttle store), the throttle's spend is the statement's
         # WITH: one row of the bucket, found through its primary key, its key by digest.
         [spend] = [n for n in _nodes(plan) if n["Node Type"] == "ModifyTable"]
@@ -283,3 +298,51 @@ def test_a_get_call_url_request_reads_its_key_and_its_call_in_one_indexed_statem
             assert node["Node Type"] not in {"Sort", "Seq Scan"} or node.get(
                 "Relation Name", ""
             ).startswith("auth_"), (node["Node Type"], sql)
+
+
+# SearchCalls: every order, either direction, a hot number's month and a rare number's.
+# The ends vary (as real calls' do; the lookups' table above has calls of one length), so
+# that an order by duration or end has as few ties as on a real table.
+SEARCH_INDEXES = {
+    "call_started",
+    "call_ended",
+    "call_duration",
+    "call_caller_started",
+    "call_called_started",
+    "call_in_progress",
+    "call_caller_number_trgm",
+    "call_called_number_trgm",
+}
+
+
+@pytest.fixture
+def varied_ends(calls) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE calls_call SET ended_at = started_at"
+            " + (abs(hashtext(id::text)) % 1800) * interval '1 second'"
+            " WHERE ended_at IS NOT NULL"
+        )
+        cursor.execute("VACUUM ANALYZE calls_call")
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM cannot run inside a transaction
+@pytest.mark.parametrize("number", [HOT, OLD])
+@pytest.mark.parametrize("descending", [True, False], ids=["desc", "asc"])
+@pytest.mark.parametrize("order_by", list(OrderBy))
+def test_every_search_calls_order_walks_an_index_instead_of_sorting_the_matches(
+    varied_ends, number, descending, order_by
+):
+    now = timezone.now()
+    month = PeriodSearch(
+        started_from=now - timedelta(days=35),
+        started_before=now - timedelta(days=4),
+        number_parts=(number,),
+        order_by=order_by,
+        descending=descending,
+    )
+
+    def first_page() -> None:
+        search_period(month, offset=0, limit=100, now=now)
+
+    _assert_indexed(first_page, "calls_call", SEARCH_INDEXES)
