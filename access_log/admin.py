@@ -50,8 +50,16 @@ class AccessEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
-    fields = ["at", "kind", "call_id", "user", "api_key", "surface", "client", "detail_text"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "at",
+        "kind",
+        "call_id",
+        "user",
+        "api_key",
+        "surface",
+        "client",
+        "detail_text",
+    )
 
     # --- read-only for everyone ---------------------------------------------------------
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.models import User
 from django.db.models import Expression, IntegerField, Q, QuerySet, Value
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -127,7 +129,7 @@ def _confirm(
         "action": action,
         "warning": warning,
         "button": button,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/apikeys/apikey/confirm_action.html", context)
 
@@ -196,7 +198,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="requests (24 h)", ordering="requests_24h")
     def requests_24h(self, obj: ApiKey) -> int | str:
-        return "-" if obj.requests_24h is None else obj.requests_24h
+        count: int | None = getattr(obj, "requests_24h", None)  # get_queryset's annotation
+        return "-" if count is None else count
 
     @admin.display(description=f"requests per day, last {USAGE_DAYS} days")
     def usage_chart(self, obj: ApiKey) -> str:
@@ -255,7 +258,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             can_ingest=data["can_ingest"],
             audit=data["audit"],
             expires_at=data["expires_at"],
-            created_by=request.user,
+            created_by=request.user if isinstance(request.user, User) else None,
         )
         obj.pk = key.pk
         obj.__dict__.update(
@@ -407,7 +410,7 @@ class ApiSessionAdmin(admin.ModelAdmin):
     ordering = ["-created_at"]
     actions = ["release_sessions"]
     # No token_digest anywhere: not listed, not shown, not editable.
-    fields = [
+    fields = readonly_fields = (
         "api_key",
         "user",
         "created_at",
@@ -415,8 +418,7 @@ class ApiSessionAdmin(admin.ModelAdmin):
         "released_at",
         "last_used_at",
         "client_address",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Sessions start only through RequestToken, which hands the token to the client.

@@ -154,6 +154,10 @@ class ApiSession(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
 
+    # Not stored: the permissions that the session's lookup checked for its user in the same
+    # query ("app_label.codename" → held), set by apikeys.selectors.session_read.
+    checked_permissions: dict[str, bool]
+
     class Meta:
         verbose_name = "API session"
         indexes = [models.Index(fields=["expires_at"], name="apisession_expires")]

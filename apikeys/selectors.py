@@ -71,9 +71,9 @@ def _session_sql(connection: BaseDatabaseWrapper) -> str:
     superuser, or the permission granted to the user or to one of the user's groups."""
     qn = connection.ops.quote_name
     user_model = get_user_model()
-    user_perms = user_model._meta.get_field("user_permissions").remote_field.through._meta
-    user_groups = user_model._meta.get_field("groups").remote_field.through._meta
-    group_perms = Group._meta.get_field("permissions").remote_field.through._meta
+    user_perms = user_model.user_permissions.through._meta
+    user_groups = user_model.groups.through._meta
+    group_perms = Group.permissions.through._meta
     permission = (
         f"JOIN {qn(Permission._meta.db_table)} p ON p.{qn('id')} = x.{qn('permission_id')} "
         f"JOIN {qn('django_content_type')} t ON t.{qn('id')} = p.{qn('content_type_id')} "

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -38,7 +38,7 @@ def create_api_key(
     can_ingest: bool = False,
     audit: bool = False,
     expires_at: datetime | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     groups: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is not stored anywhere.
@@ -127,7 +127,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def request_token(
     api_key: ApiKey,
-    user: AbstractBaseUser,
+    user: User,
     *,
     client_address: str | None = None,
     now: datetime | None = None,

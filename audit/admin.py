@@ -1,10 +1,13 @@
 """The audit trail in the admin: read-only, filterable, cheap on a large table."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 
 from audit.charts import RESULT_CODES, code_label
 from audit.models import ApiRequest
@@ -19,11 +22,12 @@ class ResultCodeFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
         return [(str(code), code_label(code)) for code in RESULT_CODES]
 
-    def queryset(self, request: HttpRequest, queryset):  # type: ignore[no-untyped-def]
-        if self.value() is None:
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
             return queryset
         try:
-            return queryset.filter(result_code=int(self.value()))
+            return queryset.filter(result_code=int(value))
         except ValueError:
             return queryset.none()
 
@@ -31,14 +35,14 @@ class ResultCodeFilter(admin.SimpleListFilter):
 class KeyFilter(admin.RelatedFieldListFilter):
     """By API key, with the requests that named no stored key said in words, not "-"."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.title = "API key"
-        self.empty_value_display = "No valid key"
+        self.empty_value_display = conditional_escape("No valid key")
 
 
 class TimeFilter(admin.DateFieldListFilter):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.title = "time"
 

@@ -66,7 +66,7 @@ def usage_chart_svg(usage: DailyUsage) -> SafeString:
         )
     for i, day in enumerate(usage.days):
         x = LEFT + i * slot + (slot - bar_w) / 2
-        y_base = TOP + plot_h
+        y_base: float = TOP + plot_h
         for code, counts in usage.by_code.items():
             n = counts[i]
             if not n:

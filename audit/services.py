@@ -38,6 +38,7 @@ from django.db import (
 
 from audit import rollup
 from audit.models import ApiRequest, HourlyUsage
+from shared.model_fields import concrete_field, related_model
 from shared.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -237,11 +238,11 @@ def _add_usage(objects: list[ApiRequest]) -> None:
     qn = connection.ops.quote_name
     table = qn(HourlyUsage._meta.db_table)
     key, hour_, code, requests = (
-        qn(HourlyUsage._meta.get_field(name).column)
+        qn(concrete_field(HourlyUsage, name).column)
         for name in ("api_key", "hour", "result_code", "requests")
     )
     values = ", ".join(["(%s, %s, %s, %s)"] * len(ordered))
-    params: list[object] = []
+    params: list[Any] = []
     for (key_id, hour, result_code), n in ordered:
         params += [key_id, connection.ops.adapt_datetimefield_value(hour), result_code, n]
     with connection.cursor() as cursor:
@@ -259,9 +260,11 @@ def _unlink_missing(objects: list[ApiRequest]) -> None:
     user_ids = {o.user_id for o in objects if o.user_id is not None}
     # The key model through the row's own foreign key: the trail names keys by id and never
     # imports apikeys (docs/decisions.md, "Layers").
-    keys = ApiRequest._meta.get_field("api_key").related_model
+    keys = related_model(ApiRequest, "api_key")
     live_keys = (
-        set(keys.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
+        set(keys._default_manager.filter(pk__in=key_ids).values_list("pk", flat=True))
+        if key_ids
+        else set()
     )
     live_users = (
         set(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", flat=True))

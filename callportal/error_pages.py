@@ -52,6 +52,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """A database that is down or refusing → 503 ("try again"); anything else → 500."""
     # Django calls this while handling the exception, which handler500 is not given.
     unavailable = isinstance(sys.exc_info()[1], OperationalError | InterfaceError)
+    response: HttpResponse
     if request.path == reverse("verba-api"):
         response = refused_request(request, Message.UNAVAILABLE, Code.UNAVAILABLE)
     elif _is_ingest(request):

@@ -97,7 +97,9 @@ def _request_secrets(request: HttpRequest | None) -> set[str]:
     if request is None:
         return set()
     found: set[str] = set()
-    for params in (request.GET, getattr(request, "_post", QueryDict())):
+    # The body's fields only if they were read already: reading them now could fail again.
+    posted = request.POST if hasattr(request, "_post") else QueryDict()
+    for params in (request.GET, posted):
         for name, values in params.lists():
             if SECRET_NAMES.search(name):
                 found.update(v.strip() for v in values)
@@ -116,6 +118,9 @@ class SecretScrubbingReporter(ExceptionReporter):
         if self.request is not None:
             data["request_GET_items"] = scrub_querydict(self.request.GET).items()
             data["request_insecure_uri"] = (
-                f"{self.request.scheme}://{self.request._get_raw_host()}{scrubbed_path(self.request)}"
+                # The raw host, as Django's own report shows it: get_host() would raise again
+                # for a host that ALLOWED_HOSTS refuses. Private, so not in django-stubs.
+                f"{self.request.scheme}://{self.request._get_raw_host()}"  # type: ignore[attr-defined]
+                f"{scrubbed_path(self.request)}"
             )
         return data

@@ -435,7 +435,7 @@ CPU_POOL_TIMEOUT_SECONDS = env.float("CPU_POOL_TIMEOUT_SECONDS", default=300.0)
 AUDIO_WORK_MAX = max(1, env.int("AUDIO_WORK_MAX", default=2))
 
 # --- Django REST framework ----------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     # responseType is the Business API's only format switch; DRF's own would answer 404/406.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -134,24 +134,26 @@ class SidedQuerySet(QuerySet):
     def with_sides(self, sides: list[QuerySet], leads: list[QuerySet] | None = None) -> Self:
         """This queryset (which must be the union of the disjoint `sides`), read side by
         side. `leads`, one per side, each holding its side, make a bounded count cheaper."""
-        clone = self._chain()
+        clone = self._chain()  # type: ignore[attr-defined]
         clone._sides = tuple(sides)
         clone._leads = tuple(leads or ())
         return clone
 
+    # QuerySet's cloning hooks are private, so django-stubs does not declare them; every
+    # queryset Django derives from this one passes through them.
     def _clone(self) -> Self:
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]
         clone._sides = self._sides
         clone._leads = self._leads
         return clone
 
     def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> Self:
-        clone = super()._filter_or_exclude(negate, args, kwargs)
+        clone = super()._filter_or_exclude(negate, args, kwargs)  # type: ignore[misc]
         clone._sides = None
         return clone
 
     def extra(self, *args: Any, **kwargs: Any) -> Self:
-        clone = super().extra(*args, **kwargs)
+        clone: Self = super().extra(*args, **kwargs)  # type: ignore[assignment]
         clone._sides = None
         return clone
 

@@ -171,6 +171,12 @@ def lookup_read(
     return Read(_LOOKUPS[ongoing, last, brief], tuple(params), partial(_found, _columns(brief)))
 
 
+def _end(call: Call) -> datetime:
+    if call.ended_at is None:  # the lookups' candidates are ended calls, never one without
+        raise ValueError(f"call {call.pk} has no end")
+    return call.ended_at
+
+
 def _found(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Found:
     # A call from a number to itself shows up in the scans of both columns.
     in_progress: dict[uuid.UUID, Call] = {}
@@ -179,7 +185,7 @@ def _found(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Found:
     candidates: dict[uuid.UUID, Call] = {}
     for call in columns.instances((r for r in rows if r[0] != 0), connection, start=1):
         candidates.setdefault(call.pk, call)
-    ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
+    ranked = sorted(candidates.values(), key=_end, reverse=True)
     if len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at:
         return list(in_progress.values())[:2], ranked[:2]
     return list(in_progress.values())[:2], ranked[:1]

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import IO, Any
+from functools import partial
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from calls import deletion, rules, signals
 from calls.models import Call
 from recordings import types as recording_types
 from recordings.encoded import delete_recording
+from shared.model_fields import concrete_field
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             call = _insert(call_id, fields)
             if call is not None:
                 signals.changed(call, signals.written(call, created=True, was_open=True))
-                transaction.on_commit(lambda: _announce(call), robust=True)
+                transaction.on_commit(partial(_announce, call), robust=True)
                 return UpsertResult(call, created=True, changed=True)
             # Another writer inserted this id between our look and our insert; its row is
             # committed now, so this write becomes an update of it.
@@ -91,7 +93,7 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             return UpsertResult(call, created=False, changed=True, deleted=True)
         if changed:
             call.save(update_fields=[*changed, "updated_at"])
-            transaction.on_commit(lambda: _announce(call), robust=True)
+            transaction.on_commit(partial(_announce, call), robust=True)
     return UpsertResult(call, created=False, changed=bool(changed))
 
 
@@ -245,14 +247,14 @@ def _upsert_postgresql(
     quote = connection.ops.quote_name
 
     def column(name: str, prefix: str = "") -> str:
-        return prefix + quote(meta.get_field(name).column)
+        return prefix + quote(concrete_field(Call, name).column)
 
     table = quote(meta.db_table)
     given = ", ".join(column(name) for name in ("id", *fields))
     updated = ", ".join(column(name) for name in fields)
     stored = ", ".join(column(name, f"{table}.") for name in fields)
     excluded = ", ".join(column(name, "EXCLUDED.") for name in fields)
-    nullable = [column(name) for name in fields if meta.get_field(name).null]
+    nullable = [column(name) for name in fields if concrete_field(Call, name).null]
     buffer = io.StringIO()
     # QUOTE_ALL writes None as a quoted empty string; FORCE_NULL turns it back into NULL
     # for nullable columns while text columns keep their empty strings.
@@ -355,9 +357,15 @@ _SPOOL_MEMORY_BYTES = 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
 
 
+class Readable(Protocol):
+    """A binary stream as store_recording reads it: `read(n)` until it answers b""."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def store_recording(
     call: Call,
-    content: IO[bytes],
+    content: Readable,
     declared_content_type: str,
     *,
     announced_size: int | None = None,
@@ -477,7 +485,7 @@ def _too_large(detail: str = "") -> RecordingRejected:
 
 
 def _copy_bounded(
-    content: IO[bytes], target: IO[bytes] | None, digest: "hashlib._Hash | None" = None
+    content: Readable, target: IO[bytes] | None, digest: "hashlib._Hash | None" = None
 ) -> int:
     """Copy `content` into `target` (or just count it), feeding `digest` on the way (the
     recording's SHA-256 costs no second read); refuses it one byte past the limit."""

@@ -187,6 +187,8 @@ def _record(planned: list[Call]) -> int:
     )[:RECORDED_CALLS]
     recorded = 0
     for call in chosen:
+        if call.duration is None:  # chosen among ended calls: never
+            continue
         seconds = min(4 + (call.pk.int % 5), max(int(call.duration.total_seconds()), 2))
         audio = synthetic_recording(seconds, seed=call.pk.int)
         store_recording(call, io.BytesIO(audio), RECORDING_CONTENT_TYPE)

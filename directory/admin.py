@@ -65,7 +65,8 @@ class DirectoryUserAdmin(UserAdmin):
     means a user name, an access level and extensions, not picking permissions."""
 
     inlines = [ProfileInline, ExtensionInline]
-    list_display = (*UserAdmin.list_display, "access")
+    # mypy cannot tell which model's admin UserAdmin's attribute belongs to (a generic class).
+    list_display = (*UserAdmin.list_display, "access")  # type: ignore[misc]
     list_select_related = ("directory_profile",)
 
     @admin.display(description="access")

@@ -186,7 +186,7 @@ def _read_extension(entry: Any, where: str, errors: list[str]) -> _Period | None
         errors.append(f"{where}: number must be text of 1 to {NUMBER_MAX_LENGTH} characters.")
         return None
     number = number.strip()
-    ends = []
+    ends: list[datetime | None] = []
     for key in ("from", "until"):
         value = entry.get(key)
         if value is None:

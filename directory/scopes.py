@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from directory.models import Access, Extension, Group
@@ -151,9 +151,7 @@ EVERYTHING = Scope()
 NOTHING = Scope(nothing=True)
 
 
-def user_scope(
-    user: AbstractBaseUser | AnonymousUser | None, *, access: str | None = None
-) -> Scope:
+def user_scope(user: User | AnonymousUser | None, *, access: str | None = None) -> Scope:
     """The calls `user` may see. `access` when already known (read with the user), else
     read from the directory."""
     if user is None or not user.is_authenticated or not user.is_active:

@@ -14,7 +14,7 @@ def profile_of(user: Any) -> Profile | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     try:
-        return user.directory_profile  # type: ignore[no-any-return]
+        return user.directory_profile
     except Profile.DoesNotExist:
         return None
 

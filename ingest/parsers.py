@@ -1,5 +1,6 @@
 """The ingestion API's JSON parser."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -13,7 +14,10 @@ class JsonParser(JSONParser):
     (`[[[[…` 5,000 deep) answered 400 like any other malformed body, not 500."""
 
     def parse(
-        self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         try:
             return super().parse(stream, media_type, parser_context)

@@ -131,7 +131,7 @@ class CallSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, Mapping):
-            errors = {
+            errors: dict[str, Any] = {
                 name: [READ_ONLY_MESSAGE if name in self.fields else UNKNOWN_FIELD_MESSAGE]
                 for name in data
                 if name not in self.fields or self.fields[name].read_only

@@ -1,7 +1,8 @@
 """The call ingestion API: thin views over calls.services and ingest.selectors."""
 
 import uuid
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -41,9 +42,10 @@ class AlwaysJson(DefaultContentNegotiation):
     """JSON whatever the client's Accept header says: no 406 for a recorder's odd default."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return (renderers[0], renderers[0].media_type)
+        first = next(iter(renderers))
+        return (first, first.media_type)
 
 
 class CallPagination(CursorPagination):
@@ -67,7 +69,7 @@ class IngestView(GenericAPIView):
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None
-    ) -> None:
+    ) -> NoReturn:
         if request.auth is None:
             raise NotAuthenticated(MISSING_KEY_MESSAGE)
         super().permission_denied(request, message, code)
@@ -108,7 +110,8 @@ class CallListView(IngestView):
         filters = CallListQuerySerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         calls = selectors.list_calls(**filters.validated_data)
-        page = self.paginate_queryset(calls)
+        # EitherSide is not a QuerySet, but does all the cursor paginator asks of one.
+        page = self.paginate_queryset(calls)  # type: ignore[arg-type]
         criteria = {
             name: request.query_params[name]
             for name in LIST_CRITERIA

@@ -208,14 +208,16 @@ def transcode(
     """
     if start < 0 or (end is not None and end <= start):
         raise ValueError("a segment needs 0 <= start < end")
-    output = stream = None
+    output: OutputContainer | None = None
+    stream: AudioStream | None = None
     # Decoded frames pass through a FIFO, which splits a frame where the segment begins or
     # ends; the encoder re-frames what it is given to its own frame size.
     fifo = av.AudioFifo()
-    skip = remaining = emitted = 0
+    skip = emitted = 0
+    remaining: int | None = 0
     try:
         for frame in _frames(source, max_seconds):
-            if output is None:
+            if output is None or stream is None:
                 output, stream = _output(out, fmt, frame)
                 skip = round(start * frame.sample_rate)
                 remaining = None if end is None else max(round(end * frame.sample_rate) - skip, 1)
@@ -224,7 +226,8 @@ def transcode(
             frame.pts = None
             fifo.write(frame)
             if skip:
-                skip -= fifo.read(min(skip, fifo.samples)).samples
+                dropped = fifo.read(min(skip, fifo.samples))
+                skip -= 0 if dropped is None else dropped.samples
                 if skip or not fifo.samples:
                     continue
             take = fifo.samples if remaining is None else min(remaining, fifo.samples)
@@ -234,7 +237,7 @@ def transcode(
                 remaining -= take
                 if not remaining:
                     break
-        if not emitted:
+        if not emitted or output is None or stream is None:
             raise OutsideRecording("the segment starts at or after the end of the recording")
         _encode(output, stream, None)
     finally:
@@ -253,6 +256,8 @@ def _output(
         layout=_layout(channels),
         options=dict(fmt.options),
     )
+    if not isinstance(stream, AudioStream):  # every AudioFormat names an audio codec
+        raise TypeError(f"{fmt.codec} is not an audio codec")
     stream.codec_context.flags |= av.codec.context.Flags.bitexact
     if fmt.bit_rate_per_channel:
         stream.bit_rate = fmt.bit_rate_per_channel * channels

@@ -40,6 +40,7 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
 
 from recordings import audio, work
 from recordings.serving import open_stored
@@ -84,7 +85,7 @@ _flights_lock = threading.Lock()
 
 
 def encoded_recording(
-    recording: File, fmt: audio.AudioFormat, *, max_seconds: float | None
+    recording: FieldFile, fmt: audio.AudioFormat, *, max_seconds: float | None
 ) -> EncodedRecording:
     """The stored recording in `fmt`: its kept copy, or transcoded now (and kept).
 
@@ -92,7 +93,7 @@ def encoded_recording(
     `max_seconds`), audio.UndecodableRecording, or OSError (FileNotFoundError) when the
     stored file is gone.
     """
-    storage: Storage = recording.storage  # type: ignore[attr-defined]
+    storage: Storage = recording.storage
     name = copy_name(recording.name or "", recording.size, fmt)
     kept = _kept(storage, name)
     if kept is not None:
@@ -139,7 +140,7 @@ def _stored(storage: Storage, name: str, size: int) -> EncodedRecording:
 
 
 def _transcode_and_keep(
-    recording: File,
+    recording: FieldFile,
     storage: Storage,
     name: str,
     fmt: audio.AudioFormat,
@@ -235,7 +236,7 @@ def forget(storage: Storage, recording_name: str) -> None:
 
 
 def encoded_segment(
-    recording: File,
+    recording: FieldFile,
     fmt: audio.AudioFormat,
     start: float,
     end: float,

@@ -17,11 +17,12 @@ import mimetypes
 import re
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from django.core.files import File
 from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 
 from recordings import audio
@@ -65,12 +66,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 def recording_response(
     request: HttpRequest,
-    recording: File,
+    recording: FieldFile,
     content_type: str,
     filename: str,
     *,
     as_attachment: bool = False,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A 200, 206 or 416 answer for `recording` (a FieldFile with a file in storage).
 
     `filename` is offered to browsers that save the file ("Download the recording").
@@ -100,7 +101,7 @@ def ranged_response(
     filename: str,
     as_attachment: bool = False,
     honour_range: bool = True,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A 200, 206 or 416 answer for a body of `size` bytes that `open_body` opens (seekable).
 
     The body is opened only when it is sent, and streamed in chunks: a 416 or a HEAD
@@ -109,11 +110,12 @@ def ranged_response(
     try:
         span = parse_range(request.headers.get("Range", ""), size) if honour_range else None
     except Unsatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return _common_headers(response)
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{size}"
+        return _common_headers(refused)
     first, last = span if span else (0, size - 1)
     length = max(last - first + 1, 0)
+    response: HttpResponseBase
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     else:
@@ -122,16 +124,16 @@ def ranged_response(
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(length)
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=as_attachment, filename=filename
-    )
+    disposition = content_disposition_header(as_attachment=as_attachment, filename=filename)
+    if disposition is not None:
+        response["Content-Disposition"] = disposition
     response = _common_headers(response)
     if not honour_range:
         response["Accept-Ranges"] = "none"
     return response
 
 
-def _common_headers(response: HttpResponse) -> HttpResponse:
+def _common_headers(response: HttpResponseBase) -> HttpResponseBase:
     response["Accept-Ranges"] = "bytes"
     # Staff-only content: browsers may keep it for seeking, shared caches must not.
     response["Cache-Control"] = "private, max-age=3600"
@@ -152,27 +154,28 @@ WAVEFORM_COLOURS = audio.WaveformColours(
 )
 
 
-def waveform_etag(recording: File) -> str:
+def waveform_etag(recording: FieldFile) -> str:
     """An ETag for the staff waveform of `recording`: it changes when the stored file does
     (a replacement gets a new name or size) or the drawing does."""
     drawing = (recording.name, recording.size, WAVEFORM_WIDTH, WAVEFORM_HEIGHT, WAVEFORM_COLOURS)
     return '"' + hashlib.sha256(repr(drawing).encode()).hexdigest()[:32] + '"'
 
 
-def open_recording(recording: File) -> IO[bytes]:
+def open_recording(recording: FieldFile) -> IO[bytes]:
     """A seekable, readable body of a stored recording, that streams from S3 buckets.
 
     django-storages' own S3 file object downloads the whole object before its first read
     (into memory by default); for S3 a reader that asks for the range from its position
     to the end, on the first read after a seek, is returned instead.
     """
-    return open_stored(recording.storage, recording.name)  # type: ignore[attr-defined]
+    return open_stored(recording.storage, recording.name or "")
 
 
 def open_stored(storage: Storage, name: str) -> IO[bytes]:
     """A seekable, readable body of the file `name` in `storage` (see open_recording)."""
     if hasattr(storage, "bucket") and hasattr(storage, "_normalize_name"):
-        return _S3RangeReader(storage.bucket.Object(storage._normalize_name(name)))
+        # Reads, seeks and closes as a file does: all that the callers ask of IO[bytes].
+        return cast(IO[bytes], _S3RangeReader(storage.bucket.Object(storage._normalize_name(name))))
     return storage.open(name, "rb")
 
 
@@ -251,7 +254,7 @@ def extension_for(content_type: str) -> str:
 OPAQUE = "application/octet-stream"
 
 
-def served_type(recording: File, content_type: str) -> str:
+def served_type(recording: FieldFile, content_type: str) -> str:
     """The Content-Type a recording is served with: the stored one, else guessed from its
     name; but only an allowed or well-known audio type, anything else is OPAQUE."""
     stored = content_type or _guess_type(recording.name or "")

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.files import File
+from django.db.models.fields.files import FieldFile
 
 from recordings import audio
 from recordings.serving import (
@@ -70,16 +70,16 @@ slots = _Slots()
 
 
 @contextmanager
-def local_path(recording: File) -> Iterator[str]:
+def local_path(recording: FieldFile) -> Iterator[str]:
     """A path on this machine from which the stored recording can be read.
 
     The file itself on local storage; from a bucket, a temporary copy made here (by the
     request, whose network waits let other requests run) and deleted afterwards.
     FileNotFoundError when the stored file is gone.
     """
-    storage = recording.storage  # type: ignore[attr-defined]
+    storage = recording.storage
     try:
-        path = storage.path(recording.name)
+        path = storage.path(recording.name or "")
     except NotImplementedError:
         path = None
     if path is not None:
@@ -95,7 +95,7 @@ def local_path(recording: File) -> Iterator[str]:
 
 
 def waveform(
-    recording: File,
+    recording: FieldFile,
     width: int,
     height: int,
     colours: audio.WaveformColours,
@@ -109,7 +109,7 @@ def waveform(
         return cpu_pool.run(_draw, path, width, height, colours, max_seconds)
 
 
-def staff_waveform(recording: File, *, max_seconds: float | None) -> bytes:
+def staff_waveform(recording: FieldFile, *, max_seconds: float | None) -> bytes:
     """The PNG drawn above the staff page's player, by the code that draws GetWaveform's."""
     return waveform(
         recording, WAVEFORM_WIDTH, WAVEFORM_HEIGHT, WAVEFORM_COLOURS, max_seconds=max_seconds

@@ -30,6 +30,8 @@ from django.conf import settings
 from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from shared.model_fields import concrete_field
+
 M = TypeVar("M", bound=models.Model)
 A = TypeVar("A")
 T = TypeVar("T")
@@ -63,7 +65,7 @@ class ModelColumns(Generic[M]):
 
     def value(self, name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
         """`value` adapted for a query parameter compared with field `name`."""
-        return self.model._meta.get_field(name).get_db_prep_value(value, connection)
+        return concrete_field(self.model, name).get_db_prep_value(value, connection)
 
     def instances(
         self, rows: Iterable[Sequence[Any]], connection: BaseDatabaseWrapper, start: int = 0
@@ -271,7 +273,9 @@ def run_anchored(
     sql = _ANCHORED.get(key)
     if sql is None:
         sql = _ANCHORED[key] = VendorSql(
-            partial(_anchored_sql, anchor=anchor.sql, first=first.sql, then=then and then.sql),
+            partial(
+                _anchored_sql, anchor=anchor.sql, first=first.sql, then=then.sql if then else None
+            ),
             "__".join(key),
             prepare=all(part.prepare for part in parts),
         )
@@ -288,8 +292,8 @@ def run_anchored(
     if then is None:
         return answer, first.decode([head[first_at + 1 :]]), None
     then_at = names.index("then_found")
-    found = [row[then_at + 1 :] for row in rows if row[then_at] is not None]
-    return answer, first.decode([head[first_at + 1 : then_at]]), Ran(then.decode(found))
+    then_rows = [row[then_at + 1 :] for row in rows if row[then_at] is not None]
+    return answer, first.decode([head[first_at + 1 : then_at]]), Ran(then.decode(then_rows))
 
 
 def _anchored_sql(

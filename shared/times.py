@@ -69,7 +69,8 @@ def parse_time_span(
     if len(parts) == 7:
         parts[6] *= 1000  # milliseconds → microseconds
     try:
-        start = datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+        year, month, day, hour, minute, second, microsecond = (*parts, 0, 0, 0, 0)[:7]
+        start = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
         end = start + _UNITS[len(parts)]
         # Years near 1 or 9999 overflow on the way to UTC; refuse them here, not in SQL.
         start.astimezone(UTC), end.astimezone(UTC)

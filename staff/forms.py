@@ -1,6 +1,7 @@
 """The staff call search form: what the list page (and Verba's search deep link) accept."""
 
 from datetime import datetime
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -24,14 +25,14 @@ def parse_bound(value: str) -> tuple[datetime, datetime] | None:
 
 
 class DateBoundField(forms.CharField):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 25)
         kwargs.setdefault("help_text", DATE_HELP)
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.widget.attrs.update({"autocomplete": "off"})
 
-    def clean(self, value: str) -> tuple[datetime, datetime] | None:  # type: ignore[override]
+    def clean(self, value: str) -> tuple[datetime, datetime] | None:
         text = super().clean(value)
         if not text:
             return None
@@ -47,12 +48,12 @@ class DateBoundField(forms.CharField):
 class CursorField(forms.CharField):
     widget = forms.HiddenInput
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 200)
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
 
-    def clean(self, value: str) -> Cursor | None:  # type: ignore[override]
+    def clean(self, value: str) -> Cursor | None:
         text = super().clean(value)
         if not text:
             return None

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -45,7 +46,7 @@ _VERBA_SEARCH_PARAMS = {
 }
 
 
-def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def staff_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Log in first (then come back), then 403 without permission; GET/HEAD only."""
     return require_safe(login_required(permission_required(VIEW_CALL, raise_exception=True)(view)))
 
@@ -135,7 +136,7 @@ def verba_call_detail(request: HttpRequest) -> HttpResponse:
 
 
 @staff_page
-def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     """The recording for the page's player: a `play` (its range requests are one)."""
     call, response = _recording(request, pk, as_attachment=False)
     record_play(_actor(request), call.pk)
@@ -143,7 +144,7 @@ def call_recording(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 @staff_page
-def call_download(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+def call_download(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     """The recording as a file to save: a `download`."""
     call, response = _recording(request, pk, as_attachment=True)
     record_access(Kind.DOWNLOAD, _actor(request), call_id=call.pk)
@@ -152,7 +153,7 @@ def call_download(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 def _recording(
     request: HttpRequest, pk: uuid.UUID, *, as_attachment: bool
-) -> tuple[Call, HttpResponse]:
+) -> tuple[Call, HttpResponseBase]:
     call = get_object_or_404(Call.objects.only("id", "recording", "recording_content_type"), pk=pk)
     if not call.recording:
         raise Http404("This call has no recording.")

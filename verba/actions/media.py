@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from access_log.models import Kind
@@ -154,7 +154,7 @@ def reading_recording(call: Call, action: str) -> Iterator[None]:
 
 
 def media_answer(
-    context: Context, action: MediaAction, call: Call, response: HttpResponse, **detail: Any
+    context: Context, action: MediaAction, call: Call, response: HttpResponseBase, **detail: Any
 ) -> Answer:
     """The media as the answer, once its download is in the access log."""
     record_read(context, Kind.DOWNLOAD, action.name, call.pk, **detail)

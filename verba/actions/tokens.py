@@ -7,7 +7,7 @@ import binascii
 from datetime import UTC
 
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from rest_framework.request import Request
 
@@ -102,7 +102,7 @@ class RequestToken(Action):
         )
 
 
-def _authenticate(request: HttpRequest, user_name: str, password: str) -> AbstractBaseUser:
+def _authenticate(request: HttpRequest, user_name: str, password: str) -> User:
     """The user these credentials name, or ApiError 5; counted by the login lockout.
 
     The authentication backends include django-axes, so a wrong password counts toward the
@@ -117,7 +117,7 @@ def _authenticate(request: HttpRequest, user_name: str, password: str) -> Abstra
     attempt.META = {name: request.META[name] for name in _ATTEMPT_META if name in request.META}
     # The model backend refuses inactive users, so they read as a wrong password.
     user = authenticate(attempt, username=user_name, password=password)
-    if user is not None:
+    if isinstance(user, User):  # the model backend's answer; None when refused
         return user
     if getattr(attempt, "axes_locked_out", False):
         raise ApiError(Code.AUTHENTICATION_FAILED, Message.LOCKED_OUT)
