@@ -143,7 +143,8 @@ class LegalHoldForm(forms.ModelForm):
             self.fields["call_ids_text"].initial = "\n".join(self.instance.call_ids)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("release") and not data.get("release_reason_text", "").strip():
             self.add_error("release_reason_text", "A release needs a reason.")
         held = LegalHold(

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 from django.conf import settings
 
@@ -77,7 +77,8 @@ class _Pool:
 
             result = self._gevent.spawn(_marked, fn, args, kwargs)
             try:
-                return result.get(timeout=timeout)
+                # gevent's stubs allow None, which only a non-blocking get() gives.
+                return cast(R, result.get(timeout=timeout))
             except Timeout:
                 raise PoolTimeout from None
         if self._executor is None:  # never: one of the two is made in __init__

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from calls.models import Call, Direction, Marker
 from calls.states import State, call_state
 from verba.answers import Item, Record, Records
 
 # Verba's direction_id (callportal adds 1 and 2; Verba's table shows 0 = internal only).
-DIRECTION_IDS = {Direction.INTERNAL: 0, Direction.INBOUND: 1, Direction.OUTBOUND: 2}
+# Keyed by the stored text (a TextChoices member is equal to its value).
+DIRECTION_IDS: dict[str, int] = {Direction.INTERNAL: 0, Direction.INBOUND: 1, Direction.OUTBOUND: 2}
 
 # A TEXT list row: these fields, tab-separated.
 LIST_TEXT_COLUMNS = (
@@ -48,7 +50,7 @@ def call_record(call: Call, *, now: datetime, metadata: Mapping[str, str] | None
     including a call with an end still to come and one whose end was never recorded.
     """
     finished = call_state(call, now) == State.FINISHED
-    until = call.ended_at if finished else now
+    until = call.ended_at if finished and call.ended_at is not None else now
     return Record(
         tag="verbacdr",
         attributes=(Item("state", 1 if finished else 0),),
@@ -86,7 +88,7 @@ def call_list(
     calls: Iterable[Call],
     *,
     now: datetime,
-    metadata: Mapping[object, Mapping[str, str]] | None = None,
+    metadata: Mapping[UUID, Mapping[str, str]] | None = None,
 ) -> Records:
     """SearchCalls' answer: `<verbacdrlist rowcount="N">`, JSON `"calls"`. `metadata` maps
     call ids to their fields (a call missing from it has none); None when not asked for."""

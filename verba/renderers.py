@@ -8,6 +8,7 @@ An answer's records (`Answer.records`) are written by one small writer per forma
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,13 @@ from verba.templatetags.verba_xml import xml
 
 
 class _AnswerRenderer(BaseRenderer):
-    charset = "UTF-8"
+    charset: str | None = "UTF-8"
 
     def render(
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if not isinstance(data, Answer):
             raise TypeError("the Business API renders Answer objects only")

@@ -104,7 +104,7 @@ class GetWaveform(MediaAction):
             )
         response = HttpResponse(png, content_type="image/png")
         response["Content-Length"] = str(len(png))
-        response["Content-Disposition"] = content_disposition_header(
-            as_attachment=True, filename=f"{call.pk}.png"
-        )
+        disposition = content_disposition_header(as_attachment=True, filename=f"{call.pk}.png")
+        if disposition is not None:  # always, for an attachment
+            response["Content-Disposition"] = disposition
         return media_answer(context, self, call, response, format="png")

@@ -28,7 +28,7 @@ class _ChangeAction(Action):
     user's calls.change_call."""
 
     key_permissions = frozenset({KeyPermission.CHANGE})
-    user_permissions: tuple[str, ...] = ("calls.change_call",)
+    user_permissions = ("calls.change_call",)
 
 
 def read_unmark(params: Params, name: str) -> bool:
