@@ -4,6 +4,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -164,7 +165,7 @@ def test_the_audit_list_links_the_call(admin_client):
 
 
 def record(**overrides) -> None:
-    values = {
+    values: dict[str, Any] = {
         "at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         "action": "GetCallURL",
         "api_key_id": None,

@@ -81,7 +81,9 @@ def shown(admin_client, key_id: int) -> tuple[int, Counter]:
         ).content.decode()
     link = reverse("admin:apikeys_apikey_change", args=[key_id])
     row = next(tr for tr in listing.split("<tr")[1:] if link in tr)
-    last_24h = int(re.search(r'<td class="field-requests_24h">(\d+)</td>', row).group(1))
+    found = re.search(r'<td class="field-requests_24h">(\d+)</td>', row)
+    assert found, row
+    last_24h = int(found.group(1))
     chart = Counter({(d, int(c)): int(n) for d, n, c in CHART_TITLE.findall(page)})
     return last_24h, chart
 

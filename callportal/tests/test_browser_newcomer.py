@@ -117,6 +117,7 @@ def test_a_newcomer_goes_from_make_demo_to_a_playing_call_and_every_page_fits(
         }"""
     )
     box = waveform.bounding_box()
+    assert box is not None
     waveform.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     assert page.evaluate("window.seekedAt") == pytest.approx(duration / 2, abs=0.25)
     problems += shoot(page, "staff-call-page")

@@ -104,7 +104,9 @@ class Client:
 
     def csrf(self, path: str) -> str:
         page = self.send(path).body
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert found, page
+        return found[1]
 
 
 def api(client: Client, *, method: str = "GET", headers=None, **params: str) -> Answer:

@@ -33,7 +33,7 @@ def every_codec_name() -> list[str]:
     names = set(encodings.aliases.aliases) | {
         module.name for module in pkgutil.iter_modules(encodings.__path__)
     }
-    known = {}
+    known: dict[str, str] = {}
     for name in sorted(names):
         try:
             known.setdefault(codecs.lookup(name).name, name)

@@ -79,7 +79,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
-def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+def _plans(run) -> list[tuple[str, dict[str, Any]]]:
     """The plan of every SELECT `run` sends."""
     with CaptureQueriesContext(connection) as captured:
         run()
@@ -105,7 +105,7 @@ def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-
     return plans
 
 
-def _assert_indexed(run, table: str, indexes: set[str]) -> None:  # type: ignore[no-untyped-def]
+def _assert_indexed(run, table: str, indexes: set[str]) -> None:
     for sql, plan in _plans(run):
         if table not in sql:
             continue

@@ -30,7 +30,7 @@ def encode(data: bytes, name: str, **segment) -> bytes:
 
 def decoded(data: bytes) -> tuple[str, str, int, int, float]:
     """(container, codec, sample rate, channels, seconds) of a file, as FFmpeg decodes it."""
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
         samples = sum(frame.samples for frame in container.decode(stream))
         codec = stream.codec_context.name

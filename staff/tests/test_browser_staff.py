@@ -279,6 +279,7 @@ def test_a_marker_added_through_the_api_sits_on_the_timeline_and_a_click_seeks_t
     expect(marker).to_be_visible()
     # Placed at half the player's width, a quarter of it wide.
     track, spot = timeline.bounding_box(), marker.bounding_box()
+    assert track and spot
     assert spot["x"] - track["x"] == pytest.approx(track["width"] / 2, abs=3)
     assert spot["width"] == pytest.approx(track["width"] / 4, abs=3)
     page.wait_for_function("document.querySelector('audio').readyState >= 1")
@@ -329,6 +330,7 @@ def test_the_waveform_shows_the_recording_and_a_click_or_a_marker_on_it_seeks(
     page.wait_for_function("document.querySelector('audio').currentTime > 0")
 
     box = waveform.bounding_box()
+    assert box
     reached = seek_by(
         page, lambda: waveform.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
     )
@@ -338,6 +340,7 @@ def test_the_waveform_shows_the_recording_and_a_click_or_a_marker_on_it_seeks(
     marker = waveform.locator(".waveform-marker", has_text="Complaint")
     expect(marker).to_be_visible()
     spot = marker.bounding_box()
+    assert spot
     assert spot["x"] - box["x"] == pytest.approx(box["width"] * 2 / 3, abs=3)
     assert seek_by(page, marker.click) == pytest.approx(20, abs=0.05)
     # The waveform is a keyboard control too: focused by the click, the arrows move 5 s.
@@ -346,6 +349,7 @@ def test_the_waveform_shows_the_recording_and_a_click_or_a_marker_on_it_seeks(
     expect(waveform).to_have_attribute("aria-valuetext", "0:15 of 0:30")
     # The cursor is drawn where the player is: half-way along.
     played = page.locator(".waveform-played").bounding_box()
+    assert played
     assert played["width"] == pytest.approx(box["width"] / 2, abs=3)
 
     for width in (1366, 1920):

@@ -38,7 +38,7 @@ def fetch(server: str, **params: str) -> tuple[dict[str, str], bytes]:
 
 
 def mp3_seconds(data: bytes) -> float:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         assert container.format.name == "mp3"
         stream = container.streams.audio[0]
         assert stream.codec_context.name.startswith("mp3")

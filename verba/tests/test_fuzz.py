@@ -204,7 +204,9 @@ def answer_code(response) -> int | None:
     if content_type == "text/xml; charset=UTF-8":
         root = ET.fromstring(body)  # noqa: S314 - our own response
         assert root.tag == "VerbaApi"
-        return int(root.find("Response").get("code"))
+        answer = root.find("Response")
+        assert answer is not None, body
+        return int(answer.get("code", ""))
     if content_type == "application/json":
         return json.loads(body.decode("utf-8"))["code"]
     if content_type == "text/plain; charset=UTF-8":
@@ -219,7 +221,9 @@ def answer_code(response) -> int | None:
         balance.feed(text)
         balance.close()
         assert balance.open == [], f"unclosed {balance.open}"
-        return int(re.search(r'<span class="code">(\d+)</span>', text)[1])
+        found = re.search(r'<span class="code">(\d+)</span>', text)
+        assert found, text
+        return int(found[1])
     assert not content_type.startswith(("text/", "application/json")), content_type
     return None
 

@@ -55,7 +55,7 @@ def code_of(response) -> int:
 
 
 def decoded_seconds(data: bytes, container: str) -> float:
-    with av.open(io.BytesIO(data)) as opened:
+    with av.open(io.BytesIO(data), mode="r") as opened:
         assert opened.format.name == container
         stream = opened.streams.audio[0]
         return sum(frame.samples for frame in opened.decode(stream)) / stream.rate

@@ -264,7 +264,9 @@ def test_a_token_works_for_a_superuser_without_explicit_permissions(
 
 def _token(api, auth_key, user_name: str, password: str) -> str:
     response = api(action="RequestToken", apiKey=auth_key[1], userName=user_name, password=password)
-    return TOKEN.search(response.content.decode()).group(1)
+    found = TOKEN.search(response.content.decode())
+    assert found, response.content
+    return found.group(1)
 
 
 def test_release_token_ends_the_token_at_once(api, auth_key, token, call):

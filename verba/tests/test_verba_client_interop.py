@@ -79,11 +79,12 @@ def parsed(data: bytes) -> ET.Element:
 def xml_error(data: bytes) -> tuple[str, str, str]:
     """(code, type, message) of an XML error answer."""
     answer = parsed(data).find("Response")
-    return answer.get("code"), answer.get("type"), answer.findtext("ErrorMessage")
+    assert answer is not None, data
+    return answer.get("code", ""), answer.get("type", ""), answer.findtext("ErrorMessage", "")
 
 
 def audio_seconds(data: bytes, container_format: str) -> float:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         assert container.format.name == container_format
         stream = container.streams.audio[0]
         return sum(frame.samples for frame in container.decode(stream)) / stream.rate
