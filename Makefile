@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint install setup bench
+.PHONY: demo serve test lint types install setup bench
 
 # The locks (requirements.txt, requirements-dev.txt: every package pinned, with hashes) are
 # made from the .in files by pip-compile; README, "Adding a dependency".
@@ -40,6 +40,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy with django-stubs (pyproject.toml, [tool.mypy]); its Django plugin loads the settings,
+# which need a SECRET_KEY: a throw-away one unless the environment or .env has one.
+types: $(STAMP)
+	SECRET_KEY="$${SECRET_KEY:-type-checking-only}" $(BIN)/mypy .
 
 # Needs PostgreSQL on 127.0.0.1:5432 and wrk (apt-get install wrk); see docs/performance.md.
 bench: $(STAMP)

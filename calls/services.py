@@ -393,7 +393,7 @@ def store_recording(
 
 def _store(
     call: Call,
-    content: IO[bytes],
+    content: Readable,
     declared_content_type: str,
     announced_size: int | None,
     *,

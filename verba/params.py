@@ -87,7 +87,8 @@ class BoundedUpload(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],
         content_length: int,
-        boundary: bytes,
+        # django-stubs says str; Django's MultiPartParser passes bytes.
+        boundary: bytes,  # type: ignore[override]
         encoding: str | None = None,
     ) -> tuple[QueryDict, MultiValueDict] | None:
         fields = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
@@ -120,7 +121,7 @@ def _read(request: Request) -> Params:
     if request.method != "POST":
         return Params(query=query, body=_EMPTY)
     bound = BoundedUpload(request._request)
-    request._request.upload_handlers.insert(0, bound)
+    request._request.upload_handlers = [bound, *request._request.upload_handlers]
     try:
         # Form fields only: uploaded files are never parameters.
         body = request.POST

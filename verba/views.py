@@ -97,7 +97,8 @@ def refused_request(
     response = Response(answer, status=answer.http_status, headers=SECURITY_HEADERS)
     response.accepted_renderer = renderer
     response.accepted_media_type = renderer.media_type
-    response.renderer_context = {}
+    # What DRF's finalize_response would set; django-stubs' Response does not declare it.
+    response.renderer_context = {}  # type: ignore[attr-defined]
     return response.render()
 
 
@@ -137,7 +138,7 @@ class VerbaApiView(APIView):
     # The Business API is described in docs/api.md; the OpenAPI schema covers /api/v1 only.
     schema = None
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Response:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # `next` waits for calls that start after this moment: taken before anything else.
         self.arrived_at = timezone.now()
         started = time.perf_counter()
@@ -258,7 +259,8 @@ class VerbaApiView(APIView):
         by_token = (
             session_read(raw_token, permission=VIEW_PERMISSION) if by_key and raw_token else None
         )
-        first = by_token or by_key
+        # The token's session (with its key) or the key: one read either way.
+        first: Read[Any] | None = by_token or by_key
         spend = spend_read(key_digest_of(by_key) if by_key else None, address)
         ran = spent = None
         if spend is not None:
@@ -367,7 +369,7 @@ class VerbaApiView(APIView):
             response[header] = value
         return response
 
-    def _record(self, response: Response, started: float) -> None:
+    def _record(self, response: HttpResponseBase, started: float) -> None:
         answer = getattr(response, "data", None)
         if isinstance(answer, Answer):
             code = answer.code

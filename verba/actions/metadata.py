@@ -24,9 +24,9 @@ def given_fields(params: Params) -> dict[str, str]:
     reserved = reserved_names()
     values: dict[str, str] = {}
     for place in (params.query, params.body):
-        for name, value in place.items():
+        for name in place:
             if name.lower() not in reserved:
-                values[name] = value
+                values[name] = place.get(name, "")
     return values
 
 

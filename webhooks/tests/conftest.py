@@ -11,6 +11,7 @@ import json
 import queue
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,7 +147,7 @@ def endpoint(db, receiver, loopback_allowed) -> Endpoint:
     return created.endpoint
 
 
-def events(call_id: object | None = None) -> list[str]:
+def events(call_id: uuid.UUID | str | None = None) -> list[str]:
     """The event types written to the outbox (for one call), in order."""
     rows = Message.objects.order_by("pk")
     if call_id is not None:
