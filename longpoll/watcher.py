@@ -10,9 +10,10 @@ How it works (docs/deployment.md has the sizing, docs/decisions.md the choices):
 - One watcher thread per process (started when the first waiter arrives, gone when the last
   leaves) asks the database every NEXT_POLL_SECONDS "which calls on the waited-for numbers
   start at or after the oldest waiter's arrival minus the grace?" and offers the answer to
-  the waiters. That look needs no clock agreement between app servers and no commit
-  ordering: it sees every committed call, whoever wrote it (ingestion API, admin, an
-  import, another app server).
+  the waiters. That look needs no commit ordering: it sees every committed call, whoever
+  wrote it (ingestion API, admin, an import, another app server). Judging a call as
+  recorded after the request arrived compares its `created_at` (the writer's clock) with
+  the arrival (this server's), so app servers' clocks must agree within NEXT_GRACE_SECONDS.
 - Writers in this process call `announce(call)` after commit, which offers the call at once.
 - Each waiter judges offered calls itself (`_Waiter.judge`), so the watcher never needs to
   remember what it has already seen. When the window closes, the waiter's answer is
