@@ -153,7 +153,7 @@ def release_token(session: ApiSession, *, now: datetime | None = None) -> None:
         session.save(update_fields=["released_at"])
 
 
-def end_user_tokens(user: AbstractBaseUser, *, now: datetime | None = None) -> int:
+def end_user_tokens(user: User, *, now: datetime | None = None) -> int:
     """End every token of `user` still open (their password changed, or they were
     deactivated); how many were ended."""
     return ApiSession.objects.filter(user=user, released_at__isnull=True).update(

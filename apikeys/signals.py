@@ -9,9 +9,11 @@ the user's save ends the tokens.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 
 from apikeys.services import end_user_tokens
@@ -19,7 +21,9 @@ from apikeys.services import end_user_tokens
 _WATCHED = frozenset({"password", "is_active"})
 
 
-def _note_old_credentials(sender: type, instance: Any, update_fields=None, **kwargs: Any) -> None:
+def _note_old_credentials(
+    sender: type[Model], instance: Any, update_fields: Iterable[str] | None = None, **kwargs: Any
+) -> None:
     instance._apikeys_ends_tokens = False
     if instance.pk is None or (update_fields is not None and not _WATCHED & set(update_fields)):
         return  # a new user, or a save of other fields (the login's last_login)

@@ -127,8 +127,8 @@ def resolver(monkeypatch):
         ]
 
     monkeypatch.setattr(destinations, "resolve_name", getaddrinfo)
-    getaddrinfo.table = table  # type: ignore[attr-defined]
-    getaddrinfo.asked = asked  # type: ignore[attr-defined]
+    getaddrinfo.table = table
+    getaddrinfo.asked = asked
     return getaddrinfo
 
 
