@@ -506,7 +506,9 @@ class CallAdmin(ImportExportModelAdmin):
     ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         changelist = (
-            response.context_data.get("cl") if isinstance(response, TemplateResponse) else None
+            (response.context_data or {}).get("cl")
+            if isinstance(response, TemplateResponse)
+            else None
         )
         if changelist is not None and request.method == "GET":
             record_access(

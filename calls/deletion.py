@@ -223,9 +223,7 @@ def _delete_rows(calls: Sequence[Deleted], *, reason: str, by: str) -> None:
         for c in calls
     )
     for relation in _cascades():
-        relation.related_model._base_manager.filter(  # type: ignore[attr-defined]
-            **{f"{relation.field.name}__in": ids}
-        ).delete()
+        relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids}).delete()
     delete_by_ids(Call, ids)
     record_deletions(calls, reason=reason, by=by, deleted_at=now)
     if any(c.recording for c in calls):

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from shared.model_fields import concrete_field
+
 # SQLite's default limit of variables per statement (32,766 since 3.32), with room to spare.
 MAX_VARIABLES = 30_000
 
@@ -24,7 +26,7 @@ def insert_rows(
 ) -> int:
     """INSERT `rows` (values in the order of `fields`) into `model`'s table; returns how many."""
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns = [concrete_field(model, name) for name in fields]
     quote = connection.ops.quote_name
     head = (
         # Quoted model names only; every value is a parameter.
@@ -69,7 +71,7 @@ def delete_by_ids(model: type[models.Model], ids: Sequence[Any], field: str = "p
     """DELETE the rows of `model` whose `field` (default the primary key) is one of `ids`,
     without the ORM's collector: the caller deletes the rows that point to them first."""
     meta = model._meta
-    target = meta.pk if field == "pk" else meta.get_field(field)
+    target = concrete_field(model, field)
     quote = connection.ops.quote_name
     for start in range(0, len(ids), MAX_VARIABLES):
         part = [target.get_db_prep_value(v, connection) for v in ids[start : start + MAX_VARIABLES]]

@@ -9,8 +9,9 @@ from django.db import models
 
 
 def concrete_field(model: type[models.Model], name: str) -> models.Field:
-    """The concrete field `name` of `model` (a column of its table)."""
-    field = model._meta.get_field(name)
+    """The concrete field `name` of `model` (a column of its table); "pk" names the primary
+    key, as in queries."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
     if not isinstance(field, models.Field):
         raise TypeError(f"{model.__name__}.{name} is not a concrete field")
     return field

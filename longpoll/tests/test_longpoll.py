@@ -50,6 +50,7 @@ def closed_without_a_call(waiting: "Waiting", clock: ManualClock, window: float 
     moved = time.monotonic()
     result = waiting.join()
     # Answered by the closing look, not after the window in real time.
+    assert waiting.returned_at is not None
     assert waiting.returned_at - moved < 1.5
     return result
 
