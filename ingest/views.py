@@ -25,6 +25,7 @@ from rest_framework.response import Response
 
 from access_log.models import Kind, Surface
 from access_log.services import Actor, record_access
+from apikeys.models import ApiKey
 from calls import rules, services
 from calls.models import Call
 from ingest import selectors
@@ -94,7 +95,9 @@ LIST_CRITERIA = ("number", "started_after", "started_before", "page_size")
 
 def _actor(request: Request) -> Actor:
     """For the access log: the key that reads calls back (a recorder, a connector)."""
-    return Actor(surface=Surface.API, api_key=request.auth.name, client=client_address(request))
+    key = request.auth  # always an ApiKey here: ApiKeyAuthentication and CanIngest let no other in
+    name = key.name if isinstance(key, ApiKey) else ""
+    return Actor(surface=Surface.API, api_key=name, client=client_address(request))
 
 
 class CallListView(IngestView):
