@@ -200,8 +200,9 @@ def rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def export_child(database: str, rows: int) -> dict[str, Any]:
-    """In its own process: export the `rows` newest calls (whole days: at least `rows`)."""
+def export_child(database: str, rows: int, sink: Any = None) -> dict[str, Any]:
+    """In its own process: export the `rows` newest calls (whole days: at least `rows`);
+    `sink` is handed every piece of the export."""
     setup(database)
     from calls.models import Call
     from calls.resources import CallResource
@@ -221,6 +222,8 @@ def export_child(database: str, rows: int) -> dict[str, Any]:
     reported = 0
     if response.streaming:
         for chunk in response.streaming_content:
+            if sink is not None:
+                sink(chunk)
             size += len(chunk)
             lines += chunk.count(b"\n")
             if lines - reported >= 250_000:

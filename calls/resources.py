@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -133,14 +134,30 @@ class CallResource(resources.ModelResource):
     ) -> Iterator[str]:
         """The CSV export of `queryset`, piece by piece: the same text as `export()` turned
         into CSV by import-export (tablib writes each row with csv.writer, as here), without
-        ever holding more than a chunk of calls and CHUNK_BYTES of text."""
+        ever holding more than a chunk of calls and CHUNK_BYTES of text.
+
+        The cells are written by `_cells` from the rows' values (`values_list`, read through
+        a server-side cursor on PostgreSQL) with what each column's widget would write:
+        import-export's per-field machinery (a widget, `export_field` and a dehydrate
+        lookup per cell, a model instance per row) managed 2,000–5,000 rows a second. A
+        column `_cells` does not know (a field added to the resource later) sends the whole
+        export the resource's way, which writes the same text, slowly.
+        """
         self.before_export(queryset, **kwargs)
-        queryset = self.filter_export(queryset, **kwargs)
+        exported = self.get_export_fields(export_fields)
+        cells = _cells(self, exported)
+        if cells is None:
+            rows = (
+                self.export_resource(call, selected_fields=export_fields, **kwargs)
+                for call in self.iter_queryset(self.filter_export(queryset, **kwargs))
+            )
+        else:
+            rows = _rows(queryset, exported, cells, self.get_chunk_size())
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=",")
         writer.writerow(self.get_export_headers(selected_fields=export_fields))
-        for call in self.iter_queryset(queryset):
-            writer.writerow(self.export_resource(call, selected_fields=export_fields, **kwargs))
+        for row in rows:
+            writer.writerow(row)
             if buffer.tell() >= CSV_CHUNK_BYTES:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -154,3 +171,79 @@ class CallResource(resources.ModelResource):
     def export_field(self, field: fields.Field, instance: Call, **kwargs: Any) -> Any:
         value = super().export_field(field, instance, **kwargs)
         return escape_cell(value) if isinstance(value, str) else value
+
+
+# --- the export's rows, written without the resource's per-field machinery -----------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else escape_cell(str(value))
+
+
+def _guid(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _moment(value: Any) -> str:
+    return "" if value is None else value.astimezone(UTC).isoformat()
+
+
+def _flag(value: Any) -> str:
+    return "" if type(value) is not bool else ("1" if value else "0")
+
+
+# What each widget writes for a value (its `render`, then `export_field`'s escape_cell): a
+# GUID, an ISO time and a flag never start like a formula, so only text is escaped.
+_WRITERS: dict[type[widgets.Widget], Any] = {
+    widgets.CharWidget: _text,
+    GuidWidget: _guid,
+    IsoDateTimeWidget: _moment,
+    widgets.BooleanWidget: _flag,
+}
+METADATA = "metadata"
+
+
+def _cells(resource: "CallResource", exported: list[fields.Field]) -> list[Any] | None:
+    """How to write each exported column from its database value, or None when a column
+    is not one of those (then only the resource knows how to write it)."""
+    writers = []
+    for field in exported:
+        name = resource.get_field_name(field)
+        if name == METADATA:
+            writers.append(None)
+            continue
+        writer = _WRITERS.get(type(field.widget))
+        own_method = getattr(resource, f"dehydrate_{name}", None) or field.dehydrate_method
+        if writer is None or own_method or not field.attribute or "__" in field.attribute:
+            return None
+        writers.append(writer)
+    return writers
+
+
+def _rows(
+    queryset: QuerySet, exported: list[fields.Field], cells: list[Any], chunk_size: int
+) -> Iterator[list[str]]:
+    """The export's rows of `queryset`, in its order, a chunk of calls at a time."""
+    columns = [field.attribute for field, cell in zip(exported, cells, strict=True) if cell]
+    values = queryset.values_list("pk", *columns).iterator(chunk_size=chunk_size)
+    with_metadata = None in cells
+    while chunk := list(islice(values, chunk_size)):
+        metadata = _metadata([row[0] for row in chunk]) if with_metadata else {}
+        for pk, *row in chunk:
+            column = iter(row)
+            yield [
+                cell(next(column)) if cell else escape_cell(metadata.get(pk, "")) for cell in cells
+            ]
+
+
+def _metadata(call_ids: list[Any]) -> dict[Any, str]:
+    """`dehydrate_metadata`'s text for each of these calls that has metadata."""
+    found: dict[Any, dict[str, str]] = {}
+    rows = (
+        MetadataValue.objects.filter(call_id__in=call_ids)
+        .order_by("field__identifier")
+        .values_list("call_id", "field__identifier", "value")
+    )
+    for call_id, identifier, value in rows:
+        found.setdefault(call_id, {})[identifier] = value
+    return {pk: json.dumps(values, ensure_ascii=False) for pk, values in found.items()}
