@@ -2,8 +2,10 @@
 
 - **Who sends**: every app server process runs a `Deliverer` (a thread, started by
   gunicorn's worker hook like the deletion sweeper). It is woken right after a commit that
-  wrote messages in its own process, and looks for due deliveries every
-  WEBHOOK_POLL_SECONDS anyway (messages written by other processes, retries).
+  wrote messages in its own process; on PostgreSQL also by a NOTIFY on CHANNEL, which every
+  transaction that writes messages sends (so messages from other servers, `import_calls`
+  or a retention run are sent at once too); and it looks for due deliveries every
+  WEBHOOK_POLL_SECONDS anyway (retries, a lost notification).
 - **Leases**: a server takes due deliveries with `SELECT … FOR UPDATE SKIP LOCKED` and marks
   them leased for WEBHOOK_LEASE_SECONDS before it sends, so several servers do not send the
   same message. A server killed mid-send lets its lease run out, and the delivery is sent
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -54,6 +57,18 @@ DISABLE_AFTER = timedelta(days=5)
 DISABLED_REASON = "Every attempt failed for 5 days."
 
 Clock = Callable[[], datetime]
+
+# The PostgreSQL notification channel: a transaction that writes messages notifies it, and
+# PostgreSQL delivers the notification to every listening deliverer when it commits.
+CHANNEL = "callportal_webhooks"
+
+
+def notify() -> None:
+    """Tell every server's deliverer, at commit, that messages were written (PostgreSQL;
+    elsewhere the writing process's own wake-up and the poll do)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {CHANNEL}")
 
 
 @dataclass(frozen=True)
@@ -205,8 +220,12 @@ class Deliverer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        # Set while the listener is LISTENing (tests wait for it).
+        self.listening = threading.Event()
         self._pid = os.getpid()
-        self._queue: queue.Queue[Leased] = queue.Queue()
+        self._queue: queue.Queue[Leased | None] = queue.Queue()
         self._in_flight = 0
         self._counts = threading.Condition(self._lock)
         self.recorded = 0
@@ -223,12 +242,34 @@ class Deliverer:
                 self._in_flight = 0
             if self._thread is not None and self._thread.is_alive():
                 return
-            for number in range(settings.WEBHOOK_CONCURRENCY):
-                threading.Thread(
-                    target=self._send_forever, name=f"webhook-sender-{number}", daemon=True
-                ).start()
+            self._stopped.clear()
+            self._threads = [
+                threading.Thread(target=self._send_forever, name=f"webhook-sender-{n}", daemon=True)
+                for n in range(settings.WEBHOOK_CONCURRENCY)
+            ]
             self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
-            self._thread.start()
+            self._threads.append(self._thread)
+            if connection.vendor == "postgresql":
+                self._threads.append(
+                    threading.Thread(target=self._listen, name="webhook-listener", daemon=True)
+                )
+            for thread in self._threads:
+                thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop this process's threads and wait for them (tests); False if one is left."""
+        with self._lock:
+            threads, self._threads, self._thread = self._threads, [], None
+        self._stopped.set()
+        self._wake.set()
+        for _ in threads:
+            self._queue.put(None)  # one for each sender; the rest are never read
+        for thread in threads:
+            thread.join(timeout)
+        return not any(thread.is_alive() for thread in threads)
+
+    def _running(self) -> bool:
+        return settings.WEBHOOK_POLL_SECONDS > 0 and not self._stopped.is_set()
 
     def wake(self) -> None:
         """Look for due deliveries now (after a commit that wrote messages)."""
@@ -241,7 +282,7 @@ class Deliverer:
             return self._counts.wait_for(lambda: self.recorded >= target, timeout)
 
     def _run(self) -> None:
-        while settings.WEBHOOK_POLL_SECONDS > 0:
+        while self._running():
             self._wake.clear()
             with self._lock:
                 free = settings.WEBHOOK_CONCURRENCY - self._in_flight
@@ -266,9 +307,44 @@ class Deliverer:
                 # it looks again at once.
                 self._wake.wait(settings.WEBHOOK_POLL_SECONDS)
 
+    def _listen(self) -> None:
+        """LISTEN on CHANNEL on a connection of its own (outside the pool: it waits for
+        ever) and wake the loop at each notification. On any failure it connects again
+        after WEBHOOK_POLL_SECONDS; meanwhile the poll carries on alone."""
+        while self._running():
+            listener = None
+            try:
+                import psycopg2
+
+                listener = psycopg2.connect(**connection.get_connection_params())
+                listener.autocommit = True
+                with listener.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                self.listening.set()
+                while self._running():
+                    # Bounded, so that the loop notices being stopped.
+                    if select.select([listener], [], [], 1.0)[0]:
+                        listener.poll()
+                        if listener.notifies:
+                            listener.notifies.clear()
+                            self._wake.set()
+            except Exception as exc:
+                logger.warning(
+                    "Webhook notifications unavailable (%s); polling every %s s",
+                    type(exc).__name__,
+                    settings.WEBHOOK_POLL_SECONDS,
+                )
+                self._stopped.wait(max(settings.WEBHOOK_POLL_SECONDS, 1.0))
+            finally:
+                self.listening.clear()
+                if listener is not None:
+                    listener.close()
+
     def _send_forever(self) -> None:
         while True:
             leased = self._queue.get()
+            if leased is None:
+                return  # stopped
             try:
                 answer = attempt(leased)
                 record(leased, answer, self.clock())

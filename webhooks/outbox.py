@@ -20,7 +20,7 @@ from calls.models import Call
 from calls.signals import Changed
 from directory.scopes import LoadedScope, groups_scope
 from webhooks import events
-from webhooks.delivery import deliverer
+from webhooks.delivery import deliverer, notify
 from webhooks.models import Delivery, Endpoint, Message
 
 
@@ -69,6 +69,7 @@ def record_changes(sender: Any, changes: Sequence[Changed], **kwargs: Any) -> No
             for endpoint in targets
         ]
     )
+    notify()  # the other servers' deliverers, at commit (PostgreSQL)
     transaction.on_commit(deliverer.wake)
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from directory.models import Group
 from webhooks import signing
-from webhooks.delivery import deliverer
+from webhooks.delivery import deliverer, notify
 from webhooks.destinations import url_problem
 from webhooks.events import EVENT_TYPES
 from webhooks.models import Attempt, Delivery, DeliveryState, Endpoint, Message
@@ -121,6 +121,7 @@ def _resend(rows: QuerySet[Delivery], now: datetime | None) -> int:
         leased_until=None,
     )
     if count:
+        notify()
         transaction.on_commit(deliverer.wake)
     return count
 
