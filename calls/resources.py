@@ -146,6 +146,7 @@ class CallResource(resources.ModelResource):
         self.before_export(queryset, **kwargs)
         exported = self.get_export_fields(export_fields)
         cells = _cells(self, exported)
+        rows: Iterator[list[Any]]
         if cells is None:
             rows = (
                 self.export_resource(call, selected_fields=export_fields, **kwargs)
@@ -206,7 +207,7 @@ METADATA = "metadata"
 def _cells(resource: "CallResource", exported: list[fields.Field]) -> list[Any] | None:
     """How to write each exported column from its database value, or None when a column
     is not one of those (then only the resource knows how to write it)."""
-    writers = []
+    writers: list[Any] = []
     for field in exported:
         name = resource.get_field_name(field)
         if name == METADATA:
