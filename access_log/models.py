@@ -50,10 +50,11 @@ class AccessEvent(models.Model):
         verbose_name = "access event"
         indexes = [
             # The SIEM feed and pruning read by time; the call page and "one playback" by
-            # call; the per-user list by user.
+            # call; the lists per user and per key (the admin's search) by user and key.
             models.Index(fields=["at", "id"], name="accessevent_at"),
             models.Index(fields=["call_id", "at"], name="accessevent_call_at"),
             models.Index(fields=["user", "at"], name="accessevent_user_at"),
+            models.Index(fields=["api_key", "at"], name="accessevent_key_at"),
         ]
 
     def __str__(self) -> str:

@@ -59,6 +59,15 @@ def test_the_list_filters_per_user_and_per_call(admin_client):
     assert users("kind__exact=download") == {"=bob"}
 
 
+def test_the_search_box_finds_an_api_keys_events_by_its_name(admin_client):
+    record_access(Kind.VIEW, ALICE, call_id=CALL)
+    record_access(Kind.DOWNLOAD, Actor(surface=Surface.API, api_key="CRM"), call_id=OTHER)
+
+    html = admin_client.get(f"{LIST_URL}?q=CRM").content.decode()
+
+    assert str(OTHER) in html and str(CALL) not in html
+
+
 def test_staff_without_the_permission_do_not_see_the_log(client, django_user_model):
     clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
     client.force_login(clerk)
