@@ -9,10 +9,19 @@ docs/deployment.md explains the choice and has the sizing and the measurements.
 GUNICORN_WORKER_CLASS=gthread brings back threaded workers (GUNICORN_THREADS each).
 """
 
+from __future__ import annotations
+
+import functools
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import environ
 import gunicorn.util
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 # The same .env as the Django settings, so these variables may live there too.
 environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
@@ -97,15 +106,15 @@ logconfig_dict = {
 _write_error = getattr(gunicorn.util.write_error, "__wrapped__", gunicorn.util.write_error)
 
 
-def _write_error_without_echo(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+@functools.wraps(_write_error)  # keeps the original as __wrapped__, for a reload
+def _write_error_without_echo(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     _write_error(sock, status_int, reason, "")
 
 
-_write_error_without_echo.__wrapped__ = _write_error  # type: ignore[attr-defined]
 gunicorn.util.write_error = _write_error_without_echo
 
 
-def post_fork(server, worker):  # type: ignore[no-untyped-def]
+def post_fork(server: Arbiter, worker: Worker) -> None:
     """Make psycopg2 wait through gevent, so a query blocks only its own greenlet."""
     if worker_class == "gevent":
         from psycogreen.gevent import patch_psycopg
@@ -113,7 +122,7 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
         patch_psycopg()
 
 
-def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+def worker_exit(server: Arbiter, worker: Worker) -> None:
     """Write the buffered audit rows before the worker goes (restart, scale-down, SIGTERM).
 
     The atexit flush in audit/services.py would run too; this hook does not depend on the

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -104,12 +105,12 @@ def apply(
     return Report(figures=figures, files_removed=removed, files_left=left)
 
 
-def run_once(**kwargs: object) -> Report:
+def run_once(**kwargs: Any) -> Report:
     """One run under the lock; a server that finds it taken does nothing this time."""
     with only_one() as got:
         if not got:
             return Report(figures=[], ran=False)
-        report = apply(**kwargs)  # type: ignore[arg-type]
+        report = apply(**kwargs)
     if report.deleted or report.files_removed:
         logger.info(
             "Retention deleted %d calls and removed %d files (%d files still to remove)",

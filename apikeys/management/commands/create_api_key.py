@@ -1,4 +1,5 @@
 from datetime import date, datetime, time
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             "else: not the Business API, not changes, not ingestion.",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         audit = bool(options["audit"])
         if audit:
             others = [
@@ -90,15 +91,15 @@ class Command(BaseCommand):
         try:
             _, plaintext = create_api_key(
                 str(options["name"]),
-                key=options["key"],  # type: ignore[arg-type]
+                key=options["key"],
                 requires_auth=bool(options["requires_auth"]),
-                networks=list(options["network"]),  # type: ignore[call-overload]
+                networks=list(options["network"]),
                 can_query=not (options["no_query"] or audit),
                 can_change=bool(options["change"]),
                 can_ingest=bool(options["ingest"]),
                 audit=audit,
                 expires_at=expires_at,
-                groups=list(options["group"]),  # type: ignore[call-overload]
+                groups=list(options["group"]),
             )
         except ValidationError as exc:
             raise CommandError(_one_line(exc)) from None

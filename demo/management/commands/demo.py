@@ -1,5 +1,6 @@
 import os
 import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
@@ -31,8 +32,8 @@ class Command(BaseCommand):
             "(default: PUBLIC_URL, else gunicorn's BIND, else http://127.0.0.1:8000).",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
-        count = int(options["calls"])  # type: ignore[call-overload]
+    def handle(self, *args: Any, **options: Any) -> None:
+        count = int(options["calls"])
         if count < 1:
             raise CommandError("--calls must be at least 1.")
         with transaction.atomic():
