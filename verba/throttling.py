@@ -80,6 +80,9 @@ class Store(Protocol):
     def take(self, identity: str, rate: Rate) -> float:
         """Spend one request; 0 when allowed, else the seconds until one is allowed."""
 
+    def clear(self) -> None:
+        """Forget what this process remembers of the buckets."""
+
 
 def _wait(tokens: float, rate: Rate) -> float:
     return (1 - tokens) / rate.per_second
@@ -261,7 +264,7 @@ class RedisBuckets:
             return 0.0
         return 0.0 if int(allowed) else _wait(float(tokens), rate)
 
-    def _script_for(self, cache):  # type: ignore[no-untyped-def]
+    def _script_for(self, cache: Any) -> Any:  # django-redis's cache, redis-py's Script
         client = cache.client.get_client(write=True)
         if self._client is not client:
             # register_script sends EVALSHA and falls back to EVAL once after a Redis restart.
@@ -344,4 +347,4 @@ def token_retry_after(api_key_id: int, address: str | None) -> int | None:
 def forget_everything() -> None:
     """Drop what this process remembers (its in-memory buckets, its prune schedule)."""
     for each in _stores.values():
-        each.clear()  # type: ignore[attr-defined]
+        each.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ def directory_user(
     username: str,
     *,
     access: str = Access.OWN,
-    extensions: list[str | Period] = (),  # type: ignore[assignment]
+    extensions: Sequence[str | Period] = (),
     time_zone: str = "UTC",
     password: str | None = None,
     **fields: Any,
@@ -30,7 +31,9 @@ def directory_user(
     return user
 
 
-def directory_group(name: str, *, members: list[Any] = (), supervisors: list[Any] = ()) -> Group:  # type: ignore[assignment]
+def directory_group(
+    name: str, *, members: Sequence[Any] = (), supervisors: Sequence[Any] = ()
+) -> Group:
     group = Group.objects.create(name=name)
     group.members.set(members)
     group.supervisors.set(supervisors)
