@@ -151,8 +151,11 @@ def setup_django(name: str) -> None:
     os.environ["DATABASE_URL"] = pg_url(name)
     os.environ.setdefault("SECRET_KEY", SECRET_KEY)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callportal.settings")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    # The project before bench/ (the script's own folder, first on the path): a bench
+    # script named like an app (bench/retention.py) must not hide it.
+    if str(ROOT) in sys.path:
+        sys.path.remove(str(ROOT))
+    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

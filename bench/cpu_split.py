@@ -3,12 +3,16 @@
     .venv/bin/python bench/cpu_split.py [--calls 1000000] [--seconds 8] [--rounds 2]
                                         [--connections 16]
 
-Uses bench/run.py's database (`make bench` loads it; run that first) and its variants,
-serves the app as run.py does (gunicorn.conf.py, throttling off), and runs wrk against each
-variant in turn. Around each run it reads the CPU time (user + system, /proc) of the
-gunicorn processes and of every PostgreSQL process, and prints requests/s and the CPU
+Uses bench/run.py's database (`make bench` loads it; run that first; `--database` names
+another) and its variants, serves the app as run.py does (as shipped: the database
+throttle store, spent in each request's statement, the audit trail on) and, with
+`--throttle-off`, a second server with API_THROTTLE=off, and runs wrk against each variant
+of each server in turn. Around each run it reads the CPU time (user + system, /proc) of
+that server's gunicorn processes and of the PostgreSQL backends connected to the
+benchmark's database (not the rest of a shared machine), and prints requests/s and the CPU
 milliseconds per request of each side. On one machine both sides share the cores: a
-request's cost to throughput is the sum.
+request's cost to throughput is the sum. CPU per request moves far less with a busy
+machine's load than requests per second do.
 
 WEB_CONCURRENCY and the other gunicorn settings are read from the environment, as by the
 server itself.
@@ -37,10 +41,7 @@ from run import (
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
-GROUPS = {
-    "app": lambda command: "gunicorn" in command,
-    "PostgreSQL": lambda command: command.startswith("postgres"),
-}
+GROUPS = ("app", "PostgreSQL")
 
 
 def main() -> None:
@@ -49,29 +50,37 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--database", default=None)
+    parser.add_argument("--throttle-off", action="store_true")
     args = parser.parse_args()
-    database = f"bench13_calls_{args.calls}"
+    database = args.database or f"bench13_calls_{args.calls}"
     keys = make_keys(database, ROOT)
-    port, bare_port = free_port(), free_port()
-    server = start_server(ROOT, server_env(database), port, "callportal.wsgi")
+    envs = {"": server_env(database)}
+    if args.throttle_off:
+        envs[" (throttle off)"] = {**server_env(database), "API_THROTTLE": "off"}
+    servers = {}
+    variants: dict[str, tuple[str, int]] = {}
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/bench/django")
-        variants = build_variants(
-            base,
-            f"http://127.0.0.1:{bare_port}",
-            keys,
-            request_token(base, keys["auth"]),
-            newest_call(database),
-        )
-        del variants["bare WSGI app"]  # not served here
+        for suffix, env in envs.items():
+            port = free_port()
+            servers[suffix] = start_server(ROOT, env, port, "callportal.wsgi")
+            base = f"http://127.0.0.1:{port}"
+            wait_for(base + "/bench/django")
+            served = build_variants(
+                base, base, keys, request_token(base, keys["auth"]), newest_call(database)
+            )
+            del served["bare WSGI app"]  # not served here
+            for name, url in served.items():
+                variants[name + suffix] = (url, servers[suffix].pid)
         measured: dict[str, list[tuple[float, dict[str, float]]]] = {}
         for _ in range(args.rounds):
-            for name, url in variants.items():
-                measured.setdefault(name, []).append(measure(url, args))
+            for name, (url, pid) in variants.items():
+                measured.setdefault(name, []).append(measure(url, args, pid, database))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        for server in servers.values():
+            server.send_signal(signal.SIGTERM)
+        for server in servers.values():
+            server.wait(timeout=30)
     print("| variant | requests/s | app ms/request | PostgreSQL ms/request | sum |")
     print("|---|---:|---:|---:|---:|")
     for name, runs in measured.items():
@@ -81,23 +90,26 @@ def main() -> None:
         print(f"| {name} | {rate:.0f} | {app:.3f} | {database_ms:.3f} | {app + database_ms:.3f} |")
 
 
-def measure(url: str, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
-    before = cpu_seconds()
+def measure(
+    url: str, args: argparse.Namespace, server: int, database: str
+) -> tuple[float, dict[str, float]]:
+    before = cpu_seconds(server, database)
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    after = cpu_seconds()
+    after = cpu_seconds(server, database)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = rate * args.seconds
     return rate, {g: (after[g] - before[g]) / requests * 1000 for g in GROUPS}
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of each group's processes (processes that ended are not counted:
-    the server's live for the whole run, PostgreSQL's backends for their connections')."""
+def cpu_seconds(server: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the server's processes (its master and workers) and of the
+    PostgreSQL backends on `database` (processes that ended are not counted: the server's
+    live for the whole run, the backends for their pooled connections')."""
     totals = dict.fromkeys(GROUPS, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -107,9 +119,12 @@ def cpu_seconds() -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended meanwhile
-        for group, matches in GROUPS.items():
-            if matches(command):
-                totals[group] += (int(fields[11]) + int(fields[12])) / TICKS
+        pid, parent = int(entry.name), int(fields[1])
+        spent = (int(fields[11]) + int(fields[12])) / TICKS
+        if pid == server or parent == server:
+            totals["app"] += spent
+        elif command.startswith("postgres") and f" {database} " in command:
+            totals["PostgreSQL"] += spent
     return totals
 
 

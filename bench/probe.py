@@ -25,6 +25,9 @@ def main() -> None:
     job = json.load(sys.stdin)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench_settings")
     os.environ.setdefault("AUDIT_FLUSH_SECONDS", "1")
+    # The app (the working directory) before bench/, the script's own folder: a bench
+    # script named like an app (bench/retention.py) must not hide it.
+    sys.path.insert(0, os.getcwd())
     import django
 
     django.setup()
