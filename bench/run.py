@@ -686,7 +686,7 @@ def goal_rows(result: dict) -> list[tuple[str, str, str, bool]]:
     for name, case in search.get("cases", {}).items():
         rows.append(
             (
-                f"SearchCalls {name} ({search['calls']:,} calls, {search['days']:g} days)",
+                f"SearchCalls {name} ({search['calls']:,} calls, {search['days']:.0f} days)",
                 f"{case['db_ms']} ms",
                 f"≤ {case['goal_ms']:.0f} ms",
                 case["db_ms"] <= case["goal_ms"],
