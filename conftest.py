@@ -96,10 +96,14 @@ def media_root(settings, tmp_path):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    """A logged-in-able user with permission to view calls, password "pw-staff-1"."""
+    """A logged-in-able user who sees every call (directory access `all`) and may request
+    API tokens (calls.view_call), password "pw-staff-1"."""
+    from directory.models import Access, Profile
+
     user = django_user_model.objects.create_user(
         username="staff", password="pw-staff-1", is_staff=True
     )
+    Profile.objects.create(user=user, access=Access.ALL)
     user.user_permissions.add(
         Permission.objects.get(codename="view_call", content_type__app_label="calls")
     )

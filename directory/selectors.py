@@ -1,10 +1,12 @@
 """Reading a user's place in the directory: access level and time zone, with the defaults
-for a user who has no profile (`own`, UTC)."""
+for a user who has no profile: `own`, and the server's TIME_ZONE (UTC unless set)."""
 
 from __future__ import annotations
 
 import zoneinfo
 from typing import Any
+
+from django.conf import settings
 
 from directory.models import DEFAULT_TIME_ZONE, Access, Profile
 
@@ -26,7 +28,7 @@ def access_of(user: Any) -> str:
 
 def time_zone_name_of(user: Any) -> str:
     profile = profile_of(user)
-    return profile.time_zone if profile is not None else DEFAULT_TIME_ZONE
+    return profile.time_zone if profile is not None else settings.TIME_ZONE
 
 
 def time_zone_of(user: Any) -> zoneinfo.ZoneInfo:

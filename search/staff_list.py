@@ -19,6 +19,7 @@ from django.utils import timezone
 from calls.either_side import first_rows, number_sides
 from calls.models import Call
 from calls.states import State, state_q
+from directory.scopes import EVERYTHING, Scope
 from shared.guids import parse_guid
 from shared.times import parse_datetime
 
@@ -76,19 +77,20 @@ def search_calls(
     after: Cursor | None = None,
     per_page: int = PER_PAGE,
     now: datetime | None = None,
+    scope: Scope = EVERYTHING,
 ) -> Page:
     """One page of calls matching `search`, newest first.
 
     Without a cursor: the newest calls. `before`: the calls just older than that position;
-    `after`: the calls just newer than it.
+    `after`: the calls just newer than it. Only calls in `scope` (directory.scopes).
     """
     now = now or timezone.now()
-    base = _filtered(search, now)
+    base = scope.filter(_filtered(search, now))
     if after is not None:
         rows = _fetch(base, search.number, after, newer=True, limit=per_page + 1)
         if len(rows) <= per_page:
             # Close to the top: a short "newer" page would look odd, show the first page.
-            return search_calls(search, per_page=per_page, now=now)
+            return search_calls(search, per_page=per_page, now=now, scope=scope)
         calls = list(reversed(rows[:per_page]))
         return Page(calls, older=_position(calls[-1]), newer=_position(calls[0]))
     rows = _fetch(base, search.number, before, newer=False, limit=per_page + 1)

@@ -1,7 +1,9 @@
 """Staff pages: home, the call list (search) and the call page, with Verba's deep links.
 
-Every page except home needs a logged-in user with `calls.view_call`: anonymous visitors
-are sent to log in and come back afterwards, logged-in users without it get 403.
+Every page except home needs a logged-in user whose directory access is own or all (or a
+superuser; directory.selectors.may_use_staff_pages): anonymous visitors are sent to log in
+and come back afterwards, other users get 403. Each page shows only the calls in the
+user's scope (directory.scopes): a call outside it answers 404 exactly as an unknown one.
 """
 
 import logging
@@ -12,7 +14,9 @@ from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
@@ -28,6 +32,8 @@ from calls.markers import length_ms, markers_of
 from calls.metadata import metadata_of
 from calls.models import Call, Marker
 from calls.states import State, call_state
+from directory.scopes import user_scope
+from directory.selectors import may_use_staff_pages, time_zone_of
 from recordings import audio, serving, work
 from search.staff_list import CallSearch, Cursor, search_calls
 from shared import cpu_pool
@@ -37,7 +43,6 @@ from staff.forms import CallSearchForm
 
 logger = logging.getLogger(__name__)
 
-VIEW_CALL = "calls.view_call"
 # Verba's search deep link parameters → the list form's fields.
 _VERBA_SEARCH_PARAMS = {
     "p_phone_number": "number",
@@ -47,8 +52,36 @@ _VERBA_SEARCH_PARAMS = {
 
 
 def staff_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Log in first (then come back), then 403 without permission; GET/HEAD only."""
-    return require_safe(login_required(permission_required(VIEW_CALL, raise_exception=True)(view)))
+    """Log in first (then come back), then 403 for access `none`; GET/HEAD only."""
+
+    def gated(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        if not may_use_staff_pages(request.user):
+            raise PermissionDenied
+        return in_users_zone(view)(request, *args, **kwargs)
+
+    gated.__name__ = gated.__qualname__ = view.__name__
+    gated.__doc__ = view.__doc__
+    return require_safe(login_required(gated))
+
+
+def in_users_zone(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Times shown and read in the logged-in user's own zone (access.md §3); the page's
+    footer names it."""
+
+    def zoned(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            timezone.activate(time_zone_of(request.user))
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
+
+    return zoned
+
+
+def visible_calls(request: HttpRequest) -> QuerySet[Call]:
+    """The calls this page's user may see: every lookup by id starts here."""
+    return user_scope(request.user).filter(Call.objects.all())
 
 
 def say_logged_out(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
@@ -58,10 +91,13 @@ def say_logged_out(sender: object, request: HttpRequest | None, **kwargs: object
 
 
 @require_safe
+@in_users_zone
 def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
-    if request.user.has_perm(VIEW_CALL):
-        ongoing = search_calls(CallSearch(state=State.IN_PROGRESS), per_page=10).calls
+    if may_use_staff_pages(request.user):
+        ongoing = search_calls(
+            CallSearch(state=State.IN_PROGRESS), per_page=10, scope=user_scope(request.user)
+        ).calls
         record_access(
             Kind.SEARCH,
             _actor(request),
@@ -83,7 +119,10 @@ def call_list(request: HttpRequest) -> HttpResponse:
             request, "calls/list.html", {"section": "calls", "form": form, "page": None}, status=400
         )
     page = search_calls(
-        form.search(), before=form.cleaned_data["before"], after=form.cleaned_data["after"]
+        form.search(),
+        before=form.cleaned_data["before"],
+        after=form.cleaned_data["after"],
+        scope=user_scope(request.user),
     )
     record_access(
         Kind.SEARCH,
@@ -122,7 +161,7 @@ def verba_call_search(request: HttpRequest) -> HttpResponse:
 
 @staff_page
 def call_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    return _call_page(request, get_object_or_404(Call, pk=pk))
+    return _call_page(request, get_object_or_404(visible_calls(request), pk=pk))
 
 
 @staff_page
@@ -132,7 +171,7 @@ def verba_call_detail(request: HttpRequest) -> HttpResponse:
     ccdr_id = parse_guid(request.GET.get("ccdrId", ""))
     if ccdr_id is None:
         raise Http404("No call has this id.")
-    return _call_page(request, get_object_or_404(Call, pk=ccdr_id))
+    return _call_page(request, get_object_or_404(visible_calls(request), pk=ccdr_id))
 
 
 @staff_page
@@ -154,7 +193,9 @@ def call_download(request: HttpRequest, pk: uuid.UUID) -> HttpResponseBase:
 def _recording(
     request: HttpRequest, pk: uuid.UUID, *, as_attachment: bool
 ) -> tuple[Call, HttpResponseBase]:
-    call = get_object_or_404(Call.objects.only("id", "recording", "recording_content_type"), pk=pk)
+    call = get_object_or_404(
+        visible_calls(request).only("id", "recording", "recording_content_type"), pk=pk
+    )
     if not call.recording:
         raise Http404("This call has no recording.")
     try:
@@ -173,7 +214,9 @@ def _recording(
 @staff_page
 def call_waveform(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The recording's waveform, drawn above the call page's player."""
-    call = get_object_or_404(Call.objects.only("id", "recording", "started_at", "ended_at"), pk=pk)
+    call = get_object_or_404(
+        visible_calls(request).only("id", "recording", "started_at", "ended_at"), pk=pk
+    )
     if not call.recording:
         raise Http404("This call has no recording.")
     try:

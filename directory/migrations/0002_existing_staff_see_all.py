@@ -1,8 +1,9 @@
 """Installs that had staff before the directory: whoever could open the staff pages then (the
 calls.view_call permission, directly or through a group, or a superuser) keeps seeing every
-call (access `all`) until an administrator or a directory import says otherwise. Users
+call (access `all`), in the server's TIME_ZONE as before, until an administrator or a directory import says otherwise. Users
 created later start with the defaults (`own`, UTC)."""
 
+from django.conf import settings
 from django.db import migrations
 from django.db.models import Q
 
@@ -16,7 +17,7 @@ def existing_viewers_see_all(apps, schema_editor):
         | Q(groups__permissions__codename="view_call", groups__permissions__content_type__app_label="calls")
     ).distinct()
     Profile.objects.bulk_create(
-        [Profile(user_id=pk, access="all", time_zone="UTC") for pk in viewers.values_list("pk", flat=True)],
+        [Profile(user_id=pk, access="all", time_zone=settings.TIME_ZONE) for pk in viewers.values_list("pk", flat=True)],
         ignore_conflicts=True,
     )
 

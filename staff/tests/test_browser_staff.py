@@ -14,6 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from calls.tests.factories import CallFactory
+from directory.models import Access
+from directory.tests.factories import directory_user
 from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -163,14 +165,14 @@ def test_a_recording_plays_and_seeks(page: Page, live_server, staff_user, settin
 def test_a_user_without_permission_is_refused_and_sees_why(
     page: Page, live_server, django_user_model
 ):
-    django_user_model.objects.create_user(username="visitor", password="pw-visitor-1")
+    directory_user("visitor", access=Access.NONE, password="pw-visitor-1")
     call = CallFactory()
 
     page.goto(f"{live_server.url}/verba/gwtCallDetail.do?ccdrId={call.pk}")
     log_in(page, ("visitor", "pw-visitor-1"))
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Access denied")
-    expect(page.get_by_text("Can view call")).to_be_visible()
+    expect(page.get_by_text("access level “own” or “all”")).to_be_visible()
     expect(page.locator("body")).not_to_contain_text(call.caller_number)
     page.get_by_role("button", name="Log in as someone else").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -7,13 +7,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calls.tests.factories import CallFactory
+from directory.models import Access
+from directory.tests.factories import directory_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +33,8 @@ def staff_client(client, staff_user):
 
 @pytest.fixture
 def plain_client(client, django_user_model):
-    """Logged in as a user without calls.view_call."""
-    user = django_user_model.objects.create_user(username="visitor", password="pw-visitor-1")
+    """Logged in as a user whose directory access is none."""
+    user = directory_user("visitor", access=Access.NONE, password="pw-visitor-1")
     client.force_login(user)
     return client
 
@@ -76,7 +77,7 @@ def test_a_user_without_the_view_permission_gets_a_403_page(plain_client, url):
     assert response.status_code == 403
     assert "text/html" in response["Content-Type"]
     assert "Access denied" in response.content.decode()
-    assert "Can view call" in response.content.decode()
+    assert "access level “own” or “all”" in response.content.decode()
 
 
 def test_logging_in_from_a_deep_link_lands_on_the_call_page(client, staff_user):
@@ -195,15 +196,12 @@ def test_a_user_without_permission_sees_how_to_get_it_on_the_home_page(plain_cli
 
     page = plain_client.get("/").content.decode()
 
-    assert "Can view call" in page
+    assert "access level is “none”" in page
     assert not listed_ids_in(page)
 
 
-def test_granting_the_permission_opens_the_pages(client, django_user_model):
-    user = django_user_model.objects.create_user(username="newhire", password="pw-new-1")
-    user.user_permissions.add(
-        Permission.objects.get(codename="view_call", content_type__app_label="calls")
-    )
+def test_a_new_user_with_own_access_opens_the_pages_without_any_permission(client):
+    user = directory_user("newhire", access=Access.OWN, password="pw-new-1")
     client.force_login(user)
 
     assert client.get("/calls/").status_code == 200
@@ -463,8 +461,10 @@ def test_a_range_with_seconds_is_exact_to_the_second(staff_client):
     assert listed_ids(response) == [str(inside.pk)]
 
 
-def test_dates_are_read_in_the_display_time_zone(staff_client, settings):
-    settings.TIME_ZONE = "Europe/Berlin"
+def test_dates_are_read_in_the_user_s_own_time_zone(staff_client, staff_user, settings):
+    settings.TIME_ZONE = "America/New_York"  # the user's own zone wins
+    staff_user.directory_profile.time_zone = "Europe/Berlin"
+    staff_user.directory_profile.save()
     # 23:30 UTC on the 9th is 00:30 on the 10th in Berlin.
     inside = CallFactory(started_at=datetime(2026, 11, 9, 23, 30, tzinfo=UTC))
     CallFactory(started_at=datetime(2026, 11, 9, 22, 30, tzinfo=UTC))

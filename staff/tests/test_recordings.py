@@ -7,6 +7,8 @@ import pytest
 from django.core.files.base import ContentFile
 
 from calls.tests.factories import CallFactory
+from directory.models import Access
+from directory.tests.factories import directory_user, without_csrf
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -184,10 +186,21 @@ def test_anonymous_visitors_never_get_the_audio(client, recorded_call):
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_users_without_permission_never_get_the_audio(client, django_user_model, recorded_call):
-    client.force_login(django_user_model.objects.create_user(username="x", password="pw-x-1"))
+def test_users_without_access_never_get_the_audio(client, recorded_call):
+    client.force_login(directory_user("x", access=Access.NONE))
 
     response = client.get(url(recorded_call))
 
     assert response.status_code == 403
+    assert b"RIFF" not in response.content
+
+
+def test_a_call_outside_the_user_s_scope_has_no_audio_as_if_it_did_not_exist(client, recorded_call):
+    client.force_login(directory_user("agent", access=Access.OWN, extensions=["0000"]))
+
+    response = client.get(url(recorded_call))
+    unknown = client.get(url(recorded_call).replace(str(recorded_call.pk)[:8], "00000000"))
+
+    assert response.status_code == unknown.status_code == 404
+    assert without_csrf(response.content) == without_csrf(unknown.content)
     assert b"RIFF" not in response.content
