@@ -24,9 +24,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import QuerySet
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
+from directory.models import Profile
+from directory.scopes import EVERYTHING, Scope, groups_scope
 from shared.sql import ModelColumns, Read, VendorSql, run
 
 # What the key checks (state, networks, permissions), last_used and the token match read,
@@ -55,10 +58,21 @@ SESSION = ModelColumns(ApiSession, SESSION_FIELDS)
 USER = ModelColumns(get_user_model(), USER_FIELDS)
 
 
+def _limited_sql(connection: BaseDatabaseWrapper, key_alias: str) -> str:
+    """Whether the key (`key_alias`) is limited to directory groups: an index probe."""
+    qn = connection.ops.quote_name
+    through = ApiKey.groups.through._meta
+    return (
+        f"EXISTS (SELECT 1 FROM {qn(through.db_table)} g"
+        f" WHERE g.{qn('apikey_id')} = {key_alias}.{qn('id')})"
+    )
+
+
 def _key_sql(connection: BaseDatabaseWrapper) -> str:
     qn = connection.ops.quote_name
     return (
-        f"SELECT {KEY.select_list(connection)} FROM {qn(KEY.table)} WHERE {qn('key_digest')} = %s"
+        f"SELECT {KEY.select_list(connection, 'k')}, {_limited_sql(connection, 'k')}"
+        f" FROM {qn(KEY.table)} k WHERE k.{qn('key_digest')} = %s"
     )
 
 
@@ -87,12 +101,15 @@ def _session_sql(connection: BaseDatabaseWrapper) -> str:
         f" JOIN {qn(group_perms.db_table)} x ON x.{qn('group_id')} = g.{qn('group_id')}"
         f" {permission} AND g.{qn('user_id')} = u.{qn('id')})"
     )
+    # The user's directory profile (access level, time zone), when there is one.
     return (
         f"SELECT {SESSION.select_list(connection, 's')}, {USER.select_list(connection, 'u')},"
-        f" {KEY.select_list(connection, 'k')}, CASE WHEN {granted} THEN 1 ELSE 0 END"
+        f" {KEY.select_list(connection, 'k')}, {_limited_sql(connection, 'k')},"
+        f" p.{qn('access')}, p.{qn('time_zone')}, CASE WHEN {granted} THEN 1 ELSE 0 END"
         f" FROM {qn(SESSION.table)} s"
         f" JOIN {qn(USER.table)} u ON u.{qn('id')} = s.{qn('user_id')}"
         f" JOIN {qn(KEY.table)} k ON k.{qn('id')} = s.{qn('api_key_id')}"
+        f" LEFT JOIN {qn(Profile._meta.db_table)} p ON p.{qn('user_id')} = u.{qn('id')}"
         f" WHERE s.{qn('token_digest')} = %s"
     )
 
@@ -132,7 +149,10 @@ def key_of(read: Read[ApiKey | None], *, session: ApiSession | None) -> ApiKey |
 
 def _one_key(rows: list[tuple[Any, ...]]) -> ApiKey | None:
     found = KEY.instances(rows, connection)
-    return found[0] if found else None
+    if not found:
+        return None
+    found[0].limited_to_groups = bool(rows[0][len(KEY)])
+    return found[0]
 
 
 def session_read(raw_token: str, *, permission: str) -> Read[ApiSession | None] | None:
@@ -155,6 +175,34 @@ def _one_session(permission: str, rows: list[tuple[Any, ...]]) -> ApiSession | N
     row = rows[0]
     session = SESSION.instances([row], connection)[0]
     session.user = USER.instances([row], connection, start=len(SESSION))[0]
-    session.api_key = KEY.instances([row], connection, start=len(SESSION) + len(USER))[0]
+    at = len(SESSION) + len(USER)
+    session.api_key = KEY.instances([row], connection, start=at)[0]
+    session.api_key.limited_to_groups = bool(row[at + len(KEY)])
+    # None without a profile: the directory's defaults apply (directory.selectors).
+    session.user.directory_access = row[at + len(KEY) + 1]
+    session.user.directory_time_zone = row[at + len(KEY) + 2]
     session.checked_permissions = {permission: bool(row[-1])}
     return session
+
+
+def key_groups(api_key: ApiKey) -> QuerySet[Any]:
+    """The ids of the directory groups the key is limited to, as a subquery."""
+    return ApiKey.groups.through.objects.filter(apikey_id=api_key.pk).values("group_id")
+
+
+def is_limited_to_groups(api_key: ApiKey) -> bool:
+    """Whether the key sees only its groups' calls; read with the key by the lookups above,
+    else asked."""
+    limited = getattr(api_key, "limited_to_groups", None)
+    if limited is None:
+        limited = api_key.groups.exists()
+        api_key.limited_to_groups = limited
+    return bool(limited)
+
+
+def key_scope(api_key: ApiKey) -> Scope:
+    """The calls a key sees (access.md §2): its groups' members' and supervisors' when it
+    is limited to groups, else every call."""
+    if is_limited_to_groups(api_key):
+        return groups_scope(key_groups(api_key))
+    return EVERYTHING

@@ -45,6 +45,7 @@ from calls.services import (
     upsert_call,
 )
 from calls.states import FILTER_CHOICES
+from directory.scopes import user_scope
 from recordings import types as recording_types
 from shared.clients import client_address
 from shared.paginators import BoundedCountPaginator
@@ -386,7 +387,9 @@ class CallAdmin(ImportExportModelAdmin):
         return CallChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
+        # Staff who are not superusers see (list, search, export, open, change) only the
+        # calls in their scope: any other call's page answers as an unknown one.
+        qs = user_scope(request.user).filter(super().get_queryset(request))
         return CallQuerySet(model=qs.model, query=qs.query, using=qs.db)
 
     def get_search_results(

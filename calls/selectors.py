@@ -31,7 +31,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from calls.models import Call
-from calls.states import max_call_length
+from calls.states import State, max_call_length, state_q
+from directory.scopes import EVERYTHING, Scope
 from shared.sql import ModelColumns, Read, Reader, VendorSql, run
 
 
@@ -225,12 +226,18 @@ def calls_by_status(
     brief: bool = False,
     reader: Reader | None = None,
     wait_next: NextWait = _no_wait,
+    scope: Scope = EVERYTHING,
 ) -> list[Call]:
     """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
 
     `ongoing` and `last` are answered together by one query, asked when the first of them
     is reached: as of `arrived_at`, or, after a `next` has waited, as of that moment. Their
     calls are `brief` when asked so (see `call_by_id_read`).
+
+    Only calls in `scope` count (directory.scopes): outside it a call does not exist, so the
+    last call on a number is the last one in scope. A narrowed scope is asked through the
+    ORM with the scope's condition (`_scoped_lookup`); `wait_next` is to admit only calls in
+    scope too.
     """
     answered: dict[Status, list[Call]] = {}
     waited = False
@@ -242,8 +249,13 @@ def calls_by_status(
             if status not in answered:
                 ahead = _asked_together(statuses[index:])
                 now = timezone.now() if waited else arrived_at
-                read = _status_read(number, ahead, now, brief=brief)
-                found_ongoing, found_last = (reader or _run)(read)
+                if scope.everything:
+                    read = _status_read(number, ahead, now, brief=brief)
+                    found_ongoing, found_last = (reader or _run)(read)
+                else:
+                    found_ongoing, found_last = _scoped_lookup(
+                        number, now, scope, ahead, brief=brief
+                    )
                 if Status.ONGOING in ahead:
                     answered[Status.ONGOING] = found_ongoing
                 if Status.LAST in ahead:
@@ -277,14 +289,43 @@ def _status_read(
     return lookup_read(number, now, ongoing=ongoing, last=last, brief=brief)
 
 
-def calls_by_platform_call_id(platform_call_id: str) -> list[Call]:
-    """Calls with exactly this platform call ID (case-sensitive); two mean ambiguous."""
-    return list(Call.objects.filter(platform_call_id=platform_call_id)[:2])
+def _scoped_lookup(
+    number: str, now: datetime, scope: Scope, statuses: Sequence[Status], *, brief: bool
+) -> Found:
+    """`lookup_read`'s answer among the calls in `scope`: per number column, so each side
+    is read from its own (number, …) index, the scope's condition checked per row."""
+    in_progress: dict[uuid.UUID, Call] = {}
+    candidates: dict[uuid.UUID, Call] = {}
+    for column in ("caller_number", "called_number"):
+        side = scope.filter(Call.objects.filter(**{column: number}))
+        if brief:
+            side = side.only(*BRIEF_CALL.attnames)
+        if Status.ONGOING in statuses:
+            for call in side.filter(state_q(State.IN_PROGRESS, now))[:2]:
+                in_progress.setdefault(call.pk, call)
+        if Status.LAST in statuses:
+            for call in side.filter(ended_at__lte=now).order_by("-ended_at")[:2]:
+                candidates.setdefault(call.pk, call)
+    ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
+    tied = len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at
+    return list(in_progress.values())[:2], ranked[: 2 if tied else 1]
 
 
-def calls_by_native_id(native_id: str) -> list[Call]:
-    """Calls with exactly this native ID (case-sensitive); two mean ambiguous."""
-    return list(Call.objects.filter(native_id=native_id)[:2])
+def call_in_scope(call_id: uuid.UUID, scope: Scope) -> bool:
+    """Whether the call with this id is in `scope` (True for every call when the scope is
+    everything, without a query)."""
+    return scope.everything or scope.filter(Call.objects.filter(pk=call_id)).exists()
+
+
+def calls_by_platform_call_id(platform_call_id: str, scope: Scope = EVERYTHING) -> list[Call]:
+    """Calls with exactly this platform call ID (case-sensitive) in `scope`; two mean
+    ambiguous."""
+    return list(scope.filter(Call.objects.filter(platform_call_id=platform_call_id))[:2])
+
+
+def calls_by_native_id(native_id: str, scope: Scope = EVERYTHING) -> list[Call]:
+    """Calls with exactly this native ID (case-sensitive) in `scope`; two mean ambiguous."""
+    return list(scope.filter(Call.objects.filter(native_id=native_id))[:2])
 
 
 def calls_by_native_id_and_start(native_id: str, started_at: datetime) -> list[Call]:

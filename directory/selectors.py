@@ -21,6 +21,11 @@ def profile_of(user: Any) -> Profile | None:
         return None
 
 
+def zone_name_or_default(name: str | None) -> str:
+    """A profile's zone name, or the default of a user without a profile."""
+    return name or settings.TIME_ZONE
+
+
 def access_of(user: Any) -> str:
     profile = profile_of(user)
     return profile.access if profile is not None else Access.OWN

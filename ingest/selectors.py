@@ -9,25 +9,29 @@ from django.db.models import QuerySet
 
 from calls.either_side import EitherSide, number_sides
 from calls.models import Call
+from directory.scopes import EVERYTHING, Scope
 
 
 def call_exists(call_id: uuid.UUID) -> bool:
     return Call.objects.filter(pk=call_id).exists()
 
 
-def find_call(call_id: uuid.UUID) -> Call | None:
-    return Call.objects.filter(pk=call_id).first()
+def find_call(call_id: uuid.UUID, scope: Scope = EVERYTHING) -> Call | None:
+    """The call with this id, when it is in `scope` (the key's, directory.scopes)."""
+    return scope.filter(Call.objects.filter(pk=call_id)).first()
 
 
 def list_calls(
     *,
+    scope: Scope = EVERYTHING,
     number: str | None = None,
     started_after: datetime | None = None,
     started_before: datetime | None = None,
 ) -> QuerySet[Call] | EitherSide:
     """Calls matching the filters (unordered: the paginator orders them). With a number,
-    the caller side and the called side, each read through its own index (`EitherSide`)."""
-    calls = Call.objects.all()
+    the caller side and the called side, each read through its own index (`EitherSide`).
+    Only calls in `scope` (a key limited to groups sees only theirs)."""
+    calls = scope.filter(Call.objects.all())
     if started_after is not None:
         calls = calls.filter(started_at__gte=started_after)
     if started_before is not None:

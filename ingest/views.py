@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from access_log.models import Kind, Surface
 from access_log.services import Actor, record_access
 from apikeys.models import ApiKey
+from apikeys.selectors import key_scope
 from calls import rules, services
 from calls.models import Call
 from ingest import selectors
@@ -80,7 +81,7 @@ class IngestView(GenericAPIView):
             call_id = rules.guid(raw_id)
         except rules.Refused:
             raise NotFound(NOT_FOUND_MESSAGE) from None
-        call = selectors.find_call(call_id)
+        call = selectors.find_call(call_id, key_scope(self.request.auth))
         if call is None:
             raise NotFound(NOT_FOUND_MESSAGE)
         return call
@@ -112,7 +113,7 @@ class CallListView(IngestView):
     def get(self, request: Request) -> Response:
         filters = CallListQuerySerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        calls = selectors.list_calls(**filters.validated_data)
+        calls = selectors.list_calls(scope=key_scope(request.auth), **filters.validated_data)
         # EitherSide is not a QuerySet, but does all the cursor paginator asks of one.
         page = self.paginate_queryset(calls)  # type: ignore[arg-type]
         criteria = {

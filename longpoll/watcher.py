@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -129,12 +129,19 @@ class _Waiter:
     pending: list[_Seen] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
     result: list[Call] = field(default_factory=list)
+    # Whether a call (caller, called, start) is in the waiting request's scope; None: any.
+    # Judged from memory (directory.scopes.LoadedScope): the waiter holds no connection.
+    admits: Callable[[str, str, datetime], bool] | None = None
 
     def counts(self, seen: _Seen, now: datetime) -> bool:
         """Does `seen` count as the next call for this waiter (the contract's §5 `next`)?"""
         grace = _grace()
         return (
             self.number in (seen.caller_number, seen.called_number)
+            and (
+                self.admits is None
+                or self.admits(seen.caller_number, seen.called_number, seen.started_at)
+            )
             and self.known is not None
             and seen.id not in self.known
             # Recorded after the request arrived. The id check above does the precise
@@ -334,11 +341,16 @@ def announce(call: Call) -> None:
     _hub.offer([_Seen.of(call)])
 
 
-def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
+def wait_for_next(
+    number: str,
+    arrived_at: datetime,
+    admits: Callable[[str, str, datetime], bool] | None = None,
+) -> list[Call]:
     """The call(s) on `number` that start after `arrived_at`, waiting up to the window.
 
     Returns [] when none came by `arrived_at + NEXT_WINDOW_SECONDS`, [call] for exactly one,
     and [call, call] (the first two by start time) when more than one did: ambiguous.
+    With `admits`, only calls it admits count (a request's scope): others do not exist.
     The caller's database connection is closed while waiting and stays closed. Raises
     TooManyWaiting when this process already holds NEXT_MAX_WAITING waiting requests.
     """
@@ -350,6 +362,7 @@ def wait_for_next(number: str, arrived_at: datetime) -> list[Call]:
         arrived_at=arrived_at,
         closes_at=closes_at,
         closes_at_monotonic=clock.monotonic() + max(0.0, remaining),
+        admits=admits,
     )
     since = arrived_at - _grace()
     # Registered before the first look, so nothing announced in between is lost.

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from calls.models import Call
 from calls.states import State, state_q
+from directory.scopes import EVERYTHING, Scope
 
 
 class CdrStatus(StrEnum):
@@ -54,12 +55,18 @@ class PeriodSearch:
 
 
 def search_period(
-    search: PeriodSearch, *, offset: int, limit: int, now: datetime | None = None
+    search: PeriodSearch,
+    *,
+    offset: int,
+    limit: int,
+    now: datetime | None = None,
+    scope: Scope = EVERYTHING,
 ) -> list[Call]:
-    """Calls `offset` … `offset + limit - 1` of the search, in its order; ties by id."""
+    """Calls `offset` … `offset + limit - 1` of the search, in its order; ties by id; only
+    calls in `scope` (directory.scopes)."""
     now = now or timezone.now()
     found: list[Call] = []
-    for queryset in period_queries(search, offset=offset, limit=limit, now=now):
+    for queryset in period_queries(search, offset=offset, limit=limit, now=now, scope=scope):
         found = list(queryset)
         if len(found) >= offset + limit:
             break
@@ -67,11 +74,11 @@ def search_period(
 
 
 def period_queries(
-    search: PeriodSearch, *, offset: int, limit: int, now: datetime
+    search: PeriodSearch, *, offset: int, limit: int, now: datetime, scope: Scope = EVERYTHING
 ) -> Iterator[QuerySet[Call]]:
     """The queries that answer `search`, to run in turn until one brings `offset + limit`
     rows (bench/search_calls.py explains the same ones)."""
-    yield _ordered(_matching(search, now), search, now)[: offset + limit]
+    yield _ordered(scope.filter(_matching(search, now)), search, now)[: offset + limit]
 
 
 def _matching(search: PeriodSearch, now: datetime) -> QuerySet[Call]:

@@ -107,6 +107,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     # A media action's success: the file itself, sent as it is instead of a rendered answer.
     media: HttpResponseBase | None = None
+    # The zone the answer's times are in (JSON says it): the token user's, else UTC.
+    time_zone: str = "UTC"
 
     @property
     def http_status(self) -> int:

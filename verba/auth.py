@@ -7,7 +7,10 @@ from collections.abc import Collection, Iterable
 from django.http import HttpRequest
 
 from apikeys.models import ApiKey, ApiSession
+from apikeys.selectors import key_scope
 from apikeys.services import touch_api_key
+from directory.scopes import Scope, user_id_scope
+from directory.selectors import access_of, time_zone_name_of, zone_name_or_default
 from verba.codes import ApiError, Code, Message, invalid
 from verba.params import Params
 
@@ -97,3 +100,28 @@ def check_user_permission(session: ApiSession, permissions: Iterable[str] = ()) 
             allowed = session.user.has_perm(permission)
         if not allowed:
             raise ApiError(Code.ACCESS_DENIED, _USER_DENIED.get(permission, Message.USER_DENIED))
+
+
+def request_scope(api_key: ApiKey, session: ApiSession | None) -> Scope:
+    """The calls this request may see (access.md §2): a key limited to groups sees their
+    calls; a token's user sees the user's scope; with both, both must hold."""
+    scope = key_scope(api_key)
+    if session is not None:
+        user = session.user
+        # Read with the session (apikeys.selectors); None when the user has no profile.
+        if hasattr(user, "directory_access"):
+            access = user.directory_access or access_of(None)
+        else:
+            access = access_of(user)
+        scope = scope & user_id_scope(user.pk, access=access, is_superuser=user.is_superuser)
+    return scope
+
+
+def request_zone_name(session: ApiSession | None) -> str:
+    """The zone of the request's times (§7.0): the token user's, else UTC."""
+    if session is None:
+        return "UTC"
+    user = session.user
+    if hasattr(user, "directory_time_zone"):
+        return zone_name_or_default(user.directory_time_zone)
+    return time_zone_name_of(user)

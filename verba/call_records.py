@@ -5,7 +5,7 @@ them in each format (verba/renderers.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from uuid import UUID
 
 from calls.models import Call, Direction, Marker
@@ -26,11 +26,12 @@ LIST_TEXT_COLUMNS = (
 )
 
 
-def answer_time(moment: datetime | None) -> str | None:
-    """`YYYY-MM-DD hh:mm:ss.SSS` in UTC (milliseconds cut, not rounded); None when unknown."""
+def answer_time(moment: datetime | None, zone: tzinfo = UTC) -> str | None:
+    """`YYYY-MM-DD hh:mm:ss.SSS` in `zone` (the token user's, else UTC; milliseconds cut,
+    not rounded); None when unknown."""
     if moment is None:
         return None
-    t = moment.astimezone(UTC)
+    t = moment.astimezone(zone)
     return (
         f"{t.year:04d}-{t.month:02d}-{t.day:02d} "
         f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond // 1000:03d}"
@@ -43,7 +44,13 @@ def answer_duration(length: timedelta) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def call_record(call: Call, *, now: datetime, metadata: Mapping[str, str] | None = None) -> Record:
+def call_record(
+    call: Call,
+    *,
+    now: datetime,
+    metadata: Mapping[str, str] | None = None,
+    zone: tzinfo = UTC,
+) -> Record:
     """The call's `<verbacdr>`; `metadata` (identifier → value) only when it was asked for.
 
     `state` is 1 for a finished call (an end at or before `now`), 0 for one in progress,
@@ -61,8 +68,8 @@ def call_record(call: Call, *, now: datetime, metadata: Mapping[str, str] | None
             Item("source_name", call.caller_name or None),
             Item("destination_caller_id", call.called_number or None),
             Item("destination_name", call.called_name or None),
-            Item("start_time", answer_time(call.started_at)),
-            Item("end_time", answer_time(call.ended_at)),
+            Item("start_time", answer_time(call.started_at, zone)),
+            Item("end_time", answer_time(call.ended_at, zone)),
             Item("duration", answer_duration(until - call.started_at)),
             Item("direction_id", DIRECTION_IDS.get(call.direction)),
             Item("platform_call_id", call.platform_call_id or None),
@@ -75,10 +82,16 @@ def call_record(call: Call, *, now: datetime, metadata: Mapping[str, str] | None
     )
 
 
-def one_call(call: Call, *, now: datetime, metadata: Mapping[str, str] | None = None) -> Records:
+def one_call(
+    call: Call,
+    *,
+    now: datetime,
+    metadata: Mapping[str, str] | None = None,
+    zone: tzinfo = UTC,
+) -> Records:
     """GetCallInformation's answer: the record alone inside `<Response>`, JSON `"call"`."""
     return Records(
-        records=(call_record(call, now=now, metadata=metadata),),
+        records=(call_record(call, now=now, metadata=metadata, zone=zone),),
         json_name="call",
         single=True,
     )
@@ -89,13 +102,17 @@ def call_list(
     *,
     now: datetime,
     metadata: Mapping[UUID, Mapping[str, str]] | None = None,
+    zone: tzinfo = UTC,
 ) -> Records:
     """SearchCalls' answer: `<verbacdrlist rowcount="N">`, JSON `"calls"`. `metadata` maps
     call ids to their fields (a call missing from it has none); None when not asked for."""
     return Records(
         records=tuple(
             call_record(
-                call, now=now, metadata=None if metadata is None else metadata.get(call.pk, {})
+                call,
+                now=now,
+                metadata=None if metadata is None else metadata.get(call.pk, {}),
+                zone=zone,
             )
             for call in calls
         ),

@@ -23,7 +23,8 @@ cannot drift from the code that reads the request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import tzinfo
 from typing import Any, Generic, TypeVar, cast, overload
 
 from verba.codes import ApiError
@@ -121,6 +122,12 @@ class ActionForm:
         self._params = params
         self._read: dict[str, Any] = {}
 
+    def in_zone(self, zone: tzinfo) -> None:
+        """Read the request's times in `zone` (the token user's, known once the token is
+        checked, before any time field is read): values already read are read again."""
+        self._params = replace(self._params, zone=zone)
+        self._read.clear()
+
     def value_of(self, declared: Field[T]) -> T:
         """The field's value, read on first use and kept (its error too)."""
         name = declared.attribute
@@ -129,6 +136,7 @@ class ActionForm:
                 query=self._params.query,
                 body=self._params.body,
                 unreadable=self._params.unreadable,
+                zone=self._params.zone,
                 declared=frozenset(declared.names),
             )
             try:

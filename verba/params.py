@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +32,8 @@ class Params:
     body: QueryDict
     # Why the request could not be read (too many fields, too big, not a form), if so.
     unreadable: str | None = None
+    # The zone of the request's times (§7.0): the token user's, else UTC.
+    zone: tzinfo = UTC
 
     def get(self, name: str) -> str | None:
         """The value of `name`, or None when it is absent or empty."""
@@ -146,12 +148,13 @@ TIME_FORMS = "YYYY-MM-DD hh:mm, YYYY-MM-DD hh:mm:ss or YYYY-MM-DD hh:mm:ss.SSS (
 
 
 def time_span(params: Params, name: str) -> tuple[datetime, datetime]:
-    """The [first, last] span time parameter `name` covers (`…hh:mm` is its whole minute);
-    code 1 naming the parameter when it is missing or malformed."""
+    """The [first, last] span time parameter `name` covers (`…hh:mm` is its whole minute),
+    read as wall-clock time in the request's zone (`params.zone`: the token user's, else
+    UTC); code 1 naming the parameter when it is missing or malformed."""
     raw = params.get(name)
     if raw is None:
         raise invalid(f"The {name} parameter is required: {TIME_FORMS}.")
-    span = parse_time_span(raw.strip(), UTC, date_only=False, t_separator=False)
+    span = parse_time_span(raw.strip(), params.zone, date_only=False, t_separator=False)
     if span is None:
         raise invalid(f"The {name} parameter must be {TIME_FORMS}.")
     return span

@@ -191,7 +191,11 @@ class JsonRenderer(_AnswerRenderer):
     charset = None  # JSON is UTF-8 by definition; the contract's header has no charset
 
     def render_answer(self, answer: Answer) -> bytes:
-        body: dict[str, Any] = {"code": int(answer.code), "type": answer.type}
+        body: dict[str, Any] = {
+            "code": int(answer.code),
+            "type": answer.type,
+            "timeZone": answer.time_zone,
+        }
         if answer.code:
             body["errorMessage"] = answer.message
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import DatabaseError, connection
@@ -27,6 +27,7 @@ from apikeys.selectors import key_digest_of, key_of, key_read, session_read
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
+from directory.selectors import zone
 from shared.clients import client_address
 from shared.sql import Ran, Read, run, run_anchored, run_together
 from verba.actions import Action, Context, ReadAhead, TokenRule, get_action, known_names
@@ -37,6 +38,8 @@ from verba.auth import (
     check_token,
     check_user_permission,
     presented_secret,
+    request_scope,
+    request_zone_name,
 )
 from verba.codes import ApiError, Code, Message, invalid
 from verba.negotiation import ResponseTypeNegotiation, response_type
@@ -138,6 +141,9 @@ class VerbaApiView(APIView):
     # The Business API is described in docs/api.md; the OpenAPI schema covers /api/v1 only.
     schema = None
 
+    # The zone of this request's times (§7.0): UTC until a token names its user's.
+    zone_name = "UTC"
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # `next` waits for calls that start after this moment: taken before anything else.
         self.arrived_at = timezone.now()
@@ -178,6 +184,9 @@ class VerbaApiView(APIView):
         self._throttle(stored_key, address, spent)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
         session = self._check_token(action, api_key, raw_token, stored_session)
+        self.zone_name = request_zone_name(session)
+        if self.zone_name != "UTC":
+            form.in_zone(zone(self.zone_name))
         context = Context(
             request=request,
             params=params,
@@ -188,6 +197,8 @@ class VerbaApiView(APIView):
             form=form,
             user_id=session.user_id if session else None,
             reader=reader,
+            scope=request_scope(api_key, session),
+            zone=zone(self.zone_name),
         )
         try:
             answer = action.run(context)
@@ -195,6 +206,8 @@ class VerbaApiView(APIView):
             self.trail.user_id = context.user_id
         self.trail.call_id = answer.call_id
         self.trail.change = context.change
+        if self.zone_name != answer.time_zone:
+            answer = replace(answer, time_zone=self.zone_name)
         return answer
 
     def _name_action(self, params: Params) -> None:
@@ -324,7 +337,12 @@ class VerbaApiView(APIView):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
             self.headers["Allow"] = ", ".join(sorted(exc.action.methods))
-            answer = Answer(type=self.trail.action, code=Code.INVALID_REQUEST, message=exc.message)
+            answer = Answer(
+                type=self.trail.action,
+                code=Code.INVALID_REQUEST,
+                message=exc.message,
+                time_zone=self.zone_name,
+            )
             return Response(answer, status=405)
         if isinstance(exc, MethodNotAllowed):
             self._name_action(request_params(self.request))
@@ -342,7 +360,12 @@ class VerbaApiView(APIView):
         ):
             self.request.accepted_renderer = XmlRenderer()
             self.request.accepted_media_type = XmlRenderer.media_type
-        answer = Answer(type=self.trail.action, code=error.code, message=error.message)
+        answer = Answer(
+            type=self.trail.action,
+            code=error.code,
+            message=error.message,
+            time_zone=self.zone_name,
+        )
         return Response(answer, status=status, headers=error.headers)
 
     def _as_api_error(self, exc: Exception) -> ApiError:

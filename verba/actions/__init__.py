@@ -7,7 +7,7 @@ Adding an action means writing a handler module (subclass `Action`, decorate it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
@@ -15,6 +15,7 @@ from django.db import connection
 from rest_framework.request import Request
 
 from apikeys.models import ApiKey, ApiSession
+from directory.scopes import EVERYTHING, Scope
 from shared.sql import Read, Reader, run
 from verba.answers import Answer
 from verba.forms import ActionForm
@@ -75,6 +76,11 @@ class Context:
     change: str = ""
     # Runs the call lookups (`verba.actions.lookup`), with the answer read ahead if any.
     reader: Reader = field(default_factory=ReadAhead)
+    # The calls the key and the token's user may see (directory.scopes); outside it a call
+    # does not exist. Every lookup of a call passes it.
+    scope: Scope = EVERYTHING
+    # Times in answers and in request parameters: the token user's zone, else UTC (§7.0).
+    zone: tzinfo = UTC
 
     def form_as(self, kind: type[F]) -> F:
         """The form, as the action's own form class (for type checkers)."""

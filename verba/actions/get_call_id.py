@@ -28,6 +28,7 @@ class GetCallID(Action):
             context.form_as(GetCallIDForm).call,
             arrived_at=context.arrived_at,
             doing="retrieve the call identifier",
+            scope=context.scope,
         )
         record_read(context, Kind.VIEW, self.name, call.pk)
         return Answer(

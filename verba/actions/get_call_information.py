@@ -27,12 +27,15 @@ class GetCallInformation(Action):
         form = context.form_as(GetCallInformationForm)
         with_metadata = form.return_metadata
         call = find_call(
-            form.call, arrived_at=context.arrived_at, doing="retrieve the call information"
+            form.call,
+            arrived_at=context.arrived_at,
+            doing="retrieve the call information",
+            scope=context.scope,
         )
         metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
         record_read(context, Kind.VIEW, self.name, call.pk)
         return Answer(
             type=self.name,
-            records=one_call(call, now=timezone.now(), metadata=metadata),
+            records=one_call(call, now=timezone.now(), metadata=metadata, zone=context.zone),
             call_id=call.pk,
         )

@@ -26,6 +26,7 @@ class GetCallURL(Action):
             arrived_at=context.arrived_at,
             doing="retrieve the call URL",
             reader=context.reader,
+            scope=context.scope,
         )
         url = call_url(context.request, call.pk)
         return Answer(

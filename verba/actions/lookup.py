@@ -49,11 +49,13 @@ from calls.selectors import (
     Status,
     call_by_id,
     call_by_id_read,
+    call_in_scope,
     calls_by_native_id,
     calls_by_platform_call_id,
     calls_by_status,
     first_status_read,
 )
+from directory.scopes import Scope
 from longpoll.watcher import TooManyWaiting, wait_for_next
 from shared.sql import Read, Reader
 from verba.codes import ApiError, Code, Message, ambiguous_calls, call_not_found, invalid
@@ -166,7 +168,7 @@ class NamedCall:
     naming: CallNaming
     call_id: uuid.UUID | None = None
     # An exact id: the query that finds it, and its value.
-    exact: tuple[Callable[[str], list[Call]], str] | None = None
+    exact: tuple[Callable[[str, Scope], list[Call]], str] | None = None
     # Else a number and its statuses.
     number: str = ""
     statuses: tuple[Status, ...] = ()
@@ -200,11 +202,14 @@ def find_call(
     *,
     arrived_at: datetime,
     doing: str,
+    scope: Scope,
     reader: Reader | None = None,
 ) -> Call:
     """The one call the request names (read by the action's `names_a_call` field, which
     answers code 1 for nothing that names a call, a malformed value, `next` where not
-    allowed, or two of callID/ccdr_id/cid).
+    allowed, or two of callID/ccdr_id/cid), among the calls in `scope` (the key's and the
+    token's, directory.scopes): a call outside it answers exactly as an unknown one (code
+    2), and the last or next call on a number is the last or next one in scope.
 
     ApiError code 2 and 3 ("Unable to `doing`, because …"), or 9 when too many `next`
     requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS. `reader`
@@ -213,12 +218,17 @@ def find_call(
     naming = named.naming
     if named.call_id is not None:
         call = call_by_id(named.call_id, brief=naming.id_only, reader=reader)
-        if call is None:
+        if call is None or not call_in_scope(call.pk, scope):
             raise call_not_found(doing)
         return call
     if named.exact is not None:
         query, value = named.exact
-        return _one(query(value), doing)
+        return _one(query(value, scope), doing)
+    wait_next = wait_for_next
+    if not scope.everything and Status.NEXT in named.statuses:
+        # The wait decides without a database connection: the scope's ownership periods
+        # are read now, and only a call in scope releases it.
+        wait_next = partial(wait_for_next, admits=scope.loaded().admits)
     try:
         found = calls_by_status(
             named.number,
@@ -226,7 +236,8 @@ def find_call(
             arrived_at=arrived_at,
             brief=naming.id_only,
             reader=reader,
-            wait_next=wait_for_next,
+            wait_next=wait_next,
+            scope=scope,
         )
     except TooManyWaiting:
         # This server holds as many `next` waiters as it may; another will be free soon.

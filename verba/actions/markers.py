@@ -102,6 +102,7 @@ class AddMarker(_ChangeAction):
             form.call,
             arrived_at=context.arrived_at,
             doing=ADDING,
+            scope=context.scope,
         )
         try:
             with changing(context, Kind.CHANGE, self.name, call.pk) as detail:
@@ -127,6 +128,7 @@ class GetMarkers(Action):
             context.form_as(GetMarkersForm).call,
             arrived_at=context.arrived_at,
             doing="retrieve the markers",
+            scope=context.scope,
         )
         markers = markers_of(call)
         record_read(context, Kind.VIEW, self.name, call.pk)

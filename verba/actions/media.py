@@ -102,6 +102,7 @@ def call_with_media(context: Context, named: NamedCall) -> Call:
         named,
         arrived_at=context.arrived_at,
         doing=RETRIEVING,
+        scope=context.scope,
     )
     if not call.recording:
         raise ApiError(Code.NOT_FOUND, NO_MEDIA)

@@ -52,6 +52,7 @@ class AttachMetaData(_ChangeAction):
                 form.call,
                 arrived_at=context.arrived_at,
                 doing=ATTACHING,
+                scope=context.scope,
             )
             with changing(context, Kind.CHANGE, self.name, call.pk) as detail:
                 result = attach_metadata(call.pk, values)

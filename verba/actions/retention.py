@@ -60,6 +60,7 @@ class KeepCall(_ChangeAction):
             form.call,
             arrived_at=context.arrived_at,
             doing=KEEPING,
+            scope=context.scope,
         )
         context.change = "kept" if keep else "keep mark cleared"
         try:
@@ -83,6 +84,7 @@ class DeleteCall(_ChangeAction):
             context.form_as(DeleteCallForm).call,
             arrived_at=context.arrived_at,
             doing=DELETING,
+            scope=context.scope,
         )
         try:
             with changing(context, Kind.DELETE, self.name, call.pk) as detail:

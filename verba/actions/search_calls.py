@@ -123,12 +123,17 @@ class SearchCalls(Action):
         with_metadata = form.return_metadata
 
         now = timezone.now()
-        calls = search_period(search, offset=page_first, limit=page_length, now=now)
+        calls = search_period(
+            search, offset=page_first, limit=page_length, now=now, scope=context.scope
+        )
         metadata = metadata_by_call([c.pk for c in calls]) if with_metadata else None
         record_read(
             context, Kind.SEARCH, self.name, criteria=_criteria(context.params), count=len(calls)
         )
-        return Answer(type=self.name, records=call_list(calls, now=now, metadata=metadata))
+        return Answer(
+            type=self.name,
+            records=call_list(calls, now=now, metadata=metadata, zone=context.zone),
+        )
 
 
 # What a search's access event keeps of its request: its criteria, as given.

@@ -54,7 +54,7 @@ def test_attach_by_extension_and_status_through_a_post_body(api, change_key, cal
         responseType="JSON",
     )
 
-    assert json_of(response) == {"code": 0, "type": "AttachMetaData"}
+    assert json_of(response) == {"code": 0, "type": "AttachMetaData", "timeZone": "UTC"}
     assert stored() == {"ticket": "T-2 & <more>"}
 
 

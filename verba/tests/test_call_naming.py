@@ -61,6 +61,7 @@ def probe(api, key):
                     context.form_as(ProbeForm).call,
                     arrived_at=context.arrived_at,
                     doing="probe the call",
+                    scope=context.scope,
                 )
                 return Answer(type=self.name, values=(Value("CallID", "callID", str(call.pk)),))
 
@@ -249,6 +250,7 @@ def test_get_call_id_answers_the_guid_in_every_format(get_call_id):
     assert get_call_id(nativeID="n-1", responseType="JSON").json() == {
         "code": 0,
         "type": "GetCallID",
+        "timeZone": "UTC",
         "callID": str(call.pk),
     }
     html = get_call_id(nativeID="n-1", responseType="HTML").content.decode()

@@ -108,7 +108,7 @@ def test_json_success_carries_code_type_and_url(api, key, call):
     response = api(action="GetCallURL", apiKey=key, callID=str(CALL_ID), responseType="JSON")
     assert response["Content-Type"] == "application/json"
     assert response.content == (
-        b'{"code": 0, "type": "GetCallURL", "callURL": "' + URL.encode() + b'"}'
+        b'{"code": 0, "type": "GetCallURL", "timeZone": "UTC", "callURL": "' + URL.encode() + b'"}'
     )
 
 
@@ -117,6 +117,7 @@ def test_json_error_carries_the_error_message(api, key):
     assert json.loads(response.content) == {
         "code": 2,
         "type": "GetCallURL",
+        "timeZone": "UTC",
         "errorMessage": "Unable to retrieve the call URL, because the call cannot be found.",
     }
 

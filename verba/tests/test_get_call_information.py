@@ -102,6 +102,7 @@ def test_json_keeps_the_field_names_with_their_types(info, finished):
     assert response.json() == {
         "code": 0,
         "type": "GetCallInformation",
+        "timeZone": "UTC",
         "call": {
             "state": 1,
             "ccdr_id": str(CALL_ID),
@@ -237,6 +238,7 @@ def test_two_platform_matches_are_code_3(info):
     assert response.json() == {
         "code": 3,
         "type": "GetCallInformation",
+        "timeZone": "UTC",
         "errorMessage": (
             "Unable to retrieve the call information, because more than one call matches."
         ),

@@ -83,6 +83,7 @@ def test_json_lists_markers_with_numbers_in_milliseconds(get, marked):
     assert json.loads(response.content) == {
         "code": 0,
         "type": "GetMarkers",
+        "timeZone": "UTC",
         "markers": [
             {"name": "Greeting", "start": 0, "end": 0},
             {"name": "Hold & <wait>", "start": 0, "end": 5000},

@@ -40,7 +40,10 @@ def test_keep_call_answers_the_exact_bytes_and_keeps_the_call(api, change_key, c
 
 @pytest.mark.parametrize(
     ("response_type", "body"),
-    [("TEXT", b"OK\n"), ("JSON", b'{"code": 0, "type": "KeepCall"}')],
+    [
+        ("TEXT", b"OK\n"),
+        ("JSON", b'{"code": 0, "type": "KeepCall", "timeZone": "UTC"}'),
+    ],
 )
 def test_keep_call_in_text_and_json(api, change_key, call, response_type, body):
     response = api(action="KeepCall", apiKey=change_key, callID=CALL_ID, responseType=response_type)
@@ -191,6 +194,7 @@ def test_delete_call_on_an_unknown_call_is_code_2(api, change_key):
     assert json_of(response) == {
         "code": 2,
         "type": "DeleteCall",
+        "timeZone": "UTC",
         "errorMessage": "Unable to delete the call, because the call cannot be found.",
     }
 

@@ -116,7 +116,7 @@ def test_success_in_json_and_html_carries_the_call_id(put):
     as_json = json.loads(put(**CALL, responseType="JSON").content)
     html = put(**CALL, responseType="HTML").content.decode()
 
-    assert as_json == {"code": 0, "type": "PutMedia", "callID": CALL_ID}
+    assert as_json == {"code": 0, "type": "PutMedia", "timeZone": "UTC", "callID": CALL_ID}
     assert "<title>PutMedia – Verba Business API</title>" in html
     assert f"<dd>{CALL_ID}</dd>" in html
 

@@ -46,6 +46,7 @@ def test_inline_records_sit_in_the_response_one_per_line_as_verbas_marker_sample
     assert json.loads(_render(JsonRenderer, answer)) == {
         "code": 0,
         "type": "GetMarkers",
+        "timeZone": "UTC",
         "markers": [{"name": "Sale", "start": 16700, "end": 65400}],
     }
     assert _render(TextRenderer, answer) == "Sale\t16700\t65400\n"

@@ -75,6 +75,7 @@ def test_a_user_locked_on_the_login_page_cannot_get_a_token_either(client, key, 
     assert json.loads(response.content) == {
         "code": 5,
         "type": "RequestToken",
+        "timeZone": "UTC",
         "errorMessage": LOCKED,
     }
     assert not ApiSession.objects.exists()

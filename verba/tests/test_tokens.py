@@ -17,6 +17,8 @@ from apikeys.secrets import digest
 from apikeys.services import create_api_key
 from callportal.hashers import PooledPBKDF2PasswordHasher
 from calls.tests.factories import CallFactory
+from directory.models import Access
+from directory.tests.factories import directory_user
 from verba.tests.conftest import golden
 
 pytestmark = pytest.mark.django_db
@@ -240,7 +242,7 @@ def test_a_token_works_for_a_user_who_has_the_permission_through_a_group(
 
     viewers = Group.objects.create(name="Call viewers")
     viewers.permissions.add(Permission.objects.get(codename="view_call"))
-    user = django_user_model.objects.create_user("grouped", password="pw-grouped-1")
+    user = directory_user("grouped", access=Access.ALL, password="pw-grouped-1")
     user.groups.add(viewers)
     token = _token(api, auth_key, "grouped", "pw-grouped-1")
 
@@ -334,7 +336,7 @@ def test_release_token_answers_ok_in_text_and_json(api, auth_key, staff_user):
     text = api(action="ReleaseToken", apiKey=auth_key[1], token=fresh(), responseType="text")
     assert text.content == b"OK\n"
     data = api(action="ReleaseToken", apiKey=auth_key[1], token=fresh(), responseType="json")
-    assert json.loads(data.content) == {"code": 0, "type": "ReleaseToken"}
+    assert json.loads(data.content) == {"code": 0, "type": "ReleaseToken", "timeZone": "UTC"}
 
 
 def test_release_token_without_a_token_is_code_5(api, key):
