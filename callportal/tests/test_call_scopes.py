@@ -49,7 +49,7 @@ def office(django_user_model):
     dave = directory_user("dave", extensions=["8870"])
     directory_user("dpo", access=Access.ALL)
     directory_user("nina", access=Access.NONE, extensions=["8880"])
-    root = django_user_model.objects.create_superuser("root")
+    django_user_model.objects.create_superuser("root")
     directory_group("Sales", members=[alice, bob], supervisors=[carol])
     directory_group("Support", members=[dave])
     users = {u.username: u for u in django_user_model.objects.all()}
