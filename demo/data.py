@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls.models import Call, Direction
+from calls.models import Call, Direction, Marker, MetadataField, MetadataValue
 from calls.services import store_recording
 from calls.states import State, call_state
 
@@ -150,6 +150,7 @@ def load(count: int) -> Loaded:
             )
             created += 1
     recorded = _record(planned)
+    _annotate(planned)
     ids = [c.pk for c in planned]
     recorded_call = (
         Call.objects.filter(pk__in=ids, ended_at__isnull=False)
@@ -194,6 +195,44 @@ def _record(planned: list[Call]) -> int:
         store_recording(call, io.BytesIO(audio), RECORDING_CONTENT_TYPE)
         recorded += 1
     return recorded
+
+
+# Custom fields a newcomer sees on the call pages and can set with AttachMetaData.
+METADATA_FIELDS = (("ticket", "Ticket"), ("customer_id", "Customer"))
+
+
+def _annotate(planned: list[Call]) -> None:
+    """Custom fields and markers to look at: the fields exist, every third demo call has a
+    ticket and a customer, and each recorded call has two markers on its timeline. Only
+    what is missing is added, so an administrator's edits stay."""
+    fields = [
+        MetadataField.objects.get_or_create(identifier=identifier, defaults={"label": label})[0]
+        for identifier, label in METADATA_FIELDS
+    ]
+    ids = [c.pk for c in planned[::3]]
+    with_values = set(
+        MetadataValue.objects.filter(call_id__in=ids).values_list("call_id", flat=True)
+    )
+    present = set(Call.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    MetadataValue.objects.bulk_create(
+        MetadataValue(call_id=pk, field=field, value=value)
+        for n, pk in enumerate(ids)
+        if pk in present and pk not in with_values
+        for field, value in zip(
+            fields, (f"T-{4100 + n}", f"C{pk.int % 90000 + 10000}"), strict=True
+        )
+    )
+    recorded = Call.objects.filter(pk__in=[c.pk for c in planned]).exclude(recording="")
+    marked = set(Marker.objects.filter(call__in=recorded).values_list("call_id", flat=True))
+    Marker.objects.bulk_create(
+        marker
+        for call_id in recorded.values_list("pk", flat=True)
+        if call_id not in marked
+        for marker in (
+            Marker(call_id=call_id, name="Greeting", start_ms=0, end_ms=1500),
+            Marker(call_id=call_id, name="Question", start_ms=2000, end_ms=3500),
+        )
+    )
 
 
 def synthetic_recording(seconds: float, *, seed: int) -> bytes:

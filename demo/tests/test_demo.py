@@ -159,3 +159,69 @@ def test_it_prints_public_url_when_set(settings):
 
 def printed_line(label: str, output: str) -> str:
     return printed(label, output)
+
+
+def login_of(username: str, output: str) -> str:
+    match = re.search(rf"^  {username}\s+(\S+)\s", output, re.MULTILINE)
+    assert match, f"no log-in printed for {username}"
+    return match.group(1)
+
+
+def test_the_directory_s_three_log_ins_each_see_their_own_slice_of_the_calls(client):
+    from directory.scopes import user_scope
+
+    out = run_demo()
+
+    seen = {}
+    for username in ("agent", "lead", "compliance"):
+        user = authenticate(HttpRequest(), username=username, password=login_of(username, out))
+        assert user is not None, username
+        seen[username] = set(user_scope(user).filter(Call.objects.all()).values_list("pk"))
+        client.force_login(user)
+        assert client.get("/calls/").status_code == 200
+    assert 0 < len(seen["agent"]) < len(seen["lead"]) < len(seen["compliance"])
+    assert seen["agent"] <= seen["lead"]
+    assert len(seen["compliance"]) == Call.objects.count()
+
+
+def test_the_printed_key_may_add_markers_and_attach_metadata(client):
+    out = run_demo()
+    key = printed("API key", out)
+    call = Call.objects.exclude(recording="").order_by("-started_at").first()
+
+    marker = client.get(
+        "/verba/api",
+        {"action": "AddMarker", "apiKey": key, "callID": call.pk, "mname": "Check",
+         "mstart": "4", "mend": "4.5", "responseType": "JSON"},
+    )  # fmt: skip
+    metadata = client.get(
+        "/verba/api",
+        {"action": "AttachMetaData", "apiKey": key, "callID": call.pk, "ticket": "T-1",
+         "responseType": "JSON"},
+    )  # fmt: skip
+
+    assert marker.json()["code"] == 0, marker.json()
+    assert metadata.json()["code"] == 0, metadata.json()
+    for url in re.findall(r"https?://\S+action=(?:AddMarker|AttachMetaData)\S+", out):
+        path = url.split("/", 3)[3]
+        assert client.get("/" + path).content.count(b'code="0"') == 1, url
+
+
+def test_a_newcomer_finds_markers_and_custom_fields_on_the_call_pages(client):
+    from calls.models import Marker, MetadataValue
+
+    run_demo()
+    recorded = Call.objects.exclude(recording="")
+
+    assert all(Marker.objects.filter(call=c).count() >= 2 for c in recorded)
+    assert MetadataValue.objects.filter(field__identifier="ticket").count() >= 100
+    valued = MetadataValue.objects.filter(call__in=recorded).first().call
+    client.force_login(django_superuser())
+    page = client.get(f"/calls/{valued.pk}/").content.decode()
+    assert "Ticket" in page and "Greeting" in page
+
+
+def django_superuser():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="demo")

@@ -11,6 +11,7 @@ from django.db import transaction
 from apikeys.models import ApiKey
 from apikeys.services import create_api_key, rotate_api_key
 from demo import data as demo
+from demo.people import load_people
 
 DEMO_USER = "demo"
 DEMO_KEY_NAME = "Demo integration"
@@ -18,9 +19,11 @@ DEMO_KEY_NAME = "Demo integration"
 
 class Command(BaseCommand):
     help = (
-        "Load demo data: a staff user, an API key, a few hundred calls over the last days, "
-        "the newest with short recordings. Running it again keeps the calls (and their "
-        "edits) and prints fresh credentials for the user and the key."
+        "Load demo data: a staff user, a small directory (an agent, a team lead, a "
+        "compliance officer), an API key that may query and change calls, a few hundred "
+        "calls over the last days, the newest with short recordings and markers, some with "
+        "custom fields. Running it again keeps the calls (and their edits) and prints fresh "
+        "credentials for the users and the key."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,6 +42,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             password = self._staff_user()
             key = self._api_key()
+            logins = load_people()
         # Outside that transaction: each recording commits on its own.
         loaded = demo.load(count)
         # gunicorn reads BIND (from the environment or .env, which the settings loaded).
@@ -53,7 +57,17 @@ class Command(BaseCommand):
         w(f"Staff user:  {DEMO_USER}")
         w(f"Password:    {password}")
         w(f"API key:     {key}")
-        w("(Both are shown once; run this command again for new ones.)")
+        w("(The key may query and change calls: AddMarker and AttachMetaData work with it.)")
+        w("")
+        w("Directory log-ins (each sees the calls the directory gives them):")
+        for login in logins:
+            person = login.person
+            owns = f", extension {', '.join(person.extensions)}" if person.extensions else ""
+            w(
+                f"  {person.username:<11} {login.password}   {person.role}: access "
+                f"{person.access}{owns}, times in {person.time_zone}"
+            )
+        w("(All passwords are shown once; run this command again for new ones.)")
         w("")
         w(f"Admin:       {base}/admin/")
         w(f"Calls:       {base}/calls/")
@@ -71,6 +85,14 @@ class Command(BaseCommand):
                     "status": "ongoing,last",
                 }
             )
+            w(f"  {base}/verba/api?{query}")
+        w("")
+        w("Changing a call (a marker, a custom field) with the same key:")
+        for params in (
+            {"action": "AddMarker", "mname": "Follow-up", "mstart": "4", "mend": "5"},
+            {"action": "AttachMetaData", "ticket": "T-9999"},
+        ):
+            query = urlencode({**params, "apiKey": key, "extension": busy, "status": "last"})
             w(f"  {base}/verba/api?{query}")
 
     def _staff_user(self) -> str:
@@ -92,6 +114,8 @@ class Command(BaseCommand):
     def _api_key(self) -> str:
         existing = ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).first()
         if existing is not None:
+            # A demo loaded before keys could change calls gets that permission now.
+            ApiKey.objects.filter(pk=existing.pk).update(can_query=True, can_change=True)
             return rotate_api_key(existing)
-        _, plaintext = create_api_key(DEMO_KEY_NAME, can_ingest=True)
+        _, plaintext = create_api_key(DEMO_KEY_NAME, can_ingest=True, can_change=True)
         return plaintext
