@@ -70,6 +70,27 @@ class Scope:
     def everything(self) -> bool:
         return not self.nothing and not self.owner_sets
 
+    @property
+    def shape(self) -> tuple[str, ...] | None:
+        """What the scope's condition looks like, its values aside: the kinds of its owner
+        sets. Scopes of one shape compile to one SQL text with different parameters, so a
+        hot query may keep (and prepare) it; None when an owner set is not a single value
+        (a key's groups), whose SQL is built each time."""
+        if self.nothing or any(not isinstance(o.value, int) for o in self.owner_sets):
+            return None
+        return tuple(o.kind for o in self.owner_sets)
+
+    def with_values(self, values: tuple[int, ...]) -> Scope:
+        """This scope's shape with other owner values (see `shape`)."""
+        return Scope(
+            self.nothing,
+            tuple(Owners(o.kind, v) for o, v in zip(self.owner_sets, values, strict=True)),
+        )
+
+    @property
+    def values(self) -> tuple[int, ...]:
+        return tuple(o.value for o in self.owner_sets)
+
     def __and__(self, other: Scope) -> Scope:
         return Scope(self.nothing or other.nothing, self.owner_sets + other.owner_sets)
 

@@ -23,6 +23,7 @@ def test_a_foreign_host_gets_the_business_api_code_1_in_json(client):
     assert json.loads(response.content) == {
         "code": 1,
         "type": "GetCallURL",
+        "timeZone": "UTC",
         "errorMessage": HOST_MESSAGE,
     }
     assert response["Cache-Control"] == "no-store"

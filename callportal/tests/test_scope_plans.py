@@ -96,7 +96,9 @@ def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-
     plans = []
     for query in captured:
         statement = explainable(query["sql"])
-        if statement is None or "directory_extension" not in statement:
+        # The scoped call-by-id check is prepared (calls.selectors.call_in_scope).
+        scoped = "directory_extension" in query["sql"] or "calls_call_in_scope" in query["sql"]
+        if statement is None or not scoped:
             continue
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (FORMAT JSON) " + statement)

@@ -264,5 +264,6 @@ def test_a_repeated_unmark_is_code_1_naming_it(api, change_key):
     assert json_of(response) == {
         "code": 1,
         "type": "KeepCall",
+        "timeZone": "UTC",
         "errorMessage": "The parameter unmark is given more than once.",
     }

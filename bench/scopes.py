@@ -1,0 +1,210 @@
+"""What a scope costs (issue 20, part 6), on PostgreSQL:
+
+1. SearchCalls over a month for a supervisor of 50 agents: the database time of the query
+   the action sends (EXPLAIN ANALYZE, median of 5 after a warm-up), against the same
+   search unscoped. Goal: ≤ 200 ms at 10 M calls.
+2. GetCallURL by callID with a token, in one process through Django's test client (the
+   whole view, no HTTP server): a token of an `own` agent (the scoped path: one more
+   statement) against a token of an `all` user (the path without a scope, what every
+   token took before the directory) and a key without a token; interleaved rounds, median
+   per round. Goal: scoped ≤ 1.2 × unscoped.
+
+    .venv/bin/python bench/scopes.py [--rows 10000000] [--database cp_scopes_bench]
+    .venv/bin/python bench/scopes.py --reuse        # measure again without reloading
+
+Recreates the database given (dropped first!), migrates it and fills it in one INSERT …
+SELECT with the secondary indexes built after (bench/benchdb.py): calls spread evenly over
+365 days, the caller an external number, the called number one of 2,000 extensions
+(7000–8999), each owned by one agent for all time; the supervisor's group holds the agents
+of the first 50 extensions (so 2.5 % of all calls are in her scope). The machine is shared:
+report the load average printed with the figures, and compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from datetime import timedelta
+
+from benchdb import connect, indexes_built_after, recreate, setup_django
+
+AGENTS = 2000
+# Django's mark of a user who cannot log in with a password (set_unusable_password).
+UNUSABLE = "!"
+TEAM = 50
+RUNS = 5
+ROUNDS = 7
+PER_ROUND = 200
+
+
+def fill(database: str, rows: int, days: float = 365.0) -> float:
+    connection = connect(database)
+    connection.autocommit = True
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                """
+                INSERT INTO calls_call (id, caller_number, caller_name, called_number,
+                    called_name, started_at, ended_at, direction, native_id, platform_call_id,
+                    keep, delete_when_ended, recording, recording_content_type, created_at,
+                    updated_at, delete_requested_by, recording_sha256)
+                SELECT gen_random_uuid(), '+4420' || (1000000 + n %% 50021), '',
+                       (7000 + n %% %(agents)s)::text, '', s.started,
+                       s.started + (n %% 1800) * interval '1 second', 'inbound',
+                       'native-' || n, n || '@pbx', false, false, '', '', s.started,
+                       s.started, '', ''
+                FROM generate_series(1, %(rows)s) AS n,
+                     LATERAL (SELECT now() - interval '1 hour'
+                                         - (n * (%(days)s * 86400.0 / %(rows)s))
+                                           * interval '1 second' AS started) AS s
+                """,
+                {"rows": rows, "agents": AGENTS, "days": days},
+            )
+            cur.execute("VACUUM ANALYZE calls_call")
+    finally:
+        connection.close()
+    return time.perf_counter() - started
+
+
+def directory() -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from directory.models import Access, Extension, Group, Profile
+
+    user_model = get_user_model()
+    user_model.objects.bulk_create(
+        user_model(username=f"agent{n}", password=UNUSABLE) for n in range(AGENTS)
+    )
+    agents = list(user_model.objects.filter(username__startswith="agent").order_by("id"))
+    Extension.objects.bulk_create(
+        Extension(user=a, number=str(7000 + n)) for n, a in enumerate(agents)
+    )
+    lead = user_model.objects.create_user("lead")
+    dpo = user_model.objects.create_user("dpo")
+    Profile.objects.create(user=lead, access=Access.OWN)
+    Profile.objects.create(user=dpo, access=Access.ALL)
+    team = Group.objects.create(name="Team")
+    team.members.set(agents[:TEAM])
+    team.supervisors.set([lead])
+    view = Permission.objects.get(codename="view_call", content_type__app_label="calls")
+    for user in (agents[0], lead, dpo):
+        user.user_permissions.add(view)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        for table in ("directory_extension", "directory_group_members", "auth_user"):
+            cur.execute(f"ANALYZE {table}")
+
+
+def explain_ms(queryset) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        raw = cur.fetchone()[0]
+    plan = raw[0]
+    top = plan["Plan"]
+    return plan["Planning Time"] + plan[
+        "Execution Time"
+    ], f"{top['Node Type']} rows={top['Actual Rows']}"
+
+
+def search_month() -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from directory.scopes import EVERYTHING, user_scope
+    from search.search_calls import PeriodSearch, period_queries
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), max(started_at) FROM calls_call")
+        total, newest = cur.fetchone()
+    lead = get_user_model().objects.get(username="lead")
+    now = timezone.now()
+    end = newest - timedelta(days=3)
+    month = PeriodSearch(started_from=end - timedelta(days=31), started_before=end)
+    print(f"\n{total:,} calls; SearchCalls over 31 days, 100 rows, newest first")
+    print(f"{'case':48} {'db ms (median of 5)':>20}  top node")
+    for label, scope in (("supervisor of 50 agents (scoped)", user_scope(lead)),
+                         ("no scope (a key without groups)", EVERYTHING)):  # fmt: skip
+        figures = []
+        for run in range(RUNS + 1):
+            [queryset] = list(period_queries(month, offset=0, limit=100, now=now, scope=scope))
+            ms, top = explain_ms(queryset)
+            if run:
+                figures.append((ms, top))
+        ms, top = sorted(figures)[len(figures) // 2]
+        print(f"{label:48} {ms:20.1f}  {top}")
+
+
+def get_call_url() -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from apikeys.services import create_api_key, request_token
+    from calls.models import Call
+
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["agent0", "dpo"])}
+    key, plaintext = create_api_key("Bench scopes")
+    call = Call.objects.filter(called_number="7000").order_by("-started_at").first()
+    cases = {
+        "key, no token": {},
+        "token of an `all` user (unscoped, as before)": {
+            "token": request_token(key, users["dpo"])[1]
+        },
+        "token of an `own` agent (scoped)": {"token": request_token(key, users["agent0"])[1]},
+    }
+    client = Client(HTTP_HOST="localhost")
+    timings: dict[str, list[float]] = {label: [] for label in cases}
+    for label, extra in cases.items():  # warm: prepared statements, caches
+        for _ in range(50):
+            answer = client.get(
+                "/verba/api",
+                {"action": "GetCallURL", "apiKey": plaintext, "callID": call.pk, **extra},
+            )
+            if b'code="0"' not in answer.content:
+                raise SystemExit(f"{label}: {answer.content!r}")
+    for _ in range(ROUNDS):
+        for label, extra in cases.items():
+            params = {"action": "GetCallURL", "apiKey": plaintext, "callID": call.pk, **extra}
+            started = time.perf_counter()
+            for _ in range(PER_ROUND):
+                client.get("/verba/api", params)
+            timings[label].append((time.perf_counter() - started) / PER_ROUND * 1000)
+    base = statistics.median(timings["token of an `all` user (unscoped, as before)"])
+    print(f"\nGetCallURL by callID, in process ({ROUNDS} interleaved rounds of {PER_ROUND})")
+    print(f"{'case':48} {'ms/request (median)':>20} {'× unscoped token':>17}")
+    for label, values in timings.items():
+        median = statistics.median(values)
+        print(f"{label:48} {median:20.3f} {median / base:17.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--database", default="cp_scopes_bench")
+    parser.add_argument("--reuse", action="store_true", help="measure the loaded database")
+    args = parser.parse_args()
+    os.environ.setdefault("API_THROTTLE", "off")
+    if not args.reuse:
+        recreate(args.database)
+        with indexes_built_after(args.database):
+            seconds = fill(args.database, args.rows)
+        print(f"filled {args.rows:,} calls in {seconds:.0f} s (indexes built after)")
+    setup_django(args.database)
+    if not args.reuse:
+        directory()
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    search_month()
+    get_call_url()
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
