@@ -95,6 +95,7 @@ def staff_urls(call: Call) -> list[str]:
     return [
         f"/calls/{call.pk}/",
         f"/calls/{call.pk}/recording",
+        f"/calls/{call.pk}/download",
         f"/calls/{call.pk}/waveform.png",
         f"/verba/gwtCallDetail.do?ccdrId={call.pk}",
     ]
