@@ -95,6 +95,10 @@ class ApiKey(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Not stored: whether the key is limited to directory groups, when its lookup read it
+    # (apikeys.selectors.is_limited_to_groups).
+    limited_to_groups: bool
+
     class Meta:
         verbose_name = "API key"
         constraints = [
@@ -157,6 +161,10 @@ class ApiSession(models.Model):
     # Not stored: the permissions that the session's lookup checked for its user in the same
     # query ("app_label.codename" → held), set by apikeys.selectors.session_read.
     checked_permissions: dict[str, bool]
+    # Not stored: the user's directory access level and time zone, read by the session's
+    # lookup in the same query (None when the user has no directory profile).
+    user_access: str | None
+    user_time_zone: str | None
 
     class Meta:
         verbose_name = "API session"

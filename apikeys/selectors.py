@@ -179,8 +179,8 @@ def _one_session(permission: str, rows: list[tuple[Any, ...]]) -> ApiSession | N
     session.api_key = KEY.instances([row], connection, start=at)[0]
     session.api_key.limited_to_groups = bool(row[at + len(KEY)])
     # None without a profile: the directory's defaults apply (directory.selectors).
-    session.user.directory_access = row[at + len(KEY) + 1]
-    session.user.directory_time_zone = row[at + len(KEY) + 2]
+    session.user_access = row[at + len(KEY) + 1]
+    session.user_time_zone = row[at + len(KEY) + 2]
     session.checked_permissions = {permission: bool(row[-1])}
     return session
 

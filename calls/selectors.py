@@ -306,7 +306,8 @@ def _scoped_lookup(
         if Status.LAST in statuses:
             for call in side.filter(ended_at__lte=now).order_by("-ended_at")[:2]:
                 candidates.setdefault(call.pk, call)
-    ranked = sorted(candidates.values(), key=lambda call: call.ended_at, reverse=True)
+    # Every candidate has an end (at or before `now`).
+    ranked = sorted(candidates.values(), key=lambda call: call.ended_at or now, reverse=True)
     tied = len(ranked) >= 2 and ranked[0].ended_at == ranked[1].ended_at
     return list(in_progress.values())[:2], ranked[: 2 if tied else 1]
 

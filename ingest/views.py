@@ -81,7 +81,7 @@ class IngestView(GenericAPIView):
             call_id = rules.guid(raw_id)
         except rules.Refused:
             raise NotFound(NOT_FOUND_MESSAGE) from None
-        call = selectors.find_call(call_id, key_scope(self.request.auth))
+        call = selectors.find_call(call_id, key_scope(_key(self.request)))
         if call is None:
             raise NotFound(NOT_FOUND_MESSAGE)
         return call
@@ -92,6 +92,15 @@ class IngestView(GenericAPIView):
 
 # What a list request's access event keeps: its filters and page size, as given.
 LIST_CRITERIA = ("number", "started_after", "started_before", "page_size")
+
+
+def _key(request: Request) -> ApiKey:
+    """The request's key: always an ApiKey here (ApiKeyAuthentication and CanIngest let no
+    other in)."""
+    key = request.auth
+    if not isinstance(key, ApiKey):
+        raise NotAuthenticated(MISSING_KEY_MESSAGE)
+    return key
 
 
 def _actor(request: Request) -> Actor:
@@ -113,7 +122,7 @@ class CallListView(IngestView):
     def get(self, request: Request) -> Response:
         filters = CallListQuerySerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        calls = selectors.list_calls(scope=key_scope(request.auth), **filters.validated_data)
+        calls = selectors.list_calls(scope=key_scope(_key(request)), **filters.validated_data)
         # EitherSide is not a QuerySet, but does all the cursor paginator asks of one.
         page = self.paginate_queryset(calls)  # type: ignore[arg-type]
         criteria = {

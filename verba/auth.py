@@ -109,8 +109,8 @@ def request_scope(api_key: ApiKey, session: ApiSession | None) -> Scope:
     if session is not None:
         user = session.user
         # Read with the session (apikeys.selectors); None when the user has no profile.
-        if hasattr(user, "directory_access"):
-            access = user.directory_access or access_of(None)
+        if hasattr(session, "user_access"):
+            access = session.user_access or access_of(None)
         else:
             access = access_of(user)
         scope = scope & user_id_scope(user.pk, access=access, is_superuser=user.is_superuser)
@@ -122,6 +122,6 @@ def request_zone_name(session: ApiSession | None) -> str:
     if session is None:
         return "UTC"
     user = session.user
-    if hasattr(user, "directory_time_zone"):
-        return zone_name_or_default(user.directory_time_zone)
+    if hasattr(session, "user_time_zone"):
+        return zone_name_or_default(session.user_time_zone)
     return time_zone_name_of(user)

@@ -11,7 +11,7 @@ a page of rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -90,7 +90,7 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
-def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+def _plans(run: Callable[[], object]) -> list[tuple[str, dict[str, Any]]]:
     with CaptureQueriesContext(connection) as captured:
         run()
     plans = []
@@ -109,7 +109,7 @@ def _plans(run) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-
     return plans
 
 
-def _assert_one_indexed_condition(run) -> None:  # type: ignore[no-untyped-def]
+def _assert_one_indexed_condition(run: Callable[[], object]) -> None:
     for sql, plan in _plans(run):
         nodes = list(_nodes(plan))
         for node in nodes:

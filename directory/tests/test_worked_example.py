@@ -21,7 +21,9 @@ MONTHS = {"June": 6, "July": 7}
 
 
 def _example_file() -> str:
-    return re.search(r"```json\n(.*?)```", PAGE, re.S).group(1)
+    found = re.search(r"```json\n(.*?)```", PAGE, re.S)
+    assert found, "docs/access.md has no JSON example"
+    return found.group(1)
 
 
 def _table() -> list[list[str]]:
