@@ -155,8 +155,12 @@ def test_a_key_and_a_token_are_found_through_their_digest_indexes(django_user_mo
     key, plaintext = create_api_key("Plans")
     user = django_user_model.objects.create_user("plans")
     _, token = request_token(key, user)
+    # The key's lookup also says whether the key is limited to directory groups: a probe of
+    # the key's rows in the groups table, by its key column's index.
     _assert_indexed(
-        lambda: api_key_for_secret(plaintext), "apikeys_apikey", _digest_indexes("apikeys_apikey")
+        lambda: api_key_for_secret(plaintext),
+        "apikeys_apikey",
+        _digest_indexes("apikeys_apikey") | _key_column_indexes("apikeys_apikey_groups"),
     )
     read = session_read(token, permission="calls.view_call")
     for _, plan in _plans(lambda: run(connection, read)):
@@ -165,6 +169,16 @@ def test_a_key_and_a_token_are_found_through_their_digest_indexes(django_user_mo
         assert scans[0].get("Index Name", "").removesuffix("_like") in _digest_indexes(
             "apikeys_apisession"
         )
+
+
+def _key_column_indexes(table: str) -> set[str]:
+    """The names of the indexes whose first column is the API key's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [table, "%(apikey_id%"],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _digest_indexes(table: str) -> set[str]:
