@@ -7,5 +7,10 @@ collect_ignore = (
     []
     # By vendor, not engine name: PostgreSQL runs through the pooled engine by default.
     if connections["default"].vendor == "postgresql"
-    else ["test_query_plans.py", "test_prepared_statements.py", "test_scope_plans.py"]
+    else [
+        "test_query_plans.py",
+        "test_prepared_statements.py",
+        "test_scope_plans.py",
+        "test_db_pool_postgresql.py",
+    ]
 )

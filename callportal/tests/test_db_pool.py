@@ -185,18 +185,3 @@ def test_a_request_that_waits_out_the_pool_timeout_gets_the_pools_timeout_and_le
     assert pool.waiting == 0
     held.close()
     pool.connect().close()  # the permit it gave up is there for the next one
-
-
-@pytest.mark.django_db
-def test_the_postgresql_backend_takes_its_connections_from_the_first_come_first_served_pool():
-    if connection.vendor != "postgresql":
-        pytest.skip("the pool is PostgreSQL's (SQLite runs without one)")
-    from dj_db_conn_pool.core import pool_container
-
-    from callportal.pooled_postgresql.fifo import FifoQueuePool
-
-    connection.ensure_connection()
-
-    pool = pool_container.get(connection.alias)
-    assert isinstance(pool, FifoQueuePool)
-    assert pool.size() == settings.DATABASES["default"]["POOL_OPTIONS"]["POOL_SIZE"]
