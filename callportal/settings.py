@@ -367,13 +367,20 @@ WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 API_TOKEN_THROTTLE = env.str("API_TOKEN_THROTTLE", default="60/min")
 
 # --- Login lockout (django-axes) -----------------------------------------------------------
-# LOGIN_FAILURE_LIMIT failed logins lock out the user name (from any address) and, separately,
-# the client address (for any user name), on /accounts/login/, /admin/login/ and RequestToken
-# alike, for LOGIN_LOCKOUT_MINUTES (0: until an administrator unlocks it in the admin).
+# LOGIN_FAILURE_LIMIT failed logins lock out the user name (from any address) and the user
+# name from that address; LOGIN_ADDRESS_FAILURE_LIMIT (default ten times as many) lock out the
+# client address for every user name, so that one user's mistakes do not lock out everyone
+# behind a shared address. On /accounts/login/, /admin/login/ and RequestToken alike, for
+# LOGIN_LOCKOUT_MINUTES (0: until an administrator unlocks it in the admin).
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int(
+    "LOGIN_ADDRESS_FAILURE_LIMIT", default=10 * AXES_FAILURE_LIMIT
+)
 _lockout_minutes = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Each set has its own limit (callportal.lockout).
+AXES_HANDLER = "callportal.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username"], ["username", "ip_address"], ["ip_address"]]
 # The same client address as everywhere else (X-Forwarded-For only from TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "shared.clients.client_address"
 # Attempts while locked out neither count nor extend the lockout: it ends on time.

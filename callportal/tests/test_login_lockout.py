@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from axes.models import AccessAttempt
+from django.test import Client
 from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
@@ -57,12 +58,28 @@ def test_repeated_wrong_passwords_lock_the_user_name_on_both_login_pages(client,
         assert "_auth_user_id" not in client.session
 
 
-def test_failures_from_one_address_lock_that_address_for_every_user_name(
+def test_five_wrong_passwords_for_one_user_do_not_lock_out_another_user_at_that_address(
     client, staff, django_user_model
 ):
-    for n in range(LIMIT):
-        log_in(client, "/accounts/login/", f"guess-{n}", "wrong", address="192.0.2.10")
+    django_user_model.objects.create_user(username="other", password="pw-other-1", is_staff=True)
+    for _ in range(LIMIT):
+        log_in(client, "/accounts/login/", "staff", "wrong", address="192.0.2.10")
 
+    assert logged_in(log_in(Client(), "/accounts/login/", "other", "pw-other-1", "192.0.2.10"))
+    assert (
+        log_in(client, "/accounts/login/", "staff", "pw-staff-1", "192.0.2.10").status_code == 429
+    )
+
+
+def test_an_address_is_locked_for_every_user_name_only_at_the_much_higher_address_limit(
+    client, staff, settings
+):
+    assert settings.LOGIN_ADDRESS_FAILURE_LIMIT == 10 * LIMIT
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT - 1):
+        log_in(client, "/accounts/login/", f"guess-{n}", "wrong", address="192.0.2.10")
+    assert logged_in(log_in(Client(), "/accounts/login/", "staff", "pw-staff-1", "192.0.2.10"))
+
+    log_in(client, "/accounts/login/", "guess-last", "wrong", address="192.0.2.10")
     assert (
         log_in(client, "/accounts/login/", "staff", "pw-staff-1", "192.0.2.10").status_code == 429
     )

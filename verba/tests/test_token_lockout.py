@@ -5,9 +5,11 @@ import json
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.contrib.auth.models import Permission
 
 from apikeys.models import ApiSession
 from apikeys.services import create_api_key
+from directory.models import Access, Profile
 
 pytestmark = pytest.mark.django_db
 
@@ -99,10 +101,29 @@ def test_the_lockout_is_answered_in_the_requested_format(client, key, staff_user
     assert expected in response.content.decode()
 
 
-def test_failures_from_one_address_lock_it_for_every_user_name(client, key, staff_user):
-    for n in range(LIMIT):
-        request_token(client, key, "wrong", user=f"guess-{n}", address="192.0.2.20")
+def test_one_users_wrong_passwords_do_not_lock_out_another_user_on_the_same_host(
+    client, key, staff_user, django_user_model
+):
+    other = django_user_model.objects.create_user(username="other", password="pw-other-1")
+    Profile.objects.create(user=other, access=Access.ALL)
+    other.user_permissions.add(
+        Permission.objects.get(codename="view_call", content_type__app_label="calls")
+    )
+    for _ in range(LIMIT):
+        request_token(client, key, "wrong", user="staff", address="192.0.2.20")
 
+    assert code_of(request_token(client, key, "pw-other-1", user="other")) == 0
+    assert code_of(request_token(client, key, "pw-staff-1", user="staff")) == 5
+
+
+def test_failures_from_one_address_lock_it_for_every_user_name_only_at_the_address_limit(
+    client, key, staff_user, settings
+):
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT - 1):
+        request_token(client, key, "wrong", user=f"guess-{n}", address="192.0.2.20")
+    assert code_of(request_token(client, key, "pw-staff-1", address="192.0.2.20")) == 0
+
+    request_token(client, key, "wrong", user="guess-last", address="192.0.2.20")
     assert code_of(request_token(client, key, "pw-staff-1", address="192.0.2.20")) == 5
     assert code_of(request_token(client, key, "pw-staff-1", address="192.0.2.21")) == 0
 
