@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apikeys",
     "audit",
     "access_log",
+    "lockouts",
     "verba",
     "ingest",
     "staff",
@@ -378,8 +379,8 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env.int(
 )
 _lockout_minutes = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=_lockout_minutes) if _lockout_minutes > 0 else None
-# Each set has its own limit (callportal.lockout).
-AXES_HANDLER = "callportal.lockout.LockoutHandler"
+# Each set has its own limit (lockouts.handler).
+AXES_HANDLER = "lockouts.handler.LockoutHandler"
 AXES_LOCKOUT_PARAMETERS = [["username"], ["username", "ip_address"], ["ip_address"]]
 # The same client address as everywhere else (X-Forwarded-For only from TRUSTED_PROXIES).
 AXES_CLIENT_IP_CALLABLE = "shared.clients.client_address"
@@ -388,6 +389,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Failures only: no row per successful login.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The lockouts room's "Login lockouts" screen replaces axes' own admin sections.
+AXES_ENABLE_ADMIN = False
 # Masked in the request data axes stores and in its log lines.
 AXES_SENSITIVE_PARAMETERS = [
     "username",

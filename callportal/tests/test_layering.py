@@ -12,6 +12,7 @@ they start on their floor):
     calls  apikeys  audit                        the domain, keys, the API audit trail
     retention                                    rules, holds, the deletion ledger
     recordings  directory  access_log            audio files, who is who, who accessed what
+    lockouts                                     (floor 1 too) the login lockout's policy
     shared                                       imports no room
 
 Application code only: tests and migrations are left out (tests set up rows of several
@@ -29,7 +30,7 @@ ROOT = Path(settings.BASE_DIR)
 
 FLOORS: list[tuple[str, ...]] = [
     ("shared",),
-    ("recordings", "directory", "access_log"),
+    ("recordings", "directory", "access_log", "lockouts"),
     ("retention",),
     ("calls", "apikeys", "audit"),
     ("longpoll", "search", "purge", "webhooks"),

@@ -96,20 +96,20 @@ def test_the_lockout_ends_after_the_configured_time(client, staff, settings):
         assert logged_in(log_in(client, "/accounts/login/", "staff", "pw-staff-1"))
 
 
-def test_the_lockout_is_listed_in_the_admin_and_deleting_it_unlocks(client, staff, admin_client):
+def test_the_lockout_is_listed_in_the_admin_and_lifting_it_unlocks(client, staff, admin_client):
     for _ in range(LIMIT):
         log_in(client, "/admin/login/", "staff", "wrong", address="192.0.2.10")
     assert log_in(client, "/admin/login/", "staff", "pw-staff-1").status_code == 429
 
-    listing = admin_client.get("/admin/axes/accessattempt/")
+    listing = admin_client.get("/admin/lockouts/failedlogins/")
     assert listing.status_code == 200
     assert "staff" in listing.content.decode()
     assert "192.0.2.10" in listing.content.decode()
 
     attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
     response = admin_client.post(
-        "/admin/axes/accessattempt/",
-        {"action": "delete_selected", "_selected_action": attempts, "post": "yes"},
+        "/admin/lockouts/failedlogins/",
+        {"action": "lift_locks", "_selected_action": attempts},
     )
     assert response.status_code == 302
 

@@ -115,6 +115,8 @@ def _authenticate(request: HttpRequest, user_name: str, password: str) -> User:
     attempt.method = "POST"
     attempt.path = attempt.path_info = request.path_info
     attempt.META = {name: request.META[name] for name in _ATTEMPT_META if name in request.META}
+    # Axes records where an attempt came from by PATH_INFO: the lockout screen shows /verba/api.
+    attempt.META["PATH_INFO"] = request.path_info
     # The model backend refuses inactive users, so they read as a wrong password.
     user = authenticate(attempt, username=user_name, password=password)
     if isinstance(user, User):  # the model backend's answer; None when refused
