@@ -1,7 +1,7 @@
 """What the access log costs the requests that write it, on PostgreSQL.
 
-    .venv/bin/python bench/access_log.py [--requests 300] [--rounds 5]
-                                         [--database callportal_access_log_bench]
+    .venv/bin/python bench/access_log_cost.py [--requests 300] [--rounds 5]
+                                              [--database callportal_access_log_bench]
 
 Recreates the PostgreSQL database given (it is dropped first!), migrates it, makes one API
 key, one staff user and one call with a recording, then times requests through Django's
