@@ -15,7 +15,7 @@ from django.db.models import Expression, IntegerField, Q, QuerySet, Value
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from apikeys.forms import ApiKeyAddForm, ApiKeyChangeForm
@@ -212,7 +212,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any
     ) -> type[ModelForm]:
         kwargs["form"] = ApiKeyChangeForm if obj else ApiKeyAddForm
-        kwargs["fields"] = None
+        if obj is None or obj.revoked_at is None:
+            kwargs["fields"] = None
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None) -> list:
@@ -242,6 +243,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         # Keys are revoked, never deleted, so the audit trail keeps naming them.
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        # A revoked key can never work again: changing its access or limits would mean
+        # nothing, and its page stays as it was when it was revoked.
+        if obj is not None and obj.revoked_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        key = self.get_object(request, object_id)
+        if key is not None and key.revoked_at is not None and request.method == "GET":
+            revoked = formats.localize(timezone.localtime(key.revoked_at))
+            self.message_user(
+                request,
+                f"This API key was revoked on {revoked}: it can never be used again, so it "
+                "can no longer be changed. It is kept so the audit trail keeps naming it. "
+                "Add a new key for the integration that used it.",
+                messages.WARNING,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
         if change:

@@ -295,3 +295,31 @@ def test_releasing_sessions_ends_their_tokens_at_once(admin_client, session_with
     assert session.released_at is not None
     assert not session.is_active
     assert ApiSession.objects.count() == 1
+
+
+def test_a_revoked_key_is_read_only_with_a_banner_saying_why(admin_client):
+    key, _ = create_api_key("Retired CRM")
+    key.revoked_at = timezone.now()
+    key.save()
+    url = reverse("admin:apikeys_apikey_change", args=[key.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    assert "This API key was revoked on" in page
+    assert "it can never be used again, so it can no longer be changed" in page
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+    assert 'name="can_query"' not in page and 'name="name"' not in page
+
+    refused = admin_client.post(url, {"name": "Renamed", "can_query": "on"})
+    assert refused.status_code == 403
+    key.refresh_from_db()
+    assert key.name == "Retired CRM"
+
+
+def test_an_active_key_stays_editable_without_the_banner(admin_client):
+    key, _ = create_api_key("Live CRM")
+
+    page = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode()
+
+    assert 'name="_save"' in page
+    assert "was revoked" not in page
