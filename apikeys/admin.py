@@ -421,7 +421,7 @@ class SessionStateFilter(admin.SimpleListFilter):
 @admin.register(ApiSession)
 class ApiSessionAdmin(admin.ModelAdmin):
     list_display = [
-        "pk",
+        "session",
         "api_key",
         "user",
         "created_at",
@@ -430,7 +430,7 @@ class ApiSessionAdmin(admin.ModelAdmin):
         "client_address",
         "state",
     ]
-    list_display_links = ["pk"]
+    list_display_links = ["session"]
     list_filter = [SessionStateFilter, ("api_key", KeyFilter)]
     list_select_related = ["api_key", "user"]
     search_fields = ["user__username", "api_key__name"]
@@ -451,11 +451,16 @@ class ApiSessionAdmin(admin.ModelAdmin):
         # Sessions start only through RequestToken, which hands the token to the client.
         return False
 
+    @admin.display(description="session", ordering="pk")
+    def session(self, obj: ApiSession) -> str:
+        return f"Session {obj.pk}"
+
     @admin.display(description="state")
     def state(self, obj: ApiSession) -> str:
+        # The words of the filter beside it, and of the key list's Active/Revoked.
         if obj.released_at is not None:
-            return "released"
-        return "active" if obj.is_active else "expired"
+            return "Released"
+        return "Active" if obj.is_active else "Expired"
 
     @admin.action(
         description="Release selected sessions (end the tokens now)", permissions=["change"]

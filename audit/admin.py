@@ -52,13 +52,26 @@ class ApiRequestAdmin(admin.ModelAdmin):
     list_display = [
         "time",
         "action",
-        "api_key",
+        "key",
         "user",
         "client_address",
         "result",
         "call_link",
         "change",
         "duration_ms",
+    ]
+    # The detail page in the list's words: "API key", "Call", "Result: OK (0)", not the
+    # model's field names ("Api key", "Call id", "Result code: 0").
+    fields = [
+        "time",
+        "action",
+        "key",
+        "user",
+        "address",
+        "result",
+        "call_link",
+        "change",
+        "duration",
     ]
     list_filter = [("api_key", KeyFilter), ResultCodeFilter, ("at", TimeFilter)]
     list_select_related = ["api_key", "user"]
@@ -81,6 +94,18 @@ class ApiRequestAdmin(admin.ModelAdmin):
     @admin.display(description="time", ordering="at")
     def time(self, obj: ApiRequest) -> str:
         return formats.date_format(timezone.localtime(obj.at), "DATETIME_FORMAT")
+
+    @admin.display(description="API key", ordering="api_key")
+    def key(self, obj: ApiRequest) -> str:
+        return obj.api_key.name if obj.api_key is not None else "No valid key"
+
+    @admin.display(description="address")
+    def address(self, obj: ApiRequest) -> str:
+        return obj.client_address or "-"
+
+    @admin.display(description="duration")
+    def duration(self, obj: ApiRequest) -> str:
+        return f"{obj.duration_ms} ms"
 
     @admin.display(description="result", ordering="result_code")
     def result(self, obj: ApiRequest) -> str:

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -19,6 +20,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     # Browsers ask for /favicon.ico on pages that name no icon (API answers, raw files).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    # Logging out of the admin leads to the admin's login page, not the staff pages' one
+    # (LOGOUT_REDIRECT_URL); the admin's own logout URL, so its "Log out" button lands here.
+    path("admin/logout/", LogoutView.as_view(next_page="admin:login")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     # The Business API at /verba/api.

@@ -62,7 +62,7 @@ def check_values(values: Mapping[str, str]) -> dict[str, MetadataField]:
             # Named, but no longer than an identifier can be: the name is the client's text.
             shown = identifier[:IDENTIFIER_MAX_LENGTH]
             raise MetadataRefused(
-                identifier, f"The parameter {shown} is no metadata field the API may set."
+                identifier, f"The parameter {shown} is not a metadata field the API may set."
             )
         if len(value) > METADATA_VALUE_MAX_LENGTH:
             raise MetadataRefused(

@@ -323,3 +323,15 @@ def test_an_active_key_stays_editable_without_the_banner(admin_client):
 
     assert 'name="_save"' in page
     assert "was revoked" not in page
+
+
+def test_the_session_list_names_sessions_and_states_in_the_sites_words(
+    admin_client, session_with_token
+):
+    session, _ = session_with_token
+
+    html = admin_client.get(reverse("admin:apikeys_apisession_changelist")).content.decode()
+
+    assert f"Session {session.pk}</a>" in html
+    assert ">Active</td>" in html
+    assert "column-pk" not in html

@@ -246,3 +246,28 @@ def test_a_full_buffer_is_written_without_waiting_for_the_interval(settings):
     finally:
         settings.AUDIT_FLUSH_SECONDS = 0
         services.flush()
+
+
+def test_the_detail_page_speaks_the_lists_words(client, admin_client, api_key):
+    key, plaintext = api_key
+    call = CallFactory()
+    api(client, action="GetCallURL", apiKey=plaintext, callID=str(call.pk))
+    row = ApiRequest.objects.get()
+
+    page = re.sub(
+        r"\s+",
+        " ",
+        re.sub(
+            r"<[^>]+>",
+            " ",
+            admin_client.get(
+                reverse("admin:audit_apirequest_change", args=[row.pk])
+            ).content.decode(),
+        ),
+    )
+
+    assert f"API key: {key.name}" in page
+    assert f"Call: {call.pk}" in page
+    assert "Result: " in page
+    for raw in ("Api key", "Call id", "Result code", "Duration ms"):
+        assert raw not in page

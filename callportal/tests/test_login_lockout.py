@@ -122,3 +122,11 @@ def test_what_the_lockout_records_holds_no_password(client, staff):
     stored = str(list(AccessAttempt.objects.values()))
     assert "staff" in stored
     assert "pw-canary-7f3a9c" not in stored
+
+
+def test_logging_out_of_the_admin_leads_to_the_admins_login_page(admin_client):
+    response = admin_client.post("/admin/logout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/"
+    assert "_auth_user_id" not in admin_client.session

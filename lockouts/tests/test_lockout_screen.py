@@ -100,3 +100,14 @@ def test_request_token_attempts_show_the_api_path(client, admin_client, staff_us
     assert "/verba/api" in page
     assert "&lt;unknown&gt;" not in page and "<unknown>" not in page
     assert "Not locked" in page
+
+
+def test_the_lockout_page_says_how_long_in_minutes(staff_user):
+    for _ in range(5):
+        log_in("staff", "wrong", "192.0.2.50")
+
+    page = text_of(log_in("staff", "pw-staff-1", "192.0.2.50"))
+
+    assert "Logins are refused for 15 minutes; try again after that." in page
+    assert "hours:minutes:seconds" not in page
+    assert "0:15:00" not in page

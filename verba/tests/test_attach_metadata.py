@@ -148,3 +148,9 @@ def test_the_names_the_api_knows_are_the_transport_s_and_every_action_s_declared
     assert known_names() == declared | {"action", "apiKey", "token", "responseType"}
     # The names the hand-kept list had left out (issue 22).
     assert {"mname", "mmode", "mstart", "mend", "unmark"} <= known_names()
+
+
+def test_an_unknown_field_is_named_in_plain_words(api, change_key, call):
+    response = attach(api, change_key, callID=CALL_ID, nosuch="x")
+
+    assert message_of(response) == "The parameter nosuch is not a metadata field the API may set."
