@@ -49,6 +49,7 @@ from directory.scopes import user_scope
 from recordings import types as recording_types
 from shared.clients import client_address
 from shared.paginators import BoundedCountPaginator
+from shared.times import call_length
 
 
 class CallQuerySet(SidedQuerySet):
@@ -417,12 +418,8 @@ class CallAdmin(ImportExportModelAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, obj: Call) -> str:
-        duration = obj.duration
-        if duration is None:
-            return "-"
-        seconds = int(duration.total_seconds())
-        hours, rest = divmod(seconds, 3600)
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        # The staff pages' format: the same call reads "9:00" in both.
+        return call_length(obj.duration) or "-"
 
     @admin.display(description="state", ordering="ended_at")
     def state(self, obj: Call) -> str:

@@ -77,3 +77,16 @@ def parse_time_span(
     except (OverflowError, ValueError):
         return None
     return start, end
+
+
+def call_length(value: timedelta | None) -> str:
+    """`0:42`, `12:05` or `1:02:03`: how phone systems show call lengths; "" for none. The
+    one format of a duration on the staff pages and in the admin."""
+    if value is None:
+        return ""
+    total = max(int(value.total_seconds()), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes}:{seconds:02d}"

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import template
 
 from calls.states import LABELS
+from shared.times import call_length
 
 register = template.Library()
 
@@ -12,14 +13,7 @@ register = template.Library()
 @register.filter
 def duration(value: timedelta | None) -> str:
     """`0:42`, `12:05` or `1:02:03`: how phone systems show call lengths."""
-    if value is None:
-        return ""
-    total = max(int(value.total_seconds()), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{seconds:02d}"
-    return f"{minutes}:{seconds:02d}"
+    return call_length(value)
 
 
 @register.filter
