@@ -1,5 +1,6 @@
 """The API key and API session pages of the admin, through real HTTP requests."""
 
+import html as html_lib
 import re
 from datetime import timedelta
 
@@ -335,3 +336,20 @@ def test_the_session_list_names_sessions_and_states_in_the_sites_words(
     assert f"Session {session.pk}</a>" in html
     assert ">Active</td>" in html
     assert "column-pk" not in html
+
+
+def breadcrumbs_of(html: str) -> str:
+    crumbs = html.split('<div class="breadcrumbs">', 1)[1].split("</div>", 1)[0]
+    return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", crumbs))).strip()
+
+
+def test_the_breadcrumbs_do_not_repeat_api_keys(admin_client):
+    key, _ = create_api_key("Crumb CRM")
+
+    listing = admin_client.get(LIST_URL).content.decode()
+    page = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode()
+    sessions = admin_client.get(reverse("admin:apikeys_apisession_changelist")).content.decode()
+
+    assert breadcrumbs_of(listing) == "Home › API keys"
+    assert breadcrumbs_of(page).startswith("Home › API keys › Crumb CRM")
+    assert breadcrumbs_of(sessions) == "Home › API keys › API sessions"
