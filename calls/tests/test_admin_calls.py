@@ -531,3 +531,10 @@ def test_pages_stop_at_the_cap_and_a_page_past_the_end_shows_the_last(admin_clie
     assert "4+ calls" in html
     assert "p=2" in html and "p=3" not in html  # two pages of two: the first four rows
     assert "N2" in past_the_end and "N3" in past_the_end  # the last page offered
+
+
+def test_the_import_pages_button_says_what_it_does(admin_client):
+    page = admin_client.get(IMPORT_URL).content.decode()
+
+    assert 'value="Preview import"' in page
+    assert 'value="Submit"' not in page
