@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.views import LogoutView
 from django.templatetags.static import static
 from django.urls import include, path
@@ -13,6 +14,17 @@ admin.site.index_title = "Administration"
 # The app list is on the admin's home page and in the breadcrumbs; without the sidebar the
 # change lists have the width to show every column at 1366 px.
 admin.site.enable_nav_sidebar = False
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login form, labelled as the site's login page is ("User name")."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["username"].label = "User name"
+
+
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     # Probes for the load balancer (docs/deployment.md): process up / database reachable.

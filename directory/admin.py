@@ -66,8 +66,13 @@ class DirectoryUserAdmin(UserAdmin):
 
     inlines = [ProfileInline, ExtensionInline]
     # mypy cannot tell which model's admin UserAdmin's attribute belongs to (a generic class).
-    list_display = (*UserAdmin.list_display, "access")  # type: ignore[misc]
+    # The site's words: "User name", as on the login pages, not the model's "username".
+    list_display = ("user_name", *UserAdmin.list_display[1:], "access")  # type: ignore[misc]
     list_select_related = ("directory_profile",)
+
+    @admin.display(description="user name", ordering="username")
+    def user_name(self, user: Any) -> str:
+        return user.get_username()
 
     @admin.display(description="access")
     def access(self, user: Any) -> str:

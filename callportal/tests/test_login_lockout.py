@@ -130,3 +130,13 @@ def test_logging_out_of_the_admin_leads_to_the_admins_login_page(admin_client):
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/"
     assert "_auth_user_id" not in admin_client.session
+
+
+def test_the_admins_login_page_and_user_list_say_user_name(client, admin_client):
+    login = client.get("/admin/login/").content.decode()
+    users = admin_client.get("/admin/auth/user/").content.decode()
+
+    assert ">User name:</label>" in login
+    assert "Username" not in login
+    assert ">User name</a>" in users
+    assert ">Username</a>" not in users
