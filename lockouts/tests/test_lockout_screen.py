@@ -111,3 +111,14 @@ def test_the_lockout_page_says_how_long_in_minutes(staff_user):
     assert "Logins are refused for 15 minutes; try again after that." in page
     assert "hours:minutes:seconds" not in page
     assert "0:15:00" not in page
+
+
+def test_the_screen_works_out_each_rows_lock_once(
+    admin_client, staff_user, django_assert_max_num_queries
+):
+    for n in range(20):
+        log_in(f"guess-{n}", "wrong", f"192.0.2.{100 + n}")
+
+    # Session, user, count, rows, and two sums per row (user name, address): not six.
+    with django_assert_max_num_queries(8 + 2 * 20):
+        assert admin_client.get(SCREEN).status_code == 200
