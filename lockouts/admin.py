@@ -21,8 +21,8 @@ NOT_LOCKED = "Not locked"
 def _lock(obj: FailedLogins) -> Lock | None:
     """The row's lock, worked out once per row for the three columns that show it."""
     if not hasattr(obj, "_lock"):
-        obj._lock = lock_of(obj)  # type: ignore[attr-defined]
-    return obj._lock  # type: ignore[attr-defined]
+        obj._lock = lock_of(obj)
+    return obj._lock
 
 
 @admin.register(FailedLogins)
