@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.views import LogoutView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from callportal import health
+from callportal.login import AdminLoginForm, SiteLoginForm
 
 # The admin is callportal's too: its name, not "Django administration".
 admin.site.site_header = "callportal administration"
@@ -14,16 +14,7 @@ admin.site.index_title = "Administration"
 # The app list is on the admin's home page and in the breadcrumbs; without the sidebar the
 # change lists have the width to show every column at 1366 px.
 admin.site.enable_nav_sidebar = False
-
-
-class AdminLoginForm(AdminAuthenticationForm):
-    """The admin's login form, labelled as the site's login page is ("User name")."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["username"].label = "User name"
-
-
+# The admin's login page in the site's words ("User name", a wrong login explained).
 admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
@@ -36,6 +27,8 @@ urlpatterns = [
     # (LOGOUT_REDIRECT_URL); the admin's own logout URL, so its "Log out" button lands here.
     path("admin/logout/", LogoutView.as_view(next_page="admin:login")),
     path("admin/", admin.site.urls),
+    # The site's login page with its own words for a wrong login (not Django's "username").
+    path("accounts/login/", LoginView.as_view(authentication_form=SiteLoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     # The Business API at /verba/api.
     path("", include("verba.urls")),

@@ -140,3 +140,22 @@ def test_the_admins_login_page_and_user_list_say_user_name(client, admin_client)
     assert "Username" not in login
     assert ">User name</a>" in users
     assert ">Username</a>" not in users
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("/accounts/login/", "The user name or the password is wrong. Both are case-sensitive."),
+        (
+            "/admin/login/",
+            "The user name or the password is wrong, or this account may not use the admin. "
+            "Both are case-sensitive.",
+        ),
+    ],
+)
+def test_a_wrong_login_is_explained_in_the_sites_words(client, staff, page, message):
+    response = log_in(client, page, "staff", "wrong")
+
+    text = response.content.decode()
+    assert message in text
+    assert "correct username" not in text
