@@ -27,8 +27,6 @@ remove stays queued, visible in the admin, and is tried again on every run.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,7 +36,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, models, transaction
+from django.db import models, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -52,6 +50,7 @@ from retention import conditions, selectors
 from retention.models import PendingFileDeletion
 from retention.services import ADMIN, DELETE_CALL, Deleted, record_deletions
 from shared.bulk import delete_by_ids
+from shared.periodic import PeriodicJob
 
 logger = logging.getLogger(__name__)
 
@@ -387,63 +386,14 @@ def _governing_step(call: Call, steps: list[conditions.Step]) -> int:
     return fallback if found is None else found
 
 
-class Sweeper:
-    """One thread per process that runs `sweep_ended_deletions` every
-    DELETION_SWEEP_SECONDS. Started by gunicorn's worker hook and by every DeleteCall that
-    marks a call; starting it again is harmless."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._passes = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-        self.completed = 0
-
-    def start(self) -> None:
-        if settings.DELETION_SWEEP_SECONDS <= 0:
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                # A forked worker inherits the object but not the thread.
-                self._pid = os.getpid()
-                self._thread = None
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._thread = threading.Thread(target=self._run, name="deletion-sweeper", daemon=True)
-            self._thread.start()
-
-    def wait_for_passes(self, count: int, timeout: float) -> bool:
-        """Wait until `count` more passes have completed (tests); False on timeout."""
-        with self._passes:
-            target = self.completed + count
-            return self._passes.wait_for(lambda: self.completed >= target, timeout)
-
-    def wait_stopped(self, timeout: float) -> bool:
-        """Wait for the thread to end once DELETION_SWEEP_SECONDS is 0 (tests)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
-
-    def _run(self) -> None:
-        stop = threading.Event()
-        while settings.DELETION_SWEEP_SECONDS > 0:
-            try:
-                deleted = sweep_ended_deletions()
-                if deleted:
-                    logger.info("Deleted %d calls whose deletion waited for their end", deleted)
-            except DatabaseError as exc:
-                logger.warning("Deletion sweep failed (%s); retrying", type(exc).__name__)
-            except Exception:
-                # The thread must outlive any error, or marked calls would stay forever.
-                logger.exception("Deletion sweep failed; retrying")
-            finally:
-                # No connection is held between passes.
-                connections.close_all()
-            with self._passes:
-                self.completed += 1
-                self._passes.notify_all()
-            stop.wait(max(settings.DELETION_SWEEP_SECONDS, 0))
+def _sweep() -> None:
+    deleted = sweep_ended_deletions()
+    if deleted:
+        logger.info("Deleted %d calls whose deletion waited for their end", deleted)
 
 
-sweeper = Sweeper()
+# Run by one thread per process every DELETION_SWEEP_SECONDS; started by gunicorn's worker
+# hook and by every DeleteCall that marks a call.
+sweeper = PeriodicJob(
+    "deletion sweep", _sweep, interval=lambda: float(settings.DELETION_SWEEP_SECONDS)
+)
