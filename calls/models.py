@@ -12,8 +12,8 @@ from django.utils import timezone
 
 # Direction is defined in shared: retention rules match calls by it too.
 from shared.directions import Direction
+from shared.numbers import NUMBER_MAX_LENGTH
 
-NUMBER_MAX_LENGTH = 64
 # A name and the ids other systems give a call. The input rules (calls/rules.py) read these
 # lengths from the fields; nothing else writes them out.
 TEXT_MAX_LENGTH = 255

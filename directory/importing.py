@@ -32,6 +32,7 @@ from directory.models import (
     period_text,
     periods_overlap,
 )
+from shared.text import has_control_character
 
 USER_KEYS = {"username", "name", "email", "time_zone", "access", "extensions"}
 GROUP_KEYS = {"name", "members", "supervisors"}
@@ -182,8 +183,16 @@ def _read_extension(entry: Any, where: str, errors: list[str]) -> _Period | None
     if unknown:
         errors.append(f"{where}: unknown field {', '.join(sorted(unknown))}.")
     number = entry.get("number")
-    if not isinstance(number, str) or not 1 <= len(number.strip()) <= NUMBER_MAX_LENGTH:
-        errors.append(f"{where}: number must be text of 1 to {NUMBER_MAX_LENGTH} characters.")
+    if (
+        not isinstance(number, str)
+        or not 1 <= len(number.strip()) <= NUMBER_MAX_LENGTH
+        or has_control_character(number)
+    ):
+        # As calls.rules.NUMBER: a number no call can carry could never be matched.
+        errors.append(
+            f"{where}: number must be text of 1 to {NUMBER_MAX_LENGTH} characters, "
+            "without control characters."
+        )
         return None
     number = number.strip()
     ends: list[datetime | None] = []

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator
 from django.db import models
 
-# As calls.models.NUMBER_MAX_LENGTH: an extension is a number a call may carry.
-NUMBER_MAX_LENGTH = 64
+from shared.numbers import NUMBER_MAX_LENGTH
+
 DEFAULT_TIME_ZONE = "UTC"
 
 

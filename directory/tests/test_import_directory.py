@@ -151,6 +151,13 @@ def test_a_number_stored_for_a_user_the_file_does_not_name_is_checked_too(tmp_pa
             "users[4] (alice): the user is named twice",
         ),
         (lambda d: d["users"][0].update(password="secret"), "unknown field password"),
+        (
+            # The number rule every call entry point keeps (calls/rules.py): no call could
+            # carry this number, so owning it would match nothing.
+            lambda d: d["users"][0]["extensions"].append("88\x1b56"),
+            "users[0] (alice): extensions[2]: number must be text of 1 to 64 characters, "
+            "without control characters",
+        ),
     ],
 )
 def test_any_error_names_its_entry_and_changes_nothing(tmp_path, change, expected):
