@@ -358,3 +358,39 @@ def test_the_waveform_shows_the_recording_and_a_click_or_a_marker_on_it_seeks(
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         screenshot(page, f"call-page-waveform-{width}")
+
+
+def test_markers_on_the_timeline_and_the_waveform_share_the_recordings_scale(
+    page: Page, live_server, staff_user, settings, tmp_path
+):
+    from calls.models import Marker
+
+    # A recording half as long as its call: the markers sit where they fall in the
+    # recording, on both bars, not shrunk to the call's length.
+    settings.MEDIA_ROOT = tmp_path
+    start = timezone.now() - timedelta(hours=1)
+    call = CallFactory(
+        started_at=start, ended_at=start + timedelta(seconds=60), recording_content_type="audio/wav"
+    )
+    call.recording.save("call.wav", ContentFile(wav_bytes(seconds=30)))
+    Marker.objects.create(call=call, name="Sale", start_ms=15_000, end_ms=22_500)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+    page.wait_for_function("document.querySelector('audio').readyState >= 1")
+
+    waveform = page.get_by_role("slider", name="Position in the recording")
+    timeline = page.get_by_role("group", name="Markers")
+    button = timeline.get_by_role("button", name="Sale, from 0:15.0 to 0:22.5")
+    on_waveform = waveform.locator(".waveform-marker", has_text="Sale")
+    track, spot = timeline.bounding_box(), button.bounding_box()
+    picture, drawn = waveform.bounding_box(), on_waveform.bounding_box()
+    assert track and spot and picture and drawn
+    assert spot["x"] - track["x"] == pytest.approx(track["width"] / 2, abs=3)
+    assert spot["width"] == pytest.approx(track["width"] / 4, abs=3)
+    # The same place and width on the waveform above it.
+    assert drawn["x"] - picture["x"] == pytest.approx(spot["x"] - track["x"], abs=3)
+    assert drawn["width"] == pytest.approx(spot["width"], abs=3)
+    screenshot(page, "call-page-markers-short-recording")
+
+    assert seek_by(page, button.click) == pytest.approx(15, abs=0.05)

@@ -38,6 +38,26 @@
     });
   });
 
+  // Every marker, on the waveform and on the timeline under the player, sits where it falls
+  // in the recording, once the player knows the recording's length: the one scale of both
+  // bars and of the waveform's picture. (The page placed them by the call's length, which a
+  // recording may not match: a recording shorter than its call would shrink them.)
+  function placeMarkers() {
+    if (!known()) { return; }
+    document.querySelectorAll("[data-start-ms]").forEach(function (marker) {
+      var start = parseInt(marker.getAttribute("data-start-ms"), 10) / 1000;
+      var endText = marker.getAttribute("data-end-ms");
+      var end = endText ? parseInt(endText, 10) / 1000 : start;
+      var left = Math.min(start / audio.duration, 1) * 100;
+      var right = Math.min(end / audio.duration, 1) * 100;
+      marker.style.left = left + "%";
+      marker.style.width = Math.max(right - left, 0.5) + "%";
+    });
+  }
+  audio.addEventListener("loadedmetadata", placeMarkers);
+  audio.addEventListener("durationchange", placeMarkers);
+  placeMarkers();
+
   if (!box) { return; }
   var image = box.querySelector("img");
   var played = box.querySelector(".waveform-played");
@@ -69,20 +89,6 @@
     event.preventDefault();
   });
 
-  // Markers sit where they fall in the recording, once its length is known (the page
-  // placed them by the call's length, which a recording may not match exactly).
-  function placeMarkers() {
-    box.querySelectorAll(".waveform-marker").forEach(function (marker) {
-      var start = parseInt(marker.getAttribute("data-start-ms"), 10) / 1000;
-      var endText = marker.getAttribute("data-end-ms");
-      var end = endText ? parseInt(endText, 10) / 1000 : start;
-      var left = Math.min(start / audio.duration, 1) * 100;
-      var right = Math.min(end / audio.duration, 1) * 100;
-      marker.style.left = left + "%";
-      marker.style.width = Math.max(right - left, 0.5) + "%";
-    });
-  }
-
   var spoken = "";
   function show() {
     var fraction = known() ? Math.min(audio.currentTime / audio.duration, 1) : 0;
@@ -102,12 +108,9 @@
     if (!audio.paused && !audio.ended) { window.requestAnimationFrame(frame); }
   }
 
-  audio.addEventListener("loadedmetadata", placeMarkers);
-  audio.addEventListener("durationchange", function () { if (known()) { placeMarkers(); } });
   ["loadedmetadata", "durationchange", "timeupdate", "seeking", "seeked", "pause", "ended"].forEach(
     function (name) { audio.addEventListener(name, show); }
   );
   audio.addEventListener("play", function () { window.requestAnimationFrame(frame); });
-  if (known()) { placeMarkers(); }
   show();
 })();
