@@ -6,6 +6,8 @@ logins and a failure log stay empty here, and its attempt list spoke the library
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -13,7 +15,7 @@ from django.utils import formats
 
 from lockouts.models import FailedLogins
 from lockouts.selectors import Lock, counted, lock_of
-from lockouts.services import lift
+from lockouts.services import lift_address, lift_user_name
 
 NOT_LOCKED = "Not locked"
 
@@ -39,7 +41,7 @@ class FailedLoginsAdmin(admin.ModelAdmin):
     )
     list_display_links = None
     search_fields = ("username", "ip_address")
-    actions = ["lift_locks"]
+    actions = ["lift_user_name_locks", "lift_address_locks"]
     ordering = ("-attempt_time",)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # type: ignore[no-untyped-def]
@@ -99,9 +101,37 @@ class FailedLoginsAdmin(admin.ModelAdmin):
         lock = _lock(obj)
         return lock.why if lock else "—"
 
-    @admin.action(description="Lift the selected locks")
-    def lift_locks(self, request: HttpRequest, queryset: QuerySet[FailedLogins]) -> None:
+    # One action per kind of lock: a row locked both ways (its user name and its address)
+    # has its one lock lifted, the one the action names; the other stays.
+    @admin.action(description="Lift the user name's lock (from every address)")
+    def lift_user_name_locks(self, request: HttpRequest, queryset: QuerySet[FailedLogins]) -> None:
+        self._lift(request, queryset, lift_user_name, "user name", "username")
+
+    @admin.action(description="Lift the address's lock (for every user name)")
+    def lift_address_locks(self, request: HttpRequest, queryset: QuerySet[FailedLogins]) -> None:
+        self._lift(request, queryset, lift_address, "address", "ip_address")
+
+    def _lift(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[FailedLogins],
+        lift: Callable[[FailedLogins], str | None],
+        kind: str,
+        field: str,
+    ) -> None:
+        done: set[object] = set()
         for attempt in list(queryset):
+            value = getattr(attempt, field)
+            if value in done:  # several rows of one user name or address: one lock
+                continue
+            done.add(value)
             lifted = lift(attempt)
             if lifted:
                 self.message_user(request, f"Unlocked the {lifted}.", messages.SUCCESS)
+            else:
+                shown = f"“{value}”" if kind == "user name" and value else value or "—"
+                self.message_user(
+                    request,
+                    f"The {kind} {shown} is not locked: nothing was lifted.",
+                    messages.WARNING,
+                )

@@ -109,7 +109,7 @@ def test_the_lockout_is_listed_in_the_admin_and_lifting_it_unlocks(client, staff
     attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
     response = admin_client.post(
         "/admin/lockouts/failedlogins/",
-        {"action": "lift_locks", "_selected_action": attempts},
+        {"action": "lift_user_name_locks", "_selected_action": attempts},
     )
     assert response.status_code == 302
 

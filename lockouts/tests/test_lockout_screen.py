@@ -78,12 +78,80 @@ def test_lifting_a_user_names_lock_unlocks_it_and_nothing_else(
 
     staff_row = AccessAttempt.objects.get(username="staff").pk
     response = admin_client.post(
-        SCREEN, {"action": "lift_locks", "_selected_action": [staff_row]}, follow=True
+        SCREEN, {"action": "lift_user_name_locks", "_selected_action": [staff_row]}, follow=True
     )
 
     assert "Unlocked the user name “staff”." in text_of(response)
     assert logged_in(log_in("staff", "pw-staff-1", "192.0.2.10"))
     assert log_in(other.username, "pw-other-1", "192.0.2.11").status_code == 429
+
+
+def lock_both_ways(settings):
+    """staff's 5 failures from one address lock the user name and (its limit lowered to 5)
+    the address, both at the fifth."""
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 5
+    for _ in range(5):
+        log_in("staff", "wrong", "192.0.2.60")
+
+
+def test_a_row_locked_both_ways_reads_user_name_and_address(admin_client, staff_user, settings):
+    lock_both_ways(settings)
+
+    page = text_of(admin_client.get(SCREEN))
+
+    assert "staff 192.0.2.60 5" in page
+    assert "User name and address" in page
+
+
+def test_lifting_the_user_name_of_a_row_locked_both_ways_leaves_the_address_locked(
+    admin_client, staff_user, django_user_model, settings
+):
+    django_user_model.objects.create_user(username="colleague", password="pw-colleague-1")
+    lock_both_ways(settings)
+    row = AccessAttempt.objects.get(username="staff").pk
+
+    response = admin_client.post(
+        SCREEN, {"action": "lift_user_name_locks", "_selected_action": [row]}, follow=True
+    )
+
+    page = text_of(response)
+    assert "Unlocked the user name “staff”." in page
+    # The user name logs in from elsewhere; the address still refuses everyone, staff too.
+    assert logged_in(log_in("staff", "pw-staff-1", "192.0.2.61"))
+    assert log_in("colleague", "pw-colleague-1", "192.0.2.60").status_code == 429
+    assert log_in("staff", "pw-staff-1", "192.0.2.60").status_code == 429
+    assert "— 192.0.2.60 5" in text_of(admin_client.get(SCREEN))
+
+
+def test_lifting_the_address_of_a_row_locked_both_ways_leaves_the_user_name_locked(
+    admin_client, staff_user, django_user_model, settings
+):
+    django_user_model.objects.create_user(username="colleague", password="pw-colleague-1")
+    lock_both_ways(settings)
+    row = AccessAttempt.objects.get(username="staff").pk
+
+    response = admin_client.post(
+        SCREEN, {"action": "lift_address_locks", "_selected_action": [row]}, follow=True
+    )
+
+    assert "Unlocked the address 192.0.2.60." in text_of(response)
+    # The address lets others in again; the user name is still refused, from any address.
+    assert logged_in(log_in("colleague", "pw-colleague-1", "192.0.2.60"))
+    assert log_in("staff", "pw-staff-1", "192.0.2.60").status_code == 429
+    assert log_in("staff", "pw-staff-1", "192.0.2.61").status_code == 429
+
+
+def test_lifting_a_lock_the_row_does_not_have_lifts_nothing_and_says_so(admin_client, staff_user):
+    for _ in range(5):
+        log_in("staff", "wrong", "192.0.2.70")
+    row = AccessAttempt.objects.get(username="staff").pk
+
+    response = admin_client.post(
+        SCREEN, {"action": "lift_address_locks", "_selected_action": [row]}, follow=True
+    )
+
+    assert "The address 192.0.2.70 is not locked: nothing was lifted." in text_of(response)
+    assert log_in("staff", "pw-staff-1", "192.0.2.70").status_code == 429
 
 
 def test_request_token_attempts_show_the_api_path(client, admin_client, staff_user):
