@@ -94,6 +94,9 @@ class Command(BaseCommand):
         ):
             query = urlencode({**params, "apiKey": key, "extension": busy, "status": "last"})
             w(f"  {base}/verba/api?{query}")
+        w("")
+        w("More to paste, with the key and the agent's password above:")
+        w('  docs/api.md, "Try it on the demo".')
 
     def _staff_user(self) -> str:
         User = get_user_model()
