@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
+from import_export.forms import SelectableFieldsExportForm
 from import_export.signals import post_export
 
 from access_log.admin import who_accessed
@@ -313,10 +314,20 @@ class MarkerInline(admin.TabularInline):
         return False
 
 
+class CallExportForm(SelectableFieldsExportForm):
+    """The export's column choices named as the file heads them, in the site's words
+    (cdr_csv.HEADINGS), not import-export's title-cased field names ("Native Id")."""
+
+    def _get_field_label(self, resource: Any, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        return str(field.column_name) if field else field_name
+
+
 @admin.register(Call)
 class CallAdmin(ImportExportModelAdmin):
     form = CallAdminForm
     resource_classes = [CallResource]
+    export_form_class = CallExportForm
     formats = [CSV]
     list_display = [
         "caller_number",

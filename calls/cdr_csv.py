@@ -15,9 +15,29 @@ from calls import rules
 from calls.models import Direction
 from shared.times import parse_datetime
 
-# Header name (lower case; spaces and hyphens read as "_") → Call field.
+# The admin's CSV columns in the site's words (the staff pages' names): its export writes
+# them; both imports read them, and the names of earlier exports, through COLUMNS.
+HEADINGS: dict[str, str] = {
+    "id": "Call ID",
+    "caller_number": "Caller number",
+    "caller_name": "Caller name",
+    "called_number": "Called party number",
+    "called_name": "Called party name",
+    "started_at": "Start",
+    "ended_at": "End",
+    "direction": "Direction",
+    "native_id": "Native ID",
+    "platform_call_id": "Platform call ID",
+    "keep": "Keep",
+    "metadata": "Custom metadata",
+}
+
+# Header name (lower case; spaces and hyphens read as "_": see `field_of`) → Call field.
+# Each field's heading in HEADINGS, its name in exports before the headings (the field's
+# own name), and the Verba CDR export's name.
 COLUMNS: dict[str, str] = {
     "id": "id",
+    "call_id": "id",
     "ccdr_id": "id",
     "caller_number": "caller_number",
     "source_caller_id": "caller_number",
@@ -25,12 +45,16 @@ COLUMNS: dict[str, str] = {
     "source_name": "caller_name",
     "called_number": "called_number",
     "destination_caller_id": "called_number",
+    "called_party_number": "called_number",
     "called_name": "called_name",
     "destination_name": "called_name",
+    "called_party_name": "called_name",
     "started_at": "started_at",
     "start_time": "started_at",
+    "start": "started_at",
     "ended_at": "ended_at",
     "end_time": "ended_at",
+    "end": "ended_at",
     "direction": "direction",
     "direction_id": "direction",
     "native_id": "native_id",
@@ -86,13 +110,17 @@ class Rejected:
     reason: str
 
 
+def field_of(header: str) -> str | None:
+    """The Call field a column of this name gives, or None (a column both imports ignore)."""
+    return COLUMNS.get(header.strip().lower().replace(" ", "_").replace("-", "_"))
+
+
 def read_header(names: list[str]) -> Header:
     positions: list[tuple[int, str]] = []
     seen: dict[str, str] = {}
     ignored: list[str] = []
     for index, raw in enumerate(names):
-        key = raw.strip().lower().replace(" ", "_").replace("-", "_")
-        field = COLUMNS.get(key)
+        field = field_of(raw)
         if field is None:
             ignored.append(raw.strip())
             continue

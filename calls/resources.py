@@ -72,15 +72,18 @@ class IsoDateTimeWidget(widgets.Widget):
         return "" if value is None else value.astimezone(UTC).isoformat()
 
 
+HEADINGS = cdr_csv.HEADINGS
+
+
 class CallResource(resources.ModelResource):
-    id = fields.Field(attribute="id", column_name="id", widget=GuidWidget())
+    id = fields.Field(attribute="id", column_name=HEADINGS["id"], widget=GuidWidget())
     started_at = fields.Field(
-        attribute="started_at", column_name="started_at", widget=IsoDateTimeWidget()
+        attribute="started_at", column_name=HEADINGS["started_at"], widget=IsoDateTimeWidget()
     )
     ended_at = fields.Field(
-        attribute="ended_at", column_name="ended_at", widget=IsoDateTimeWidget()
+        attribute="ended_at", column_name=HEADINGS["ended_at"], widget=IsoDateTimeWidget()
     )
-    metadata = fields.Field(column_name="metadata", readonly=True)
+    metadata = fields.Field(column_name=HEADINGS["metadata"], readonly=True)
 
     class Meta:
         model = Call
@@ -90,6 +93,27 @@ class CallResource(resources.ModelResource):
         skip_unchanged = True
         report_skipped = True
         clean_model_instances = True
+
+    @classmethod
+    def field_from_django_field(
+        cls, field_name: str, django_field: Any, readonly: bool
+    ) -> fields.Field:
+        # Every column is headed in the site's words (cdr_csv.HEADINGS), not the field's name.
+        field = super().field_from_django_field(field_name, django_field, readonly)
+        field.column_name = HEADINGS[field_name]
+        return field
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        # A file exported before the headings (`caller_number`…), or headed like Verba's
+        # export, imports as it did: each column the import knows (cdr_csv.COLUMNS, the one
+        # mapping `import_calls` reads too) is renamed to its heading; others are left alone.
+        headers = []
+        for name in dataset.headers or []:
+            field = cdr_csv.field_of(str(name))
+            headers.append(HEADINGS[field] if field else name)
+        if dataset.headers:
+            dataset.headers = headers
+        super().before_import(dataset, **kwargs)
 
     def import_data(self, *args: Any, **kwargs: Any) -> Any:
         result = super().import_data(*args, **kwargs)
