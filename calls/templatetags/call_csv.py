@@ -15,8 +15,9 @@ from calls.cdr_csv import HEADINGS
 register = template.Library()
 
 # Where a long value may wrap besides white space: after a hyphen (a GUID's groups, a date's
-# parts), before an "@" (user@host ids) and before a time's "+hh:mm" offset.
-_BREAKS = re.compile(r"(?<=-)|(?=@)|(?<=\d)(?=\+)")
+# parts), before an "@" (user@host ids), and between an ISO time's date, time of day and
+# "+hh:mm" offset.
+_BREAKS = re.compile(r"(?<=-)|(?=@)|(?<=\dT)(?=\d)|(?<=\d)(?=\+)")
 _TAG = re.compile(r"(<[^>]*>)")
 
 
