@@ -34,7 +34,12 @@ demo: setup
 serve: setup
 	$(BIN)/gunicorn --config gunicorn.conf.py callportal.wsgi
 
-test: $(STAMP)
+# axe-core, which the accessibility browser test injects into pages (package-lock.json).
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+test: $(STAMP) node_modules/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
