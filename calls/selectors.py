@@ -379,7 +379,10 @@ def calls_by_native_id(native_id: str, scope: Scope = EVERYTHING) -> list[Call]:
     return list(scope.filter(Call.objects.filter(native_id=native_id))[:2])
 
 
-def calls_by_native_id_and_start(native_id: str, started_at: datetime) -> list[Call]:
-    """Calls with exactly this native ID and start (PutMedia's "the same call again");
-    two mean ambiguous."""
-    return list(Call.objects.filter(native_id=native_id, started_at=started_at)[:2])
+def calls_by_native_id_and_start(
+    native_id: str, started_at: datetime, scope: Scope = EVERYTHING
+) -> list[Call]:
+    """Calls in `scope` with exactly this native ID and start (PutMedia's "the same call
+    again"); two mean ambiguous."""
+    calls = Call.objects.filter(native_id=native_id, started_at=started_at)
+    return list(scope.filter(calls)[:2])

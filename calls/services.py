@@ -25,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 
 from calls import deletion, rules, signals
 from calls.models import Call
+from directory.scopes import EVERYTHING, LoadedScope, Scope
 from recordings import types as recording_types
 from recordings.encoded import delete_recording
 from shared.model_fields import concrete_field
@@ -60,18 +61,32 @@ class UpsertResult:
     deleted: bool = False
 
 
-def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
+class OutsideScope(Exception):
+    """The call written is not, or would no longer be, in the writer's scope (access.md §2):
+    a writer writes only calls it may see, and creates none it could not see. Nothing was
+    written."""
+
+
+def upsert_call(
+    call_id: uuid.UUID, fields: Mapping[str, Any], *, scope: Scope = EVERYTHING
+) -> UpsertResult:
     """Create the call `call_id` with `fields`, or update the given fields of an existing one.
 
     Race-free on PostgreSQL and SQLite: two writers of one new id end with one row, one
     "created" and one "updated", and no error. Raises ValidationError (keyed by field name)
-    and writes nothing when the result would be incomplete or inconsistent.
+    and writes nothing when the result would be incomplete or inconsistent; OutsideScope
+    when the call, before or after the write, is outside `scope` (the writer's,
+    directory.scopes). The caller answers a call found outside the scope as it answers an
+    unknown one: it looks the call up in the scope first, so this meets only a race.
     """
     _check_writable(fields)
+    judge = _ScopeJudge(scope)
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(pk=call_id).first()
+        if call is not None:
+            judge.check(call)
         if call is None:
-            call = _insert(call_id, fields)
+            call = _insert(call_id, fields, judge)
             if call is not None:
                 signals.changed(call, signals.written(call, created=True, was_open=True))
                 transaction.on_commit(partial(_announce, call), robust=True)
@@ -79,8 +94,11 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
             # Another writer inserted this id between our look and our insert; its row is
             # committed now, so this write becomes an update of it.
             call = Call.objects.select_for_update().get(pk=call_id)
+            judge.check(call)
         was_open = call.ended_at is None
         changed = _apply(call, fields)
+        if changed:
+            judge.check(call)
         if changed:
             # Announced before a deletion it may cause: the end, then the deletion.
             signals.changed(call, signals.written(call, created=False, was_open=was_open))
@@ -97,9 +115,29 @@ def upsert_call(call_id: uuid.UUID, fields: Mapping[str, Any]) -> UpsertResult:
     return UpsertResult(call, created=False, changed=bool(changed))
 
 
-def update_call(call: Call, fields: Mapping[str, Any]) -> UpsertResult:
+def update_call(
+    call: Call, fields: Mapping[str, Any], *, scope: Scope = EVERYTHING
+) -> UpsertResult:
     """Change the given fields of an existing call (a partial update)."""
-    return upsert_call(call.pk, fields)
+    return upsert_call(call.pk, fields, scope=scope)
+
+
+class _ScopeJudge:
+    """Whether calls are in a writer's scope: the scope's ownership periods are read at the
+    first question (one query), and only when the scope is not everything."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self._loaded: LoadedScope | None = None
+
+    def check(self, call: Call) -> None:
+        """OutsideScope unless `call`, with the values it holds now, is in the scope."""
+        if self._scope.everything:
+            return
+        if self._loaded is None:
+            self._loaded = self._scope.loaded()
+        if not self._loaded.admits(call.caller_number, call.called_number, call.started_at):
+            raise OutsideScope()
 
 
 def _check_writable(fields: Mapping[str, Any]) -> None:
@@ -108,13 +146,18 @@ def _check_writable(fields: Mapping[str, Any]) -> None:
         raise ValueError(f"Not writable call fields: {sorted(unknown)}")
 
 
-def _insert(call_id: uuid.UUID, fields: Mapping[str, Any]) -> Call | None:
-    """Insert a new call; None when the id turned out to exist (a concurrent writer won)."""
+def _insert(
+    call_id: uuid.UUID, fields: Mapping[str, Any], judge: _ScopeJudge | None = None
+) -> Call | None:
+    """Insert a new call; None when the id turned out to exist (a concurrent writer won).
+    OutsideScope when the new call is outside the writer's scope (`judge`)."""
     missing = {name: REQUIRED_MESSAGE for name in REQUIRED_ON_CREATE if name not in fields}
     if missing:
         raise ValidationError(missing)
     call = Call(id=call_id, **fields)
     _check_consistent(call, fields)
+    if judge is not None:
+        judge.check(call)
     try:
         # A savepoint, so that a lost race leaves the outer transaction usable.
         with transaction.atomic():
@@ -613,6 +656,7 @@ def add_call_with_recording(
     declared_content_type: str,
     *,
     announced_size: int | None = None,
+    scope: Scope = EVERYTHING,
 ) -> PutRecording:
     """Create the call `call_id` with `fields` and `content` as its recording: both or neither.
 
@@ -624,12 +668,13 @@ def add_call_with_recording(
     `next` long polls are woken only once both are stored.
 
     Raises RecordingRejected or ValidationError (nothing written), CallExists (the id is
-    taken; nothing written). Call it outside any `transaction.atomic` block.
+    taken; nothing written), OutsideScope (the call would be outside the writer's `scope`;
+    nothing written). Call it outside any `transaction.atomic` block.
     """
     _check_writable(fields)
     check_recording(content, declared_content_type)
     with transaction.atomic(durable=True):
-        call = _insert(call_id, fields)
+        call = _insert(call_id, fields, _ScopeJudge(scope))
     if call is None:
         raise CallExists(call_id)
     try:
@@ -650,6 +695,7 @@ def update_call_with_recording(
     declared_content_type: str,
     *,
     announced_size: int | None = None,
+    scope: Scope = EVERYTHING,
 ) -> PutRecording:
     """Replace the call's recording with `content`, then set the given `fields`.
 
@@ -657,13 +703,18 @@ def update_call_with_recording(
     checked against the call before the recording is touched). The recording goes first
     because it is the part that can be refused; the field update after it is a plain row
     update. Raises RecordingRejected (nothing changed), ValidationError (nothing changed),
-    Call.DoesNotExist (deleted meanwhile). Call it outside any `transaction.atomic` block.
+    Call.DoesNotExist (deleted meanwhile), OutsideScope (the call is, or would be, outside
+    the writer's `scope`: nothing changed). Call it outside any `transaction.atomic` block.
     """
     _check_writable(fields)
-    _check_consistent(Call(**{**_field_values(call), **fields}), fields)
+    written = Call(**{**_field_values(call), **fields})
+    _check_consistent(written, fields)
+    judge = _ScopeJudge(scope)
+    judge.check(call)
+    judge.check(written)
     # store_recording checks the file before it changes anything.
     stored = store_recording(call, content, declared_content_type, announced_size=announced_size)
-    result = upsert_call(call.pk, fields)
+    result = upsert_call(call.pk, fields, scope=scope)
     return PutRecording(call=result.call, created=False, recording=stored)
 
 

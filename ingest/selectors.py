@@ -12,8 +12,9 @@ from calls.models import Call
 from directory.scopes import EVERYTHING, Scope
 
 
-def call_exists(call_id: uuid.UUID) -> bool:
-    return Call.objects.filter(pk=call_id).exists()
+def call_exists(call_id: uuid.UUID, scope: Scope = EVERYTHING) -> bool:
+    """Whether a call with this id is stored and in `scope` (outside it, it is not)."""
+    return scope.filter(Call.objects.filter(pk=call_id)).exists()
 
 
 def find_call(call_id: uuid.UUID, scope: Scope = EVERYTHING) -> Call | None:

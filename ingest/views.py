@@ -14,6 +14,7 @@ from rest_framework.exceptions import (
     NotAuthenticated,
     NotFound,
     ParseError,
+    PermissionDenied,
     ValidationError,
 )
 from rest_framework.generics import GenericAPIView
@@ -29,6 +30,7 @@ from apikeys.models import ApiKey
 from apikeys.selectors import key_scope
 from calls import rules, services
 from calls.models import Call
+from directory.scopes import Scope
 from ingest import selectors
 from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, CanIngest
 from ingest.exceptions import ingest_exception_handler
@@ -38,6 +40,17 @@ from shared.clients import client_address
 from shared.connections import give_back_connection
 
 NOT_FOUND_MESSAGE = "No call with this id."
+# A key limited to groups writes only calls of its groups (access.md §2), and names by id
+# only calls it can see: an id it cannot see is refused in one sentence, whether no call has
+# it or a call outside the key's groups does (which must not show). docs/access.md.
+CHOSEN_ID_MESSAGE = (
+    "A key limited to groups may give the id only of a call of its groups; leave the id "
+    "out to create a call (one is generated)."
+)
+OUTSIDE_SCOPE_MESSAGE = (
+    "This key may write only calls of its groups: a number of the call must belong to one "
+    "of their members or supervisors at the call's start."
+)
 
 
 class AlwaysJson(DefaultContentNegotiation):
@@ -146,14 +159,21 @@ class CallListView(IngestView):
     def post(self, request: Request) -> Response:
         data = request.data
         given_id = data.get("id") if isinstance(data, dict) else None
+        scope = key_scope(_key(request))
         # A create must name every missing required field at once; an update of a stored
         # call may give only what changes. Which one it is decides the service, under lock.
-        partial = given_id is not None and _is_stored(given_id)
+        # A call outside the key's scope is not stored, for this key.
+        partial = given_id is not None and _is_stored(given_id, scope)
         serializer = CallSerializer(data=data, partial=partial)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
-        call_id = fields.pop("id", None) or uuid.uuid4()
-        result = services.upsert_call(call_id, fields)
+        call_id = fields.pop("id", None)
+        if call_id is not None and not partial and not scope.everything:
+            raise ValidationError({"id": [CHOSEN_ID_MESSAGE]})
+        try:
+            result = services.upsert_call(call_id or uuid.uuid4(), fields, scope=scope)
+        except services.OutsideScope:
+            raise PermissionDenied(OUTSIDE_SCOPE_MESSAGE) from None
         return self.represent(
             result.call, status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )
@@ -180,7 +200,10 @@ class CallDetailView(IngestView):
         fields = dict(serializer.validated_data)
         if fields.pop("id", call.pk) != call.pk:
             raise ValidationError({"id": ["The id is given by the URL and cannot change."]})
-        result = services.update_call(call, fields)
+        try:
+            result = services.update_call(call, fields, scope=key_scope(_key(request)))
+        except services.OutsideScope:
+            raise PermissionDenied(OUTSIDE_SCOPE_MESSAGE) from None
         return self.represent(result.call)
 
 
@@ -295,13 +318,13 @@ _REJECTIONS: dict[services.RecordingProblem, type[APIException]] = {
 }
 
 
-def _is_stored(raw_id: Any) -> bool:
+def _is_stored(raw_id: Any, scope: Scope) -> bool:
     try:
         call_id = rules.guid(raw_id) if isinstance(raw_id, str) else None
     except rules.Refused:
         call_id = None
     # Not a GUID: the serializer names the bad id.
-    return call_id is not None and selectors.call_exists(call_id)
+    return call_id is not None and selectors.call_exists(call_id, scope)
 
 
 def _content_length(request: Request) -> int:

@@ -3,6 +3,11 @@
 The call's data travels in the query string (Verba's parameter names, lower case), the
 recording as the first file part of a multipart/form-data body. The same `nativeid` with the
 same `starttime` again updates that call instead of adding one.
+
+Scopes (access.md §2): a writer whose scope is narrowed (a token's user, a key limited to
+groups) matches only calls in its scope, so a call outside it is no match, as if it did not
+exist; and it creates or updates only calls that are in its scope afterwards (code 6
+otherwise: it may not write calls it could not see). docs/access.md says why.
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ from django.core.files.uploadedfile import UploadedFile
 
 from calls import rules
 from calls.models import Call
-from calls.selectors import call_by_id, calls_by_native_id_and_start
+from calls.selectors import call_by_id, call_in_scope, calls_by_native_id_and_start
 from calls.services import (
     CallExists,
+    OutsideScope,
     PutRecording,
     RecordingRejected,
     StorageRefused,
     add_call_with_recording,
     update_call_with_recording,
 )
+from directory.scopes import Scope
 from verba.actions import Action, Context, KeyPermission, register
 from verba.answers import Answer, Value
 from verba.auth import check_user_permission
@@ -40,6 +47,10 @@ NO_FILE = (
 NUMBER_NEEDED = "The {name} parameter is required when the call is created."
 AMBIGUOUS = "Unable to store the media, because more than one call has this nativeid and starttime."
 GONE = "Unable to store the media, because the call was deleted meanwhile."
+OUTSIDE_SCOPE = (
+    "Access denied: this API key and user may store media only of calls they may see "
+    "(a number of the call owned by them, or by their groups' members, at its start)."
+)
 
 # Verba's direction (§7.0 direction_id) → the call's direction.
 DIRECTIONS = {str(number): direction for direction, number in DIRECTION_IDS.items()}
@@ -52,8 +63,13 @@ _NAMES = {"srcname": "caller_name", "dstname": "called_name"}
 _ID_NAMESPACE = uuid.UUID("5b0f6f5e-3c1a-4f0e-9a51-2d7f0c9b8e41")
 
 
-def call_id_for(native_id: str, started_at: datetime) -> uuid.UUID:
-    return uuid.uuid5(_ID_NAMESPACE, f"{native_id}\n{started_at.astimezone(UTC).isoformat()}")
+def call_id_for(native_id: str, started_at: datetime, writer: str = "") -> uuid.UUID:
+    """The id of the call PutMedia creates for this nativeid and start. `writer` names a
+    writer whose scope is narrowed: its calls get ids of their own, so that an id taken by a
+    call outside its scope never shows (by a different id in the answer) that the call
+    exists."""
+    name = f"{native_id}\n{started_at.astimezone(UTC).isoformat()}"
+    return uuid.uuid5(_ID_NAMESPACE, f"{name}\n{writer}" if writer else name)
 
 
 # The call's data, in Verba's parameter names, read together (the end is checked against the
@@ -91,7 +107,7 @@ class PutMedia(Action):
         started_at, fields = context.form_as(PutMediaForm).call
         native_id = fields.get("native_id", "")
         upload = first_file(context)
-        existing = _existing(native_id, started_at)
+        existing = _existing(native_id, started_at, context.scope)
         try:
             if existing is None:
                 put = self._create(context, native_id, started_at, fields, upload)
@@ -107,6 +123,8 @@ class PutMedia(Action):
             ) from None
         except ValidationError as error:
             raise invalid(_first_message(error)) from None
+        except OutsideScope:
+            raise ApiError(Code.ACCESS_DENIED, OUTSIDE_SCOPE) from None
         verb = "created" if put.created else "updated"
         stored = "stored" if not put.recording.replaced else "replaced"
         context.change = (
@@ -130,17 +148,26 @@ class PutMedia(Action):
         for parameter, field in _NUMBERS.items():
             if field not in fields:
                 raise invalid(NUMBER_NEEDED.format(name=parameter))
-        call_id = call_id_for(native_id, started_at) if native_id else uuid.uuid4()
+        call_id = (
+            call_id_for(native_id, started_at, _writer(context)) if native_id else uuid.uuid4()
+        )
         taken = call_by_id(call_id) if native_id else None
         if taken is not None:
-            if (taken.native_id, taken.started_at) == (native_id, started_at):
+            if (taken.native_id, taken.started_at) == (native_id, started_at) and call_in_scope(
+                taken.pk, context.scope
+            ):
                 # A concurrent upload of this call committed since the lookup above.
                 return self._update(context, taken, fields, upload)
             # The call this nativeid and start once created has since been given others.
             call_id = uuid.uuid4()
         try:
             return add_call_with_recording(
-                call_id, fields, upload, upload.content_type or "", announced_size=upload.size
+                call_id,
+                fields,
+                upload,
+                upload.content_type or "",
+                announced_size=upload.size,
+                scope=context.scope,
             )
         except CallExists:
             # A concurrent upload of the same call created it first: this one updates it.
@@ -156,7 +183,12 @@ class PutMedia(Action):
             check_user_permission(context.session, ("calls.change_call",))
         try:
             return update_call_with_recording(
-                call, fields, upload, upload.content_type or "", announced_size=upload.size
+                call,
+                fields,
+                upload,
+                upload.content_type or "",
+                announced_size=upload.size,
+                scope=context.scope,
             )
         except Call.DoesNotExist:
             raise ApiError(Code.NOT_FOUND, GONE) from None
@@ -213,11 +245,20 @@ def first_file(context: Context) -> UploadedFile:
     raise invalid(NO_FILE)
 
 
-def _existing(native_id: str, started_at: datetime) -> Call | None:
-    """The call an earlier PutMedia of this nativeid and start stored, if any."""
+def _writer(context: Context) -> str:
+    """Who writes, for `call_id_for`: empty when the writer sees every call."""
+    if context.scope.everything:
+        return ""
+    user = context.session.user_id if context.session is not None else ""
+    return f"key {context.api_key.pk} user {user}"
+
+
+def _existing(native_id: str, started_at: datetime, scope: Scope) -> Call | None:
+    """The call an earlier PutMedia of this nativeid and start stored, if any, in `scope`:
+    one outside it is no match."""
     if not native_id:
         return None
-    found = calls_by_native_id_and_start(native_id, started_at)
+    found = calls_by_native_id_and_start(native_id, started_at, scope)
     if len(found) > 1:
         raise ApiError(Code.AMBIGUOUS, AMBIGUOUS)
     return found[0] if found else None
