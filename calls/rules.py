@@ -14,7 +14,7 @@ field or parameter.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +98,11 @@ NAME = TextRule(("caller_name", "called_name"))
 # The ids other systems give a call (the recorder's native ID, the PBX's platform call ID),
 # matched exactly; empty when not known.
 IDENTIFIER = TextRule(("native_id", "platform_call_id"))
+# What a search by part of a number or of a name reads (SearchCalls' anynum and anyname,
+# the staff call list): a part of a number as a number, a part of a name as a name; neither
+# empty.
+NUMBER_PART = NUMBER
+NAME_PART = replace(NAME, min_length=1)
 
 # Each writable text field of a call, and its rule.
 FIELD_RULES: dict[str, TextRule] = {

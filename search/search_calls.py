@@ -3,9 +3,8 @@ names, in a chosen order, one page at a time (contract §7.3, §7.13).
 
 Independent of HTTP: the caller hands over a validated `PeriodSearch`.
 
-"Part of a number" is `caller_number LIKE '%part%' OR called_number LIKE '%part%'`; on
-PostgreSQL GIN trigram indexes answer it (calls/migrations/0005_search_indexes.py), and
-"part of a name" the same on UPPER(name). On SQLite the same queries are correct, not fast.
+"Part of a number" and "part of a name" are defined once, in calls/matching.py (the staff
+call list and the calls admin's search match the same way).
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import CharField, F, Func, Q, QuerySet, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.expressions import OrderBy as OrderByExpression
 from django.db.models.functions import Coalesce, Least
-from django.db.models.lookups import Contains
 from django.utils import timezone
 
+from calls.matching import any_name_part, any_number_part
 from calls.models import Call
 from calls.states import State, state_q
 from directory.scopes import EVERYTHING, Scope
@@ -89,44 +88,10 @@ def _matching(search: PeriodSearch, now: datetime) -> QuerySet[Call]:
     finished = search.status is CdrStatus.RECORDED
     calls = calls.filter(state_q(State.FINISHED if finished else State.IN_PROGRESS, now))
     if search.number_parts:
-        numbers = Q()
-        for part in search.number_parts:
-            for column in ("caller_number", "called_number"):
-                numbers |= _number_contains(column, part)
-        calls = calls.filter(numbers)
+        calls = calls.filter(any_number_part(search.number_parts))
     if search.name_parts:
-        names = Q()
-        for part in search.name_parts:
-            names |= Q(caller_name__icontains=part) | Q(called_name__icontains=part)
-        calls = calls.filter(names)
+        calls = calls.filter(any_name_part(search.name_parts))
     return calls
-
-
-# The end of a number tells numbers apart; its start (country and area codes) is shared by
-# millions. See _number_contains.
-INDEX_TAIL = 6
-
-
-class _Unindexed(Func):
-    """The column's value in an expression no index matches (`col || ''`): a condition on it
-    is checked on the rows found, never used to find them."""
-
-    template = "(%(expressions)s || '')"
-    output_field = CharField()
-
-
-def _number_contains(column: str, part: str) -> Q:
-    """`column` holds `part`, found through the trigram index by the part's last
-    INDEX_TAIL characters only, and checked in full on the rows found.
-
-    Every trigram of a LIKE pattern must be looked up in the GIN index, and the trigrams of
-    a number's start ("+44", "442", "420", …) are in nearly every row: on 10 M calls the
-    index took 1.4 s for "+44201012345" and 14 ms for "012345", which finds the same calls.
-    """
-    if len(part) <= INDEX_TAIL:
-        return Q(**{f"{column}__contains": part})
-    tail = part[-INDEX_TAIL:]
-    return Q(**{f"{column}__contains": tail}) & Q(Contains(_Unindexed(F(column)), part))
 
 
 def _ordered(calls: QuerySet[Call], search: PeriodSearch, now: datetime) -> QuerySet[Call]:

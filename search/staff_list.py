@@ -1,10 +1,12 @@
-"""Reads behind the staff call list: search by number, start-time range and state.
+"""Reads behind the staff call list: search by number (whole, or a part of one), a part of a
+name, start-time range, state and whether the call has a recording.
 
 Newest first, paginated by keyset on (started_at, id): no OFFSET and no COUNT(*), so the
 hundredth page of a million calls costs what the first does. A number search is two index
 scans, on (caller_number, started_at) and (called_number, started_at), merged
 (calls/either_side.py); an OR across both columns with ORDER BY started_at would scan far
-more rows on big tables.
+more rows on big tables. A part of a number or of a name matches as SearchCalls' `anynum`
+and `anyname` do (calls/matching.py, the one definition).
 """
 
 import base64
@@ -12,11 +14,13 @@ import binascii
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from calls.either_side import first_rows, number_sides
+from calls.matching import any_name_part, any_number_part
 from calls.models import Call
 from calls.states import State, state_q
 from directory.scopes import EVERYTHING, Scope
@@ -26,14 +30,25 @@ from shared.times import parse_datetime
 PER_PAGE = 50
 
 
+class Recording(StrEnum):
+    """The list's recording filter."""
+
+    ANY = ""
+    WITH = "with"
+    WITHOUT = "without"
+
+
 @dataclass(frozen=True)
 class CallSearch:
     """What the user asked for; empty fields do not filter."""
 
-    number: str = ""
+    number: str = ""  # the caller or the called number, exactly
+    number_part: str = ""  # inside the caller or the called number (SearchCalls' anynum)
+    name_part: str = ""  # inside the caller or the called name, any case (anyname)
     started_from: datetime | None = None  # inclusive
     started_before: datetime | None = None  # exclusive
     state: str = State.ANY
+    recording: Recording = Recording.ANY
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,14 @@ def _filtered(search: CallSearch, now: datetime) -> QuerySet[Call]:
         calls = calls.filter(started_at__lt=search.started_before)
     if search.state != State.ANY:
         calls = calls.filter(state_q(search.state, now))
+    if search.number_part:
+        calls = calls.filter(any_number_part([search.number_part]))
+    if search.name_part:
+        calls = calls.filter(any_name_part([search.name_part]))
+    if search.recording is Recording.WITH:
+        calls = calls.exclude(recording="")
+    elif search.recording is Recording.WITHOUT:
+        calls = calls.filter(recording="")
     return calls
 
 

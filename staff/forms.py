@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from calls import rules
 from calls.states import FILTER_CHOICES, State
-from search.staff_list import CallSearch, Cursor
+from search.staff_list import CallSearch, Cursor, Recording
 from shared.times import parse_time_span
 
 DATE_HELP = "YYYY-MM-DD or YYYY-MM-DD hh:mm"
@@ -74,12 +74,37 @@ class CallSearchForm(forms.Form):
         help_text="Caller or called party, the exact number.",
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
     )
+    number_part = forms.CharField(
+        label="Part of a number",
+        required=False,
+        max_length=rules.NUMBER_PART.max_length,
+        strip=False,
+        help_text="Any digits of the caller's or the called number.",
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    name = forms.CharField(
+        label="Name",
+        required=False,
+        max_length=rules.NAME_PART.max_length,
+        strip=False,
+        help_text="Part of the caller's or the called party's name, any case.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
     date_from = DateBoundField(label="Started from")
     date_to = DateBoundField(label="Started until")
     state = forms.ChoiceField(
         label="State",
         required=False,
         choices=[(State.ANY, "Any"), *FILTER_CHOICES],
+    )
+    recording = forms.ChoiceField(
+        label="Recording",
+        required=False,
+        choices=[
+            (Recording.ANY, "Any"),
+            (Recording.WITH, "With a recording"),
+            (Recording.WITHOUT, "Without a recording"),
+        ],
     )
     before = CursorField()
     after = CursorField()
@@ -93,6 +118,16 @@ class CallSearchForm(forms.Form):
             return rules.NUMBER.clean(number)
         except rules.Refused as refused:
             raise ValidationError(refused.sentence("A phone number"), code="invalid") from None
+
+    def clean_number_part(self) -> str:
+        # SearchCalls' anynum rule (calls.rules); empty means any number.
+        return _part(
+            self.cleaned_data.get("number_part") or "", rules.NUMBER_PART, "A part of a number"
+        )
+
+    def clean_name(self) -> str:
+        # SearchCalls' anyname rule (calls.rules); empty means any name.
+        return _part(self.cleaned_data.get("name") or "", rules.NAME_PART, "A name")
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -109,7 +144,25 @@ class CallSearchForm(forms.Form):
         start, end = data.get("date_from"), data.get("date_to")
         return CallSearch(
             number=data.get("number") or "",
+            number_part=data.get("number_part") or "",
+            name_part=data.get("name") or "",
             started_from=start[0] if start else None,
             started_before=end[1] if end else None,
             state=data.get("state") or State.ANY,
+            recording=Recording(data.get("recording") or Recording.ANY),
         )
+
+
+# The list's search fields: every field but the page position.
+SEARCH_FIELDS = tuple(
+    name for name, field in CallSearchForm.base_fields.items() if not isinstance(field, CursorField)
+)
+
+
+def _part(raw: str, rule: rules.TextRule, subject: str) -> str:
+    if not raw.strip():
+        return ""
+    try:
+        return rule.clean(raw)
+    except rules.Refused as refused:
+        raise ValidationError(refused.sentence(subject), code="invalid") from None

@@ -39,9 +39,10 @@ from search.staff_list import CallSearch, Cursor, search_calls
 from shared import cpu_pool
 from shared.clients import client_address
 from shared.guids import parse_guid
-from staff.forms import CallSearchForm
+from staff.forms import SEARCH_FIELDS, CallSearchForm
 
 logger = logging.getLogger(__name__)
+
 
 # Verba's search deep link parameters → the list form's fields.
 _VERBA_SEARCH_PARAMS = {
@@ -137,9 +138,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [(call, call_state(call)) for call in page.calls],
-            "filtered": any(
-                form.cleaned_data.get(f) for f in ("number", "date_from", "date_to", "state")
-            ),
+            "filtered": any(form.cleaned_data.get(f) for f in SEARCH_FIELDS),
             "older_query": _page_query(request, "before", page.older),
             "newer_query": _page_query(request, "after", page.newer),
             "first_query": _page_query(request, "", None),
@@ -294,7 +293,7 @@ def _criteria(request: HttpRequest) -> dict[str, str]:
     """The list's search as the page was asked for it (its own fields only)."""
     return {
         name: request.GET[name]
-        for name in ("number", "date_from", "date_to", "state", "before", "after")
+        for name in (*SEARCH_FIELDS, "before", "after")
         if request.GET.get(name)
     }
 

@@ -116,6 +116,25 @@ def test_the_staff_list_shows_exactly_the_calls_in_the_viewer_s_scope(client, of
 
 
 @pytest.mark.parametrize("viewer", STAFF_VIEWERS)
+def test_the_staff_list_s_part_name_and_recording_searches_stay_in_the_viewer_s_scope(
+    client, office, viewer
+):
+    Call.objects.update(caller_name="Pat Doe")
+    client.force_login(office["users"][viewer])
+
+    def found(params: dict[str, str]) -> set[str]:
+        page = client.get("/calls/", params).content.decode()
+        return set(re.findall(r'href="/calls/([0-9a-f-]{36})/"', page))
+
+    expected = {str(office["calls"][name].pk) for name in SEES[viewer]}
+    desk = {str(office["calls"][n].pk) for n in ("alice_call", "bob_call")}
+    assert found({"number_part": "44"}) == expected  # every call has a +44 number
+    assert found({"number_part": "885"}) == expected & desk
+    assert found({"name": "pat"}) == expected
+    assert found({"recording": "with"}) == expected
+
+
+@pytest.mark.parametrize("viewer", STAFF_VIEWERS)
 def test_each_call_page_recording_waveform_and_deep_link_opens_only_in_scope(
     client, office, viewer
 ):

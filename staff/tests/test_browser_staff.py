@@ -394,3 +394,47 @@ def test_markers_on_the_timeline_and_the_waveform_share_the_recordings_scale(
     screenshot(page, "call-page-markers-short-recording")
 
     assert seek_by(page, button.click) == pytest.approx(15, abs=0.05)
+
+
+def test_staff_find_calls_by_a_name_or_part_of_a_number_and_see_which_have_a_recording(
+    page: Page, live_server, staff_user, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    now = timezone.now()
+    recorded = CallFactory(
+        caller_number="+442071234567",
+        caller_name="Ada Lovelace",
+        started_at=now - timedelta(minutes=5),
+        recording_content_type="audio/wav",
+    )
+    recorded.recording.save("call.wav", ContentFile(wav_bytes(seconds=1)))
+    CallFactory(
+        caller_number="+15551234599",
+        called_name="ada lovelace",
+        started_at=now - timedelta(hours=1),
+    )
+    CallFactory(caller_number="+442079999999", caller_name="Alan Turing")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/calls/")
+    log_in(page)
+
+    page.get_by_label("Name").fill("LOVELACE")
+    page.get_by_label("Part of a number").fill("1234")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table.calls tbody tr")
+    expect(rows).to_have_count(2)
+    # The sign is a word in the Recording column, read out as such.
+    expect(rows.nth(0).locator("td[data-label='Recording']")).to_have_text("▶ Recorded")
+    expect(rows.nth(1).locator("td[data-label='Recording']")).to_contain_text("No recording")
+    expect(rows.nth(1).get_by_text("Recorded", exact=True)).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    screenshot(page, "call-list-name-and-number-part-1366")
+
+    page.get_by_label("Recording").select_option(label="With a recording")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_contain_text("+442071234567")
+    screenshot(page, "call-list-with-recording-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(rows.nth(0)).to_contain_text("Recorded")

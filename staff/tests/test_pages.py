@@ -7,11 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from calls.models import Call
 from calls.tests.factories import CallFactory
 from directory.models import Access
 from directory.tests.factories import directory_user
@@ -402,6 +404,82 @@ def test_the_number_search_is_two_index_scans_not_an_or(staff_client):
         assert "COUNT(" not in sql.upper()
 
 
+def test_a_part_of_a_number_finds_calls_with_it_on_either_side(staff_client):
+    now = timezone.now()
+    calling = CallFactory(caller_number="+442071234567", called_number="8856", started_at=now)
+    called = CallFactory(
+        caller_number="8857", called_number="+15551234599", started_at=now - timedelta(hours=1)
+    )
+    CallFactory(caller_number="+442079999999", called_number="8858")
+
+    response = staff_client.get("/calls/", {"number_part": " 1234 "})
+
+    assert listed_ids(response) == [str(calling.pk), str(called.pk)]
+
+
+def test_a_part_of_a_name_finds_calls_in_any_letter_case(staff_client):
+    now = timezone.now()
+    ada = CallFactory(caller_name="Ada Lovelace", called_name="Acme Ltd", started_at=now)
+    to_ada = CallFactory(
+        caller_name="Globex", called_name="ADA LOVELACE", started_at=now - timedelta(hours=1)
+    )
+    CallFactory(caller_name="Alan Turing", called_name="Grace Hopper")
+
+    response = staff_client.get("/calls/", {"name": "lovelace"})
+
+    assert listed_ids(response) == [str(ada.pk), str(to_ada.pk)]
+
+
+def test_the_list_shows_which_calls_have_a_recording_in_words(staff_client, media_root):
+    now = timezone.now()
+    recorded = CallFactory(started_at=now)
+    recorded.recording.save("call.wav", ContentFile(b"RIFF----WAVE"))
+    silent = CallFactory(started_at=now - timedelta(hours=1))
+
+    html = staff_client.get("/calls/").content.decode()
+
+    assert '<th scope="col">Recording</th>' in html
+    rows = html.split("<tr>")[2:]
+    assert [str(recorded.pk) in row and "Recorded</span>" in row for row in rows[:1]] == [True]
+    assert str(silent.pk) in rows[1] and "No recording" in rows[1] and "Recorded" not in rows[1]
+
+
+def test_the_recording_filter_lists_calls_with_or_without_one(staff_client, media_root):
+    now = timezone.now()
+    recorded = CallFactory(started_at=now)
+    recorded.recording.save("call.wav", ContentFile(b"RIFF----WAVE"))
+    silent = CallFactory(started_at=now - timedelta(hours=1))
+
+    assert listed_ids(staff_client.get("/calls/", {"recording": "with"})) == [str(recorded.pk)]
+    assert listed_ids(staff_client.get("/calls/", {"recording": "without"})) == [str(silent.pk)]
+    assert len(listed_ids(staff_client.get("/calls/", {"recording": ""}))) == 2
+
+
+def test_the_search_fields_combine_and_travel_with_the_page_links(staff_client):
+    now = timezone.now()
+    wanted = [
+        CallFactory(
+            caller_number=f"+44207123{n:04d}",
+            caller_name="Ada Lovelace",
+            started_at=now - timedelta(minutes=n),
+        )
+        for n in range(51)
+    ]
+    CallFactory(caller_number="+442071239999", caller_name="Ada Lovelace")  # no recording
+    CallFactory(caller_number="+442071239998", caller_name="Alan Turing")
+    CallFactory(caller_number="+442079999999", caller_name="Ada Lovelace")
+    Call.objects.filter(pk__in=[c.pk for c in wanted]).update(recording="recordings/x.wav")
+    Call.objects.filter(caller_number="+442071239998").update(recording="recordings/y.wav")
+    Call.objects.filter(caller_number="+442079999999").update(recording="recordings/z.wav")
+
+    query = {"number_part": "7123", "name": "ada", "recording": "with"}
+    first = staff_client.get("/calls/", query)
+    second = staff_client.get(f"/calls/?{_link(first, 'next')}")
+
+    assert listed_ids(first) + listed_ids(second) == [str(c.pk) for c in wanted]
+    assert parse_qs(_link(first, "next")).keys() >= query.keys()
+
+
 def test_the_verba_search_link_opens_the_list_filtered_the_same_way(staff_client):
     response = staff_client.get(
         "/verba/gwtCallSearch.do",
@@ -487,6 +565,10 @@ def test_dates_are_read_in_the_user_s_own_time_zone(staff_client, staff_user, se
         ({"before": "garbage"}, "page link is not valid"),
         ({"before": YEAR_ONE_CURSOR}, "page link is not valid"),
         ({"number": "88\x0056"}, "Null characters are not allowed"),
+        ({"number_part": "1" * 65}, "at most 64 characters"),
+        ({"name": "x" * 256}, "at most 255 characters"),
+        ({"name": "Ada\x07"}, "without control characters"),
+        ({"recording": "maybe"}, "Select a valid choice"),
         ({"date_from": "2026-11-26\x00"}, "Null characters are not allowed"),
     ],
 )

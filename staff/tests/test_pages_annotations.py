@@ -58,7 +58,7 @@ def test_closed_markers_sit_on_the_timeline_at_their_share_of_the_call(
 
     html = page(staff_client, call)
 
-    assert 'data-seek-ms="25000" style="left: 25.0%; width: 50.0%"' in html
+    assert 'data-end-ms="75000" style="left: 25.0%; width: 50.0%"' in html
     assert 'aria-label="Sale, from 0:25.0 to 1:15.0"' in html
     assert "Hold" not in html  # still open: not a segment yet
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -28,9 +27,8 @@ PAGE_LENGTH_DEFAULT = 100
 PAGE_FIRST_MAX = 2**31 - 1
 # Each part is two more arms of an OR: enough for any form, not a query of thousands.
 PARTS_MAX = 20
-# A part of a number is read as a number is, a part of a name as a name is; neither empty.
-NUMBER_PART = rules.NUMBER
-NAME_PART = replace(rules.NAME, min_length=1)
+NUMBER_PART = rules.NUMBER_PART
+NAME_PART = rules.NAME_PART
 
 
 class Order(StrEnum):
