@@ -15,10 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    F,
+    GenericIPAddressField,
+    JSONField,
+    QuerySet,
+    Value,
+)
 from django.utils import timezone
 
 from access_log.models import CALLLESS_KINDS, AccessEvent, Kind, Surface
-from shared.bulk import insert_rows
+from shared.bulk import insert_from
 
 # The range requests of one playback (same user, same call) within this time are one event.
 PLAY_WINDOW = timedelta(minutes=10)
@@ -73,25 +82,32 @@ def record_access(
 def record_calls(
     kind: Kind,
     actor: Actor,
-    call_ids: list[uuid.UUID],
+    calls: QuerySet[Any],
     *,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> None:
-    """Record one event per call in one statement (a retention batch deletes hundreds of
-    calls in one transaction); the same events `record_access` would write one by one."""
+) -> int:
+    """Record one event per call of `calls` (rows whose primary key is the call's id) in
+    one statement: the same events `record_access` would write one by one, copied by the
+    database (INSERT ... SELECT), so a retention batch's calls are never read into Python.
+    Returns how many events were written."""
     if kind in CALLLESS_KINDS:
         raise ValueError(f"a {kind} event names no call")
     at = at or timezone.now()
-    insert_rows(
+    return insert_from(
         AccessEvent,
-        ("at", "kind", "call_id", "user", "api_key", "surface", "client", "detail"),
-        (
-            (at, kind, call_id, actor.user or "", actor.api_key or "", actor.surface,
-             actor.client, dict(detail or {}))
-            for call_id in call_ids
-        ),
-    )  # fmt: skip
+        {
+            "at": Value(at, output_field=DateTimeField()),
+            "kind": Value(str(kind), output_field=CharField()),
+            "call_id": F("pk"),
+            "user": Value(actor.user or "", output_field=CharField()),
+            "api_key": Value(actor.api_key or "", output_field=CharField()),
+            "surface": Value(str(actor.surface), output_field=CharField()),
+            "client": Value(actor.client, output_field=GenericIPAddressField()),
+            "detail": Value(dict(detail or {}), output_field=JSONField()),
+        },
+        calls,
+    )
 
 
 def record_play(

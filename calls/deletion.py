@@ -3,11 +3,15 @@ when it ends, and retention's batches (the `purge` room decides what is due).
 
 Every path deletes through `_delete_rows`, which in one transaction:
 - refuses nothing itself: each path first leaves out kept calls where the contract says so,
-  and every path leaves out calls under an active legal hold (retention.conditions);
-- deletes the rows (with their markers and metadata values);
+  and every path leaves out calls under an active legal hold (retention.conditions), read
+  with the call rows locked and the holds fixed until the deletion commits
+  (retention.selectors.active_holds_fixed): a hold saved before the deletion commits
+  protects its calls, a KeepCall waits for the row;
 - writes one deletion ledger entry per call (retention.models.DeletionEntry: the id, the
-  start day, when, why, by whom, the recording's SHA-256; nothing else);
-- queues each recording file for removal (retention.models.PendingFileDeletion);
+  start day, when, why, by whom, the recording's SHA-256; nothing else) and queues each
+  recording file for removal (retention.models.PendingFileDeletion), both copied from the
+  rows by the database (INSERT ... SELECT), set-based for retention's batches;
+- deletes the rows (with their markers and metadata values), one statement per table;
 - announces each deletion (calls.signals.calls_changed: the webhooks outbox writes its
   `call.deleted` events in the same transaction).
 After the commit the files are removed and their queue entries with them. So a crash
@@ -27,15 +31,17 @@ remove stays queued, visible in the admin, and is tried again on every run.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import Storage
 from django.db import models, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -48,7 +54,7 @@ from calls.states import State, call_state, state_q
 from recordings.encoded import delete_recording
 from retention import conditions, selectors
 from retention.models import PendingFileDeletion
-from retention.services import ADMIN, DELETE_CALL, Deleted, record_deletions
+from retention.services import ADMIN, DELETE_CALL, record_deletions
 from shared.bulk import delete_by_ids
 from shared.periodic import PeriodicJob
 
@@ -58,6 +64,8 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 200
 # Queued files removed per round (one query for their calls, one delete of their entries).
 FILE_BATCH = 500
+# Files removed at once (see remove_files).
+FILE_THREADS = 8
 
 
 class CallIsKept(Exception):
@@ -87,9 +95,11 @@ def has_ended(call: Call, now: datetime | None = None) -> bool:
 _ENDED = (State.FINISHED, State.NO_END)
 
 
-def held(calls: QuerySet[Call]) -> QuerySet[Call]:
-    """Those of `calls` under an active legal hold."""
-    holds = selectors.active_holds()
+def held(calls: QuerySet[Call], *, fixed: bool = False) -> QuerySet[Call]:
+    """Those of `calls` under an active legal hold. `fixed`: for a deletion or a
+    replacement about to be written, the holds then stay as read until the caller's
+    transaction ends (retention.selectors.active_holds_fixed)."""
+    holds = selectors.active_holds_fixed() if fixed else selectors.active_holds()
     if not holds:
         return calls.none()
     return calls.filter(conditions.held_q(holds))
@@ -101,8 +111,8 @@ def holds_of(call: Call) -> list[str]:
     return [h.name for h in selectors.active_holds() if one.filter(conditions.hold_q(h)).exists()]
 
 
-def is_held(call_id: uuid.UUID) -> bool:
-    return held(Call.objects.filter(pk=call_id)).exists()
+def is_held(call_id: uuid.UUID, *, fixed: bool = False) -> bool:
+    return held(Call.objects.filter(pk=call_id), fixed=fixed).exists()
 
 
 def set_keep(call_id: uuid.UUID, keep: bool) -> Call:
@@ -135,7 +145,7 @@ def delete_call(call_id: uuid.UUID, *, by: str = "", now: datetime | None = None
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.keep:
             raise CallIsKept
-        if is_held(call.pk):
+        if is_held(call.pk, fixed=True):
             raise CallIsHeld
         if has_ended(call, now):
             delete_locked(call, reason=DELETE_CALL, by=by)
@@ -156,10 +166,10 @@ def delete_calls_now(calls: QuerySet[Call], *, by: str = "") -> int:
     Raises CallIsHeld, deleting none of them, when any is under legal hold.
     """
     with transaction.atomic():
-        locked = list(calls.select_for_update())
-        if held(Call.objects.filter(pk__in=[c.pk for c in locked])).exists():
+        locked = list(calls.select_for_update().values_list("pk", flat=True))
+        if held(Call.objects.filter(pk__in=locked), fixed=True).exists():
             raise CallIsHeld
-        _delete_rows([_deleted(c) for c in locked], reason=ADMIN, by=by)
+        _delete_rows(locked, reason=ADMIN, by=by)
     return len(locked)
 
 
@@ -169,7 +179,12 @@ def delete_if_due(call: Call, *, now: datetime | None = None) -> bool:
     For writers that hold the call's row lock in their own transaction (the write that
     ends the call). A call placed under hold after it was marked stays.
     """
-    if call.delete_when_ended and not call.keep and has_ended(call, now) and not is_held(call.pk):
+    if (
+        call.delete_when_ended
+        and not call.keep
+        and has_ended(call, now)
+        and not is_held(call.pk, fixed=True)
+    ):
         delete_locked(call, reason=DELETE_CALL, by=call.delete_requested_by)
         return True
     return False
@@ -177,55 +192,90 @@ def delete_if_due(call: Call, *, now: datetime | None = None) -> bool:
 
 def delete_locked(call: Call, *, reason: str, by: str) -> None:
     """Delete a call whose row the caller has locked; its file goes when the caller commits."""
-    _delete_rows([_deleted(call)], reason=reason, by=by)
+    _delete_rows([call.pk], reason=reason, by=by)
 
 
-def _deleted(call: Call) -> Deleted:
-    return Deleted(call.pk, call.started_at, call.recording.name or "", call.recording_sha256)
+@dataclass(frozen=True)
+class Batch:
+    """What one retention batch did."""
+
+    chosen: int  # due calls picked (not exempt when picked, not being written)
+    deleted: int  # of those, the calls deleted (a hold saved meanwhile spares the rest)
+    last_started: datetime | None  # the latest start picked: where the next batch begins
 
 
-def purge_batch(due: Q, *, reason: str, size: int) -> int:
+def purge_batch(
+    due: Q,
+    *,
+    reason: str,
+    size: int,
+    after: datetime | None = None,
+    before_delete: Callable[[], None] | None = None,
+) -> Batch:
     """Delete up to `size` calls matching `due` that are neither kept nor held, oldest
-    first, in one transaction; returns how many. For retention runs (purge.run)."""
-    subject = conditions.subject_q(selectors.active_holds())
+    first, in one transaction. For retention runs (purge.run), set-based: one statement
+    picks the batch, one re-checks the exemptions, and each table is written once.
+
+    `after`: only calls started at or after it (the previous batch's `last_started`), so
+    that each batch's index walk starts where the last one ended instead of crossing the
+    entries of the rows deleted before. `before_delete`: called between picking and
+    deleting (tests place a hold there)."""
+    condition = due & conditions.subject_q(selectors.active_holds())
+    if after is not None:
+        condition &= Q(started_at__gte=after)
     with transaction.atomic():
         # skip_locked: a call being written right now is left to the next batch or run.
-        rows = [
-            Deleted(*row)
-            for row in Call.objects.select_for_update(skip_locked=True)
-            .filter(due & subject)
+        chosen = list(
+            Call.objects.select_for_update(skip_locked=True)
+            .filter(condition)
             .order_by("started_at")
-            .values_list("id", "started_at", "recording", "recording_sha256")[:size]
-        ]
-        if rows:
-            _delete_rows(rows, reason=reason, by="")
+            .values_list("id", "started_at")[:size]
+        )
+        if not chosen:
+            return Batch(0, 0, None)
+        if before_delete is not None:
+            before_delete()
+        ids = _deletable([pk for pk, _ in chosen])
+        if ids:
             # The access log's `delete` events, committed with the deletion (access.md §4).
-            record_calls(Kind.DELETE, SYSTEM, [c.call_id for c in rows], detail={"reason": reason})
-    return len(rows)
+            record_calls(
+                Kind.DELETE, SYSTEM, Call.objects.filter(pk__in=ids), detail={"reason": reason}
+            )
+            _delete_rows(ids, reason=reason, by="")
+    return Batch(len(chosen), len(ids), chosen[-1][1])
 
 
-def _delete_rows(calls: Sequence[Deleted], *, reason: str, by: str) -> None:
+def _deletable(locked: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of the `locked` calls that no exemption protects now: not kept (KeepCall
+    waits for the row lock), and not held by any hold committed before this moment (the
+    holds then stay fixed until the caller commits: a hold saved while the batch was being
+    picked protects its calls from this very batch)."""
+    subject = conditions.subject_q(selectors.active_holds_fixed())
+    return list(Call.objects.filter(pk__in=locked).filter(subject).values_list("pk", flat=True))
+
+
+def _delete_rows(ids: Sequence[uuid.UUID], *, reason: str, by: str) -> None:
     """Delete locked calls, write their ledger entries and queue their files, in the
     caller's transaction; the files go after it commits.
 
-    Without the ORM's delete collector (which reads every row again as a model instance):
-    the rows that point to the calls go first, one statement per kind (all of them
+    Set-based, without the ORM's delete collector (which reads every row again as a model
+    instance): the ledger entries and file queue entries are copied from the rows by the
+    database, then the rows that point to the calls go, one statement per kind (all of them
     cascade, as the models declare), then the calls."""
-    if not calls:
+    if not ids:
         return
+    ids = list(ids)
     now = timezone.now()
-    ids = [c.call_id for c in calls]
     # Announced before the rows go (the webhooks outbox writes call.deleted, in this
     # transaction, reading the calls as they were).
     signals.changed_many(
-        signals.Changed(c.call_id, signals.Change.DELETED, reason=reason, by=by, at=now)
-        for c in calls
+        signals.Changed(pk, signals.Change.DELETED, reason=reason, by=by, at=now) for pk in ids
     )
+    queued = record_deletions(Call.objects.filter(pk__in=ids), reason=reason, by=by, deleted_at=now)
     for relation in _cascades():
         relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids}).delete()
     delete_by_ids(Call, ids)
-    record_deletions(calls, reason=reason, by=by, deleted_at=now)
-    if any(c.recording for c in calls):
+    if queued:
         transaction.on_commit(
             lambda: remove_files(list(PendingFileDeletion.objects.filter(call__in=ids))),
             robust=True,
@@ -258,31 +308,43 @@ def remove_files(entries: Sequence[PendingFileDeletion]) -> int:
     )
     done: list[int] = []
     now = timezone.now()
-    for count, entry in enumerate(entries, 1):
-        if count % 64 == 0:
-            # Under gevent (a server's retention run) the worker's requests run in between.
-            time.sleep(0)
-        if (entry.call, entry.name) not in in_use:
-            try:
-                delete_recording(storage, entry.name)
-            except Exception as exc:
-                # Any storage (local disk, S3) may refuse; the entry stays for the next run.
-                logger.warning(
-                    "Could not remove the recording %s of deleted call %s (%s); retried on "
-                    "the next retention run",
-                    entry.name,
-                    entry.call,
-                    type(exc).__name__,
-                )
-                PendingFileDeletion.objects.filter(pk=entry.pk).update(
-                    attempts=entry.attempts + 1,
-                    last_attempt_at=now,
-                    last_error=f"{type(exc).__name__}: {exc}"[:1000],
-                )
-                continue
-        done.append(entry.pk)
+    removing = [e for e in entries if (e.call, e.name) not in in_use]
+    done.extend(e.pk for e in entries if (e.call, e.name) in in_use)
+    # Several at once: removing a file that has been on disk a while costs a filesystem
+    # journal wait, and concurrent removals share those waits (one at a time, a few
+    # hundred files/s; eight at a time, thousands: bench/retention.py). Under gevent (a
+    # server's own run) the threads are greenlets that let the worker's requests run.
+    with ThreadPoolExecutor(FILE_THREADS, thread_name_prefix="file-removal") as pool:
+        refusals = list(pool.map(partial(_remove_file, storage), [e.name for e in removing]))
+    for entry, exc in zip(removing, refusals, strict=True):
+        if exc is None:
+            done.append(entry.pk)
+            continue
+        # Any storage (local disk, S3) may refuse; the entry stays for the next run.
+        logger.warning(
+            "Could not remove the recording %s of deleted call %s (%s); retried on "
+            "the next retention run",
+            entry.name,
+            entry.call,
+            type(exc).__name__,
+        )
+        PendingFileDeletion.objects.filter(pk=entry.pk).update(
+            attempts=entry.attempts + 1,
+            last_attempt_at=now,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
     PendingFileDeletion.objects.filter(pk__in=done).delete()
     return len(done)
+
+
+def _remove_file(storage: Storage, name: str) -> Exception | None:
+    """Remove one recording (and its transcoded copies); what the storage raised, if it
+    refused."""
+    try:
+        delete_recording(storage, name)
+    except Exception as exc:
+        return exc
+    return None
 
 
 def work_off_files() -> int:
@@ -322,12 +384,18 @@ def sweep_ended_deletions(*, now: datetime | None = None) -> int:
             batch = list(
                 Call.objects.select_for_update(skip_locked=True)
                 .filter(due & subject, delete_when_ended=True)
-                .order_by("ended_at")[:SWEEP_BATCH]
+                .order_by("ended_at")
+                .values_list("pk", "delete_requested_by")[:SWEEP_BATCH]
             )
-            # One ledger entry each, naming who asked (as DeleteCall).
-            for call in batch:
-                delete_locked(call, reason=DELETE_CALL, by=call.delete_requested_by)
-        deleted += len(batch)
+            deletable = set(_deletable([pk for pk, _ in batch]))
+            # The ledger names who asked (as DeleteCall): one deletion per asker.
+            askers: dict[str, list[uuid.UUID]] = {}
+            for pk, by in batch:
+                if pk in deletable:
+                    askers.setdefault(by, []).append(pk)
+            for by, ids in askers.items():
+                _delete_rows(ids, reason=DELETE_CALL, by=by)
+        deleted += len(deletable)
         if len(batch) < SWEEP_BATCH:
             return deleted
 

@@ -7,8 +7,12 @@
   entries and their files' queue entries go together; the files go after the commit. A run
   first works off the files left over from earlier runs (a crash, a refusing storage).
 - The moment `now` is fixed when the run starts, so a run ends even while calls keep
-  becoming due; holds are read again for every batch, so a hold placed during a run
-  protects its calls from the next batch on.
+  becoming due. Each batch picks the oldest due calls from where the previous one ended
+  (their start time), so that a batch never walks over the rows the run deleted before;
+  a call skipped because it was being written is left to the next run.
+- Holds are read for every batch, and again once its calls are picked, then held fixed
+  until the batch commits: a hold saved at any moment before a batch's deletion commits
+  protects its calls from that batch.
 """
 
 from __future__ import annotations
@@ -78,8 +82,12 @@ def apply(
     *,
     batch_size: int | None = None,
     after_batch: Callable[[int], None] | None = None,
+    before_delete: Callable[[], None] | None = None,
 ) -> Report:
-    """Delete every call due at `now`; the caller holds the run lock (see `run_once`)."""
+    """Delete every call due at `now`; the caller holds the run lock (see `run_once`).
+
+    `after_batch` is told each batch's count; `before_delete` is called in each batch
+    between picking its calls and deleting them (tests)."""
     now = now or timezone.now()
     size = batch_size or settings.RETENTION_BATCH_SIZE
     removed = deletion.work_off_files()
@@ -90,16 +98,20 @@ def apply(
         due = step.due_q(now)
         if due is conditions.NOTHING:
             continue
+        after = None
         while True:
-            count = deletion.purge_batch(due, reason=step.reason, size=size)
+            batch = deletion.purge_batch(
+                due, reason=step.reason, size=size, after=after, before_delete=before_delete
+            )
             # Under gevent workers (the server's own runs) let the requests of this worker
             # run between batches; elsewhere this costs nothing.
             time.sleep(0)
-            figure.deleted += count
+            figure.deleted += batch.deleted
             if after_batch is not None:
-                after_batch(count)
-            if count < size:
+                after_batch(batch.deleted)
+            if batch.chosen < size:
                 break
+            after = batch.last_started
         figure.due = figure.deleted
     left = deletion.files_left()
     return Report(figures=figures, files_removed=removed, files_left=left)

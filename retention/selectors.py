@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from retention.models import DeletionEntry, LegalHold, RetentionRule
@@ -14,6 +15,22 @@ from retention.models import DeletionEntry, LegalHold, RetentionRule
 
 def active_holds() -> list[LegalHold]:
     return list(LegalHold.objects.filter(released_at__isnull=True))
+
+
+def active_holds_fixed() -> list[LegalHold]:
+    """The active holds, which stay as they are until the caller's transaction ends: for a
+    deletion, so that a hold saved before the deletion commits protects its calls.
+
+    PostgreSQL: a SHARE lock on the holds' table, which waits for a hold being saved (or
+    released) to commit and keeps the next one waiting until this transaction ends; a hold
+    saved while a deletion commits waits a fraction of a second. SQLite: every transaction
+    already writes alone (transaction_mode IMMEDIATE, callportal/settings.py)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"LOCK TABLE {connection.ops.quote_name(LegalHold._meta.db_table)} IN SHARE MODE"
+            )
+    return active_holds()
 
 
 def rules() -> list[RetentionRule]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import getpass
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import CharField, DateTimeField, F, IntegerField, QuerySet, Value
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from directory.models import Group
@@ -25,7 +26,7 @@ from retention.models import (
     RetentionRule,
     RuleChange,
 )
-from shared.bulk import insert_rows
+from shared.bulk import insert_from
 
 # The ledger's reasons besides retention's (retention.conditions.reason_for).
 DELETE_CALL = "DeleteCall"
@@ -158,35 +159,35 @@ def release_hold(hold: LegalHold, *, by: str, reason: str) -> LegalHold:
     return locked
 
 
-@dataclass(frozen=True)
-class Deleted:
-    """What the ledger and the file queue keep of a deleted call."""
+def record_deletions(calls: QuerySet[Any], *, reason: str, by: str, deleted_at: datetime) -> int:
+    """Write one ledger entry per call of `calls` and queue each one's recording file, in
+    the caller's transaction, before it deletes them; returns how many files were queued.
 
-    call_id: uuid.UUID
-    started_at: datetime
-    recording: str  # the file's storage name, or ""
-    recording_sha256: str
-
-
-def record_deletions(
-    calls: Sequence[Deleted], *, reason: str, by: str, deleted_at: datetime
-) -> None:
-    """Write one ledger entry per deleted call and queue each one's recording file, in the
-    caller's transaction (the one that deletes the calls). Thousands of rows per retention
-    batch: written without model instances (shared.bulk)."""
-    insert_rows(
+    `calls` are rows of the calls table (this room names its fields, not its model: it sits
+    below `calls`). The database copies the rows (INSERT ... SELECT): a retention batch
+    writes thousands, and no value of theirs needs to pass through Python."""
+    insert_from(
         DeletionEntry,
-        ("call", "started_on", "deleted_at", "reason", "by", "recording_sha256"),
-        (
-            (c.call_id, c.started_at.astimezone(UTC).date(), deleted_at, reason, by,
-             c.recording_sha256)
-            for c in calls
-        ),
-    )  # fmt: skip
-    insert_rows(
+        {
+            "call": F("pk"),
+            "started_on": TruncDate("started_at", tzinfo=UTC),
+            "deleted_at": Value(deleted_at, output_field=DateTimeField()),
+            "reason": Value(reason, output_field=CharField()),
+            "by": Value(by, output_field=CharField()),
+            "recording_sha256": F("recording_sha256"),
+        },
+        calls,
+    )
+    return insert_from(
         PendingFileDeletion,
-        ("name", "call", "queued_at", "attempts", "last_error"),
-        ((c.recording, c.call_id, deleted_at, 0, "") for c in calls if c.recording),
+        {
+            "name": F("recording"),
+            "call": F("pk"),
+            "queued_at": Value(deleted_at, output_field=DateTimeField()),
+            "attempts": Value(0, output_field=IntegerField()),
+            "last_error": Value("", output_field=CharField()),
+        },
+        calls.exclude(recording=""),
     )
 
 

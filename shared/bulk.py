@@ -2,69 +2,25 @@
 
 `bulk_create` builds a model instance per row and prepares every value through the ORM's
 generic machinery; a retention batch writes thousands of rows into three tables, and that
-Python work cost more than the database's (bench/retention.py). Here each value goes
-through its field's own `get_db_prep_save` only (so UUIDs and datetimes are stored as the
-ORM stores them on every database), and the rows go out as multi-row INSERTs and
-DELETE ... IN lists sized below SQLite's variable limit.
+Python work cost more than the database's (bench/retention.py). Rows made from other rows
+(a deleted call's ledger entry) go by `insert_from`, INSERT ... SELECT, so that the database
+copies them without a value passing through Python; rows go by DELETE ... IN lists sized
+below SQLite's variable limit (`delete_by_ids`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import QuerySet
+from django.db.models.expressions import Combinable
 
 from shared.model_fields import concrete_field
 
 # SQLite's default limit of variables per statement (32,766 since 3.32), with room to spare.
 MAX_VARIABLES = 30_000
-
-
-def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    """INSERT `rows` (values in the order of `fields`) into `model`'s table; returns how many."""
-    meta = model._meta
-    columns = [concrete_field(model, name) for name in fields]
-    quote = connection.ops.quote_name
-    head = (
-        # Quoted model names only; every value is a parameter.
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "  # noqa: S608
-        "VALUES "
-    )
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    per_statement = max(1, MAX_VARIABLES // len(columns))
-    count = 0
-    chunk: list[Any] = []
-    in_chunk = 0
-
-    def flush() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(head + ", ".join([one] * in_chunk), chunk)
-
-    prepare = [_preparer(f) for f in columns]
-    for row in rows:
-        chunk.extend(p(v) for p, v in zip(prepare, row, strict=True))
-        in_chunk += 1
-        count += 1
-        if in_chunk == per_statement:
-            flush()
-            chunk, in_chunk = [], 0
-    if in_chunk:
-        flush()
-    return count
-
-
-# Fields whose Python values are already what the database takes (str, int, bool): the
-# ORM's preparation of them is a costly no-op.
-_PLAIN = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
-
-
-def _preparer(field: models.Field) -> Any:
-    if isinstance(field, _PLAIN):
-        return lambda value: value
-    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def delete_by_ids(model: type[models.Model], ids: Sequence[Any], field: str = "pk") -> None:
@@ -81,3 +37,30 @@ def delete_by_ids(model: type[models.Model], ids: Sequence[Any], field: str = "p
                 f"({', '.join(['%s'] * len(part))})",
                 part,
             )
+
+
+def insert_from(
+    model: type[models.Model], columns: dict[str, Combinable], source: QuerySet[Any]
+) -> int:
+    """INSERT into `model`'s table one row per row of `source`: each field named in
+    `columns` gets its expression (on `source`'s model: F(...), Value(...), functions),
+    computed by the database in one INSERT ... SELECT. Returns how many rows went in."""
+    meta = model._meta
+    targets = [concrete_field(model, name) for name in columns]
+    aliases = {f"bulk_{n}": expression for n, expression in enumerate(columns.values())}
+    select = source.order_by().annotate(**aliases).values(*aliases)
+    compiler = select.query.get_compiler(using=select.db)
+    sql, params = compiler.as_sql()
+    # The SELECT must list the expressions in the order of the columns: the ORM places
+    # annotations in the order they were added; check rather than trust it.
+    if [alias for _, _, alias in compiler.select] != list(aliases):
+        raise RuntimeError(f"insert_from: unexpected SELECT list {compiler.select!r}")
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Quoted model names and the ORM's own SQL; every value is a parameter.
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in targets)}) "
+            f"{sql}",
+            params,
+        )
+        return max(cursor.rowcount, 0)

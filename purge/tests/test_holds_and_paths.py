@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from apikeys.services import create_api_key
 from calls.models import Call
 from calls.tests.factories import CallFactory
-from purge.run import preview, run_once
+from purge.run import apply, preview, run_once
 from purge.tests.helpers import audio, ended_days_ago, exists, files_under, sha256
 from retention.models import DeletionEntry, LegalHold
 from retention.services import create_hold, release_hold
@@ -93,6 +93,40 @@ def test_a_released_hold_lets_the_next_run_delete_its_due_calls(settings):
 
     assert not exists(call)
     assert (released.released_by, released.release_reason) == ("counsel", "Settled")
+
+
+def test_a_hold_saved_after_a_batch_picked_its_calls_protects_them_from_that_batch(
+    settings, media_root
+):
+    settings.RETENTION_DEFAULT_DAYS = 1
+    calls = [ended_days_ago(5) for _ in range(4)]
+    held_call = calls[1]
+    placed = []
+
+    def hold_while_the_batch_is_picked() -> None:
+        if not placed:
+            placed.append(hold(call_ids=[held_call.pk]))
+
+    report = apply(batch_size=10, before_delete=hold_while_the_batch_is_picked)
+
+    assert placed and report.deleted == 3
+    assert [exists(c) for c in calls] == [False, True, False, False]
+    assert held_call.recording.name in files_under(media_root)
+    assert held_call.pk not in set(DeletionEntry.objects.values_list("call", flat=True))
+
+
+def test_a_call_kept_after_a_batch_picked_it_is_not_deleted_by_that_batch_or_the_next(
+    settings,
+):
+    settings.RETENTION_DEFAULT_DAYS = 1
+    calls = [ended_days_ago(5) for _ in range(3)]
+
+    def keep_one() -> None:
+        Call.objects.filter(pk=calls[0].pk).update(keep=True)
+
+    apply(batch_size=2, before_delete=keep_one)
+
+    assert [exists(c) for c in calls] == [True, False, False]
 
 
 def test_held_calls_are_left_out_of_the_dry_run_figures(settings):
