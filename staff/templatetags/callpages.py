@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import template
 
 from calls.states import LABELS
+from calls.templatetags.call_csv import wrap_between_words
 from shared.times import call_length
 
 register = template.Library()
@@ -34,3 +35,8 @@ def clock_ms(value: int | None) -> str:
         return ""
     whole, tenths = divmod(max(int(value), 0) // 100, 10)
     return f"{duration(timedelta(seconds=whole))}.{tenths}"
+
+
+# A GUID, an id or a time that wraps only at its hyphens (and the other break points the
+# CSV import's preview uses: one definition), never inside a group of digits.
+register.filter("break_points", wrap_between_words)

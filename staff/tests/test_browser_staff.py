@@ -438,3 +438,48 @@ def test_staff_find_calls_by_a_name_or_part_of_a_number_and_see_which_have_a_rec
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     expect(rows.nth(0)).to_contain_text("Recorded")
+
+
+# Every piece of an element's text between the break points allowed (white space, after a
+# hyphen, a <wbr>) that the line breaker cut in two: its characters sit on several lines.
+SPLIT_PIECES = """(selector) => {
+    const split = [];
+    for (const element of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const piece of node.data.matchAll(/[^\\s-]+-?|-/g)) {
+                const range = document.createRange();
+                range.setStart(node, piece.index);
+                range.setEnd(node, piece.index + piece[0].length);
+                const tops = new Set([...range.getClientRects()]
+                    .filter(box => box.width > 0).map(box => Math.round(box.top)));
+                if (tops.size > 1) split.push(piece[0]);
+            }
+        }
+    }
+    return split;
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_a_call_s_id_wraps_only_after_its_hyphens(page: Page, live_server, staff_user, width):
+    call = CallFactory(native_id="native-000042", platform_call_id=f"{'ab12' * 8}@pbx")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+
+    guid = page.locator("code.guid")
+    expect(guid).to_have_text(str(call.pk))
+    box = guid.bounding_box()
+    cell = page.locator(".facts dd", has=guid).bounding_box()
+    assert box and cell
+    assert box["x"] + box["width"] <= cell["x"] + cell["width"] + 1  # it fits its column
+    lines = page.evaluate(
+        """() => new Set([...document.querySelector('code.guid').getClientRects()]
+            .map(box => Math.round(box.top))).size"""
+    )
+    assert page.evaluate(SPLIT_PIECES, "code.guid") == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    if width == 1366:
+        assert lines > 1  # the column is narrower than the id: it does wrap, at a hyphen
+    screenshot(page, f"call-page-ids-{width}")
