@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import formats
+from django.utils import formats, timezone
 
 from lockouts.models import FailedLogins
 from lockouts.selectors import Lock, counted, lock_of
@@ -76,7 +76,7 @@ class FailedLoginsAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last failure", ordering="attempt_time")
     def last_failure(self, obj: FailedLogins) -> str:
-        return formats.localize(obj.attempt_time)
+        return formats.localize(timezone.localtime(obj.attempt_time))
 
     @admin.display(description="Where")
     def where(self, obj: FailedLogins) -> str:
@@ -94,7 +94,7 @@ class FailedLoginsAdmin(admin.ModelAdmin):
             return "—"
         if lock.until is None:
             return "until lifted here"
-        return formats.localize(lock.until)
+        return formats.localize(timezone.localtime(lock.until))
 
     @admin.display(description="Why")
     def why(self, obj: FailedLogins) -> str:
