@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings as django_settings
 from playwright.sync_api import Page, expect
 
+from callportal.tests.test_browser_accessibility import AXE, RULES, RUN_AXE
 from calls.cdr_csv import HEADINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -71,6 +72,12 @@ def preview(page: Page, base: str, csv_file: Path) -> None:
     page.goto(f"{base}/admin/calls/call/import/")
     page.set_input_files("input[type=file]", csv_file)
     page.get_by_role("button", name="Preview import").click()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's findings on the page, with the accessibility test's rules."""
+    page.add_script_tag(path=str(AXE))
+    return [f"{v['id']}: {v['help']} at {v['nodes']}" for v in page.evaluate(RUN_AXE, RULES)]
 
 
 def assert_wraps_between_words_only(page: Page) -> None:
@@ -186,6 +193,7 @@ def test_each_import_error_is_written_under_its_row_and_no_word_is_split(
     expect(page.locator("tbody.invalid-row td.at-fault")).to_have_count(4)
     page.screenshot(path=SCREENSHOTS / "errors-1366.png", full_page=True)
     assert_wraps_between_words_only(page)
+    assert axe_violations(page) == []
 
 
 def test_the_preview_of_a_clean_file_wraps_between_words_only(
@@ -220,3 +228,17 @@ def test_the_preview_of_a_clean_file_wraps_between_words_only(
     )
     page.screenshot(path=SCREENSHOTS / "preview-1366.png", full_page=True)
     assert_wraps_between_words_only(page)
+    assert axe_violations(page) == []
+
+
+def test_the_export_page_offers_its_columns_in_the_sites_words_without_axe_findings(
+    admin_page: Page, live_server
+):
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/calls/call/export/")
+
+    for heading in HEADINGS.values():
+        expect(page.get_by_label(heading, exact=True)).to_be_checked()
+    expect(page.get_by_role("button", name="Export")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "export-1366.png", full_page=True)
+    assert axe_violations(page) == []
