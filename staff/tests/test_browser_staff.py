@@ -284,9 +284,9 @@ def test_a_marker_added_through_the_api_sits_on_the_timeline_and_a_click_seeks_t
     assert track and spot
     assert spot["x"] - track["x"] == pytest.approx(track["width"] / 2, abs=3)
     assert spot["width"] == pytest.approx(track["width"] / 4, abs=3)
-    page.wait_for_function("document.querySelector('audio').readyState >= 1")
     screenshot(page, "call-page-markers")
 
+    # The page has fetched no audio (a view is not a play): the click loads it, then seeks.
     marker.click()
 
     page.wait_for_function("Math.abs(document.querySelector('audio').currentTime - 15) < 0.1")
@@ -377,7 +377,11 @@ def test_markers_on_the_timeline_and_the_waveform_share_the_recordings_scale(
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/calls/{call.pk}/")
     log_in(page)
+    # The page fetches no audio by itself (a view is not a play): the user plays, and from
+    # then on the player knows the recording's length.
+    page.evaluate("document.querySelector('audio').play()")
     page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    page.evaluate("document.querySelector('audio').pause()")
 
     waveform = page.get_by_role("slider", name="Position in the recording")
     timeline = page.get_by_role("group", name="Markers")
@@ -483,3 +487,41 @@ def test_a_call_s_id_wraps_only_after_its_hyphens(page: Page, live_server, staff
     if width == 1366:
         assert lines > 1  # the column is narrower than the id: it does wrap, at a hyphen
     screenshot(page, f"call-page-ids-{width}")
+
+
+def test_opening_a_call_records_a_view_and_only_playing_it_records_a_play(
+    page: Page, live_server, staff_user, settings, tmp_path
+):
+    from access_log.models import AccessEvent
+
+    settings.MEDIA_ROOT = tmp_path
+    call = CallFactory(recording_content_type="audio/wav")
+    call.recording.save("call.wav", ContentFile(wav_bytes(seconds=30)))
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/recording" in r.url else None)
+
+    page.goto(f"{live_server.url}/calls/{call.pk}/")
+    log_in(page)
+    page.wait_for_load_state("networkidle")
+    waveform = page.get_by_role("slider", name="Position in the recording")
+    expect(waveform).to_be_visible()
+
+    def kinds() -> list[str]:
+        return list(
+            AccessEvent.objects.filter(call_id=call.pk)
+            .order_by("at", "pk")
+            .values_list("kind", flat=True)
+        )
+
+    # The page, its waveform picture and its player are all there; not a byte of the audio.
+    assert fetched == []
+    assert kinds() == ["view"]
+
+    # A click on the waveform is the user asking to listen from there: now the recording
+    # is fetched, and that is the play.
+    box = waveform.bounding_box()
+    assert box
+    reached = seek_by(page, lambda: waveform.click(position={"x": box["width"] / 2, "y": 10}))
+    assert reached == pytest.approx(15, abs=0.5)
+    assert fetched
+    assert kinds() == ["view", "play"]

@@ -159,7 +159,7 @@ def test_a_recording_without_a_stored_type_gets_one_from_its_name(staff_client):
 def test_the_call_page_offers_a_player_for_the_recording(staff_client, recorded_call):
     page = staff_client.get(f"/calls/{recorded_call.pk}/").content.decode()
 
-    assert f'<audio controls preload="metadata" src="{url(recorded_call)}"' in page
+    assert f'<audio controls preload="none" src="{url(recorded_call)}"' in page
 
 
 def test_a_call_without_a_recording_gets_404(staff_client):

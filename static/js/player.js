@@ -11,10 +11,16 @@
 
   function known() { return isFinite(audio.duration) && audio.duration > 0; }
 
-  // Before the player knows the recording's length, a seek waits for it.
+  // Before the player knows the recording's length, a seek waits for it. The page loads no
+  // audio by itself (preload="none": opening a call is a view, not a play); a seek is the
+  // user asking to listen, so it fetches the recording now.
   function whenKnown(then) {
     if (known()) { then(); return; }
     audio.addEventListener("loadedmetadata", then, { once: true });
+    if (audio.readyState === HTMLMediaElement.HAVE_NOTHING && audio.preload === "none") {
+      audio.preload = "metadata";
+      audio.load();
+    }
   }
 
   function seek(seconds) {
