@@ -48,6 +48,7 @@ from calls.services import (
 from calls.states import FILTER_CHOICES
 from directory.scopes import user_scope
 from recordings import types as recording_types
+from retention.services import HELD_MESSAGE
 from shared.clients import client_address
 from shared.paginators import BoundedCountPaginator
 from shared.times import call_length
@@ -271,6 +272,14 @@ class CallAdminForm(forms.ModelForm):
             self.add_error(name, message)
         if data.get("new_recording") and data.get("remove_recording"):
             raise forms.ValidationError("Upload a recording or remove it, not both.")
+        if (
+            data.get("new_recording")
+            and self.instance.pk
+            and self.instance.recording
+            and deletion.is_held(self.instance.pk)
+        ):
+            # Replacing the recording deletes the held one (calls.services refuses it too).
+            self.add_error("new_recording", HELD_MESSAGE)
         if data.get("remove_recording") and self.instance.pk and deletion.is_held(self.instance.pk):
             raise forms.ValidationError(
                 "The call is under legal hold: its recording cannot be removed."

@@ -609,6 +609,10 @@ def _save_recording(
             # upload deletes exactly the file it replaced.
             locked = Call.objects.select_for_update().get(pk=call.pk)
             previous = locked.recording.name or ""
+            if previous and deletion.is_held(locked.pk, fixed=True):
+                # Replacing a recording deletes the one it replaces: a hold forbids that as
+                # it forbids every deletion (a held call without a recording may get one).
+                raise deletion.CallIsHeld
             extension = recording_types.EXTENSIONS.get(content_type, ".bin")
             saved = _write_file(locked, f"{locked.pk}{extension}", content)
             locked.recording.name = saved

@@ -29,6 +29,7 @@ from access_log.services import Actor, record_access
 from apikeys.models import ApiKey
 from apikeys.selectors import key_scope
 from calls import rules, services
+from calls.deletion import CallIsHeld
 from calls.models import Call
 from directory.scopes import Scope
 from ingest import selectors
@@ -36,6 +37,7 @@ from ingest.authentication import MISSING_KEY_MESSAGE, ApiKeyAuthentication, Can
 from ingest.exceptions import ingest_exception_handler
 from ingest.parsers import JsonParser
 from ingest.serializers import CallListQuerySerializer, CallSerializer
+from retention.services import HELD_MESSAGE
 from shared.clients import client_address
 from shared.connections import give_back_connection
 
@@ -263,6 +265,9 @@ class RecordingView(IngestView):
             )
         except services.RecordingRejected as rejected:
             raise _REJECTIONS[rejected.problem](rejected.reason) from None
+        except CallIsHeld:
+            # Replacing the recording would delete the one under hold (docs/retention.md).
+            return Response({"detail": HELD_MESSAGE}, status=status.HTTP_409_CONFLICT)
         except Call.DoesNotExist:
             raise NotFound(NOT_FOUND_MESSAGE) from None
         return self.represent(

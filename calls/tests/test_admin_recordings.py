@@ -16,6 +16,7 @@ from calls.models import Call
 from calls.tests.factories import CallFactory
 from calls.tests.test_admin_calls import no_inline_forms
 from calls.tests.test_recording_store import HTML, MP3, stored_files
+from retention.services import create_hold
 from staff.tests.test_recordings import wav_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
@@ -150,3 +151,17 @@ def test_a_new_call_can_be_added_with_its_recording(admin_client, media_root):
     row = Call.objects.get(pk=call_id)
     assert row.recording_content_type == "audio/wav"
     assert stored_files(media_root) == [row.recording.name]
+
+
+def test_the_admin_refuses_to_replace_the_recording_of_a_held_call(admin_client, media_root):
+    call = CallFactory()
+    upload(admin_client, call, "call.wav", wav_bytes(), "audio/wav")
+    kept = Call.objects.get(pk=call.pk).recording.name
+    create_hold("Case 7", reason="Smith v. Acme", by="counsel", call_ids=[call.pk])
+
+    response = upload(admin_client, call, "call.mp3", MP3, "audio/mpeg")
+
+    assert response.status_code == 200
+    assert "The call is under legal hold." in response.content.decode()
+    assert Call.objects.get(pk=call.pk).recording.name == kept
+    assert stored_files(media_root) == [kept]

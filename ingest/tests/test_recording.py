@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 
 from calls.models import Call
 from calls.tests.factories import CallFactory
+from retention.services import create_hold
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +253,26 @@ def test_uploads_work_again_as_soon_as_space_is_back(api, media, full_disk):
     assert response.status_code == 201
     call.refresh_from_db()
     assert [path.read_bytes() for path in stored_files(media)] == [WAV]
+
+
+def test_a_held_calls_recording_is_not_replaced_409_saying_so(api, media):
+    call = CallFactory()
+    put(api, call, WAV)
+    call.refresh_from_db()
+    kept = call.recording.name
+    create_hold("Case 7", reason="Smith v. Acme", by="counsel", call_ids=[call.pk])
+
+    response = put(api, call, b"OggS" + b"\x01" * 1000, content_type="audio/ogg")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "The call is under legal hold."}
+    call.refresh_from_db()
+    assert (call.recording.name, call.recording_content_type) == (kept, "audio/wav")
+    assert [p.name for p in media.rglob("*") if p.is_file()] == [kept.rsplit("/", 1)[-1]]
+
+
+def test_a_held_call_without_a_recording_may_get_its_first(api):
+    call = CallFactory()
+    create_hold("Case 8", reason="Smith v. Acme", by="counsel", call_ids=[call.pk])
+
+    assert put(api, call, WAV).status_code == 201

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from calls import rules
+from calls.deletion import CallIsHeld
 from calls.models import Call
 from calls.selectors import call_by_id, call_in_scope, calls_by_native_id_and_start
 from calls.services import (
@@ -32,6 +33,7 @@ from calls.services import (
     update_call_with_recording,
 )
 from directory.scopes import Scope
+from retention.services import HELD_MESSAGE
 from verba.actions import Action, Context, KeyPermission, register
 from verba.answers import Answer, Value
 from verba.auth import check_user_permission
@@ -115,6 +117,9 @@ class PutMedia(Action):
                 put = self._update(context, existing, fields, upload)
         except RecordingRejected as rejected:
             raise invalid(rejected.reason) from None
+        except CallIsHeld:
+            # As DeleteCall on a held call: replacing the recording would delete the old one.
+            raise ApiError(Code.ACCESS_DENIED, HELD_MESSAGE) from None
         except StorageRefused as refused:
             raise ApiError(
                 Code.UNAVAILABLE,

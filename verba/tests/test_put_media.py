@@ -13,6 +13,7 @@ from audit.models import ApiRequest
 from calls.models import Call, Direction
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import tone_wav
+from retention.services import create_hold
 from verba.actions import put_media
 from verba.tests.change_helpers import code_of, grant, message_of, request_token
 from verba.tests.conftest import golden
@@ -309,3 +310,22 @@ def test_a_full_media_disk_is_code_9_naming_storage_and_leaves_neither_call_nor_
 
     full_disk["full"] = False
     assert code_of(put(**CALL)) == 0
+
+
+def test_a_held_calls_recording_is_not_replaced_code_6_as_delete_call_says(put, media_root):
+    put(**CALL)
+    create_hold("Case 7", reason="Smith v. Acme", by="counsel", call_ids=[CALL_ID])
+
+    response = put(
+        files={"media": wav(OTHER_RECORDING)},
+        starttime=CALL["starttime"],
+        endtime=CALL["endtime"],
+        nativeid=CALL["nativeid"],
+        dstname="Sales",
+    )
+
+    assert (code_of(response), message_of(response)) == (6, "The call is under legal hold.")
+    call = Call.objects.get()
+    assert call.recording.read() == RECORDING
+    assert call.called_name == "Help desk"
+    assert len(stored_files(media_root)) == 1
