@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import get_template
-from django.utils.safestring import mark_safe
+from django.urls import reverse
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework.renderers import BaseRenderer
 
-from verba.answers import Answer, Record, Records
+from calls.templatetags.call_csv import wrap_between_words
+from shared.guids import parse_guid
+from verba.answers import Answer, Item, Record, Records
 from verba.negotiation import ResponseType
 from verba.templatetags.verba_xml import xml
 
@@ -100,8 +104,22 @@ class TextRecords:
 
 
 @dataclass(frozen=True)
+class HtmlCell:
+    # The escaped value, with break points in an id (see _BREAKABLE).
+    html: SafeString
+    # A call's id links to its page on the staff site (same host as the API).
+    href: str = ""
+    breakable: bool = False  # an id (see _BREAKABLE)
+
+
+# Ids that may wrap at their hyphens (and before an "@"), never inside a group of digits:
+# the break points of the staff pages' ids (one definition). A <wbr> leaves the text as is.
+_BREAKABLE = {"ccdr_id", "native_id", "platform_call_id"}
+
+
+@dataclass(frozen=True)
 class HtmlRow:
-    cells: list[str]
+    cells: list[HtmlCell]
     metadata: tuple[tuple[str, str], ...]
 
 
@@ -110,7 +128,7 @@ class HtmlTable:
     """Records as an HTML table: one row per record, columns in record order (the
     attributes first), a last `metadata` column when metadata was asked for."""
 
-    columns: list[str]
+    columns: list[SafeString]
     rows: list[HtmlRow]
     metadata: bool
     rowcount: int | None
@@ -118,9 +136,9 @@ class HtmlTable:
     @classmethod
     def of(cls, records: Records) -> HtmlTable:
         first = records.records[0] if records.records else None
-        columns = [i.name for i in (*first.attributes, *first.items)] if first else []
+        columns = [_html_column(i.name) for i in (*first.attributes, *first.items)] if first else []
         rows = [
-            HtmlRow([i.text for i in (*r.attributes, *r.items)], r.metadata or ())
+            HtmlRow([_html_cell(i) for i in (*r.attributes, *r.items)], r.metadata or ())
             for r in records.records
         ]
         return cls(
@@ -129,6 +147,19 @@ class HtmlTable:
             metadata=any(r.metadata is not None for r in records.records),
             rowcount=None if records.single else len(records.records),
         )
+
+
+def _html_cell(item: Item) -> HtmlCell:
+    if item.name not in _BREAKABLE:
+        return HtmlCell(conditional_escape(item.text))
+    guid = parse_guid(item.text) if item.name == "ccdr_id" else None
+    href = reverse("calls:detail", args=[guid]) if guid is not None else ""
+    return HtmlCell(wrap_between_words(item.text), href, breakable=True)
+
+
+def _html_column(name: str) -> SafeString:
+    """A column's name, which may wrap after its underscores (`destination_<wbr>caller_id`)."""
+    return mark_safe(conditional_escape(name).replace("_", "_<wbr>"))  # noqa: S308 - escaped
 
 
 def json_records(records: Records) -> dict[str, Any]:

@@ -70,3 +70,56 @@ def test_an_html_error_page_shows_the_code_and_message(page: Page, live_server):
     page.goto(f"{live_server.url}/verba/api?action=GetCallURL&responseType=HTML")
     expect(page.locator(".code")).to_have_text("4")
     expect(page.locator(".message")).to_have_text("The API key is missing.")
+
+
+def test_search_calls_html_fits_1366_px_and_each_call_id_opens_the_call_page(
+    page: Page, live_server, staff_user, api_key
+):
+    from datetime import timedelta
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    _, key = api_key
+    now = timezone.now()
+    calls = [
+        CallFactory(
+            caller_number=f"+44207123456{n}",
+            caller_name="Stark Industries International",
+            called_number="8856",
+            called_name="Margaret Hamilton",
+            native_id=f"native-{n:06d}",
+            platform_call_id=f"{'ab12cd34' * 4}@pbx",
+            started_at=now - timedelta(hours=n + 1),
+        )
+        for n in range(3)
+    ]
+    query = urlencode(
+        {
+            "action": "SearchCalls",
+            "apiKey": key,
+            "responseType": "HTML",
+            "start": (now - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"),
+            "end": now.strftime("%Y-%m-%d %H:%M"),
+            "anynum": "8856",
+            "returnMetadata": "1",
+        }
+    )
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/verba/api?{query}")
+
+    expect(page.locator("tbody tr")).to_have_count(3)
+    shots = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shots / "search-calls-html-1366.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+
+    page.get_by_role("link", name=str(calls[1].pk)).click()
+    page.get_by_label("User name").fill("staff")
+    page.get_by_label("Password").fill("pw-staff-1")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{live_server.url}/calls/{calls[1].pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Call from {calls[1].caller_number} to 8856"
+    )
