@@ -28,8 +28,9 @@ from django.db.models import QuerySet
 
 from apikeys import secrets
 from apikeys.models import ApiKey, ApiSession
-from directory.models import Profile
-from directory.scopes import EVERYTHING, Scope, groups_scope
+from directory.models import Access, Profile
+from directory.scopes import EVERYTHING, Scope, StatementOwner, groups_scope
+from directory.selectors import access_of
 from shared.sql import ModelColumns, Read, VendorSql, run
 
 # What the key checks (state, networks, permissions), last_used and the token match read,
@@ -117,6 +118,36 @@ def _session_sql(connection: BaseDatabaseWrapper) -> str:
 _SESSION_BY_DIGEST = VendorSql(_session_sql, "apikeys_apisession_by_token_digest", prepare=True)
 
 
+def _token_owner_sql(connection: BaseDatabaseWrapper) -> str:
+    """The id of a token digest's user when that user's scope may be `own` (directory.scopes.
+    StatementOwner); the profile's access defaults as the directory says (a parameter)."""
+    qn = connection.ops.quote_name
+    return (
+        f"SELECT s.{qn('user_id')} FROM {qn(SESSION.table)} s"
+        f" JOIN {qn(USER.table)} u ON u.{qn('id')} = s.{qn('user_id')}"
+        f" LEFT JOIN {qn(Profile._meta.db_table)} p ON p.{qn('user_id')} = u.{qn('id')}"
+        f" WHERE s.{qn('token_digest')} = %s AND NOT u.{qn('is_superuser')}"
+        f" AND COALESCE(p.{qn('access')}, %s) = %s"
+    )
+
+
+# Only ever part of a call lookup's statement (calls.selectors), never run on its own.
+_TOKEN_OWNER = VendorSql(_token_owner_sql, "token_owner", prepare=True)
+
+
+def token_owner(raw_token: str) -> StatementOwner | None:
+    """The token's user as a call lookup finds it inside its own statement, to check the
+    user's `own` scope in the same round trip; None when the value cannot be a token."""
+    if not _may_be_token(raw_token):
+        return None
+    params = (secrets.digest(raw_token), str(access_of(None)), str(Access.OWN))
+    return StatementOwner(_TOKEN_OWNER, params)
+
+
+def _may_be_token(raw_token: str) -> bool:
+    return len(raw_token) == secrets.TOKEN_LENGTH and raw_token.isascii() and raw_token.isalnum()
+
+
 def key_read(raw_key: str) -> Read[ApiKey | None] | None:
     """The stored key for a presented key (any letter case), whatever its state, as a read
     (to run alone or with another); None when the value is not a GUID (no query needed)."""
@@ -162,7 +193,7 @@ def session_read(raw_token: str, *, permission: str) -> Read[ApiSession | None] 
     `permission` ("app_label.codename") is checked for the session's user in the same
     query; the answer is in `session.checked_permissions`.
     """
-    if len(raw_token) != secrets.TOKEN_LENGTH or not raw_token.isascii() or not raw_token.isalnum():
+    if not _may_be_token(raw_token):
         return None
     app_label, codename = permission.split(".", 1)
     params = (app_label, codename, app_label, codename, secrets.digest(raw_token))

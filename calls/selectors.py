@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from calls.models import Call
 from calls.states import State, max_call_length, state_q
-from directory.scopes import EVERYTHING, Scope
+from directory.scopes import EVERYTHING, Scope, StatementOwner, owned_scope
 from shared.sql import ModelColumns, Read, Reader, VendorSql, run
+
+T = TypeVar("T")
 
 
 class Status(StrEnum):
@@ -72,17 +76,150 @@ _CALL_BY_ID = {
 }
 
 
-def call_by_id_read(call_id: uuid.UUID, *, brief: bool = False) -> Read[Call | None]:
+@dataclass(frozen=True)
+class Checked(Generic[T]):
+    """A lookup's answer from a statement that also checked the `own` scope of the user it
+    found itself (`StatementOwner`): that user's id, or None when it found none (no token,
+    or a user whose scope is not `own`: nothing was checked, and the answer is unscoped)."""
+
+    owner: int | None
+    answer: T
+
+
+def _owner_condition(connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    """The scope's one condition (directory.scopes) on a call of the unaliased calls table,
+    for the `own` scope of the statement's owner, which the statement's `WITH o` found once
+    (`_with_owner`): the ORM's SQL, compiled when a statement is built (once per vendor)."""
+    qn = connection.ops.quote_name
+    # A quoted name only, no value: the owner is what the statement's `WITH o` found.
+    owner = RawSQL(f"(SELECT o.{qn('owner')} FROM o)", ())  # noqa: S611
+    query = owned_scope(owner).filter(Call.objects.all()).query
+    compiler = query.get_compiler(connection=connection)
+    compiler.pre_sql_setup()
+    sql, params = compiler.compile(compiler.where)
+    return sql, list(params)
+
+
+def _with_owner(connection: BaseDatabaseWrapper, owner: VendorSql) -> str:
+    # One row whatever the token: the owner's id, or NULL.
+    return f"WITH o AS (SELECT ({owner(connection)}) AS {connection.ops.quote_name('owner')})"
+
+
+def _call_by_id_owned_sql(connection: BaseDatabaseWrapper, *, brief: bool, owner: VendorSql) -> str:
+    # The owner's row, the call (NULLs when there is none) and whether it is in the owner's
+    # scope (NULL when there is no owner: nothing is checked).
+    qn = connection.ops.quote_name
+    table = qn(CALL.table)
+    columns = _columns(brief).select_list(connection)
+    condition, _ = _owner_condition(connection)
+    return (
+        f"{_with_owner(connection, owner)} SELECT o.{qn('owner')}, {columns},"
+        f" CASE WHEN o.{qn('owner')} IS NULL THEN NULL ELSE {condition} END"
+        f" FROM o LEFT JOIN {table} ON {table}.{qn('id')} = %s"
+    )
+
+
+_CALL_BY_ID_OWNED: dict[tuple[bool, str], VendorSql] = {}
+
+
+def _owned_sql(
+    kept: dict[tuple[Any, ...], VendorSql],
+    key: tuple[Any, ...],
+    build: Callable[..., str],
+    name: str,
+    owner: StatementOwner,
+    **kwargs: Any,
+) -> VendorSql:
+    """The owner variant of a lookup, kept per shape and owner statement (one prepared
+    statement each)."""
+    found = kept.get((*key, owner.sql.name))
+    if found is None:
+        found = kept[(*key, owner.sql.name)] = VendorSql(
+            partial(build, owner=owner.sql, **kwargs), name, prepare=owner.sql.prepare
+        )
+    return found
+
+
+def call_by_id_read(
+    call_id: uuid.UUID, *, brief: bool = False, owner: StatementOwner | None = None
+) -> Read[Any]:
     """The call with this id, or None: as a read, to run alone or with another. A `brief`
-    call holds only its id and end (any other field would cost a query)."""
+    call holds only its id and end (any other field would cost a query).
+
+    With an `owner`, the read finds that user itself and also answers whether the call is in
+    the user's `own` scope: a `Checked` (call or None, in scope), for `call_by_id_in_scope`.
+    """
     value = CALL.value("id", call_id, connection)
-    return Read(_CALL_BY_ID[brief], (value,), partial(_one_call, _columns(brief)))
+    if owner is None:
+        return Read(_CALL_BY_ID[brief], (value,), partial(_one_call, _columns(brief)))
+    sql = _owned_sql(
+        _CALL_BY_ID_OWNED,
+        (brief,),
+        _call_by_id_owned_sql,
+        ("calls_call_brief_by_id" if brief else "calls_call_by_id") + "_owned",
+        owner,
+        brief=brief,
+    )
+    condition_params = tuple(_owner_condition_params(connection))
+    params = (*owner.params, *condition_params, value)
+    return Read(sql, params, partial(_one_checked_call, _columns(brief)))
+
+
+_CONDITION_PARAMS: dict[str, list[Any]] = {}
+
+
+def _owner_condition_params(connection: BaseDatabaseWrapper) -> list[Any]:
+    params = _CONDITION_PARAMS.get(connection.vendor)
+    if params is None:
+        params = _CONDITION_PARAMS[connection.vendor] = _owner_condition(connection)[1]
+    return params
+
+
+def _one_checked_call(
+    columns: ModelColumns[Call], rows: list[tuple[Any, ...]]
+) -> Checked[tuple[Call | None, bool]]:
+    row = rows[0]
+    # The call's id is its first column: NULL when there is no such call.
+    call = columns.instances([row], connection, start=1)[0] if row[1] is not None else None
+    return Checked(row[0], (call, bool(row[-1])))
 
 
 def call_by_id(
     call_id: uuid.UUID, *, brief: bool = False, reader: Reader | None = None
 ) -> Call | None:
-    return (reader or _run)(call_by_id_read(call_id, brief=brief))
+    read: Read[Call | None] = call_by_id_read(call_id, brief=brief)
+    return (reader or _run)(read)
+
+
+def call_by_id_in_scope(
+    call_id: uuid.UUID,
+    scope: Scope,
+    *,
+    brief: bool = False,
+    reader: Reader | None = None,
+    owner: StatementOwner | None = None,
+) -> Call | None:
+    """The call with this id when it is in `scope`, else None (outside its scope a call
+    does not exist).
+
+    With an `owner` (the request's token user, found by the statement itself), the lookup
+    and the scope check are one statement when `scope` is that user's `own` scope or every
+    call; any other scope is checked by `call_in_scope`, a statement of its own.
+    """
+    if owner is None:
+        call = call_by_id(call_id, brief=brief, reader=reader)
+        return call if call is not None and call_in_scope(call.pk, scope) else None
+    checked: Checked[tuple[Call | None, bool]] = (reader or _run)(
+        call_by_id_read(call_id, brief=brief, owner=owner)
+    )
+    call, in_scope = checked.answer
+    if call is None:
+        return None
+    if checked.owner is None and scope.everything:
+        return call
+    if checked.owner is not None and checked.owner == scope.single_owner:
+        return call if in_scope else None
+    return call if call_in_scope(call.pk, scope) else None
 
 
 def _one_call(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Call | None:
@@ -94,12 +231,23 @@ def _run(read: Read[Any]) -> Any:
     return run(connection, read)
 
 
-def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool, brief: bool) -> str:
+def _lookup_sql(
+    connection: BaseDatabaseWrapper,
+    *,
+    ongoing: bool,
+    last: bool,
+    brief: bool,
+    owner: VendorSql | None = None,
+) -> str:
     """One SELECT answering `ongoing` and/or `last` for a number; each row is tagged with
     the status it answers (0 ongoing, 1 last). Its parameters come from `_lookup_params`.
 
     Every arm is a short scan of one `(number, ended_at)` index, whatever the number: the
     statement is prepared, and PostgreSQL's generic plan cannot see whether a number is hot.
+
+    With an `owner` (`StatementOwner`), each arm keeps only the calls in the owner's `own`
+    scope (every call when the statement found no owner), still cut at two rows, and every
+    row starts with the owner's id; there is always one row, which names the owner.
     """
     qn = connection.ops.quote_name
     table = qn(CALL.table)
@@ -114,23 +262,35 @@ def _lookup_sql(connection: BaseDatabaseWrapper, *, ongoing: bool, last: bool, b
     # more selective than the open-ended start.
     window = f"({started} > %s AND {started} <= %s)" + (" IS TRUE" if guard else "")
     to_come = f"{ended} > %s" + (f" AND {ended} < 'infinity'" if guard else "")
+    in_scope = ""
+    if owner is not None:
+        owned, _ = _owner_condition(connection)
+        in_scope = f" AND ((SELECT o.{qn('owner')} FROM o) IS NULL OR {owned})"
     parts = []
     if ongoing:
         # In progress as calls.states defines it (no_end_yet | end_to_come, started), one
         # arm per number column and end state, each cut at two rows.
         for column in (caller, called):
             for condition in (f"{ended} IS NULL AND {window}", f"{to_come} AND {started} <= %s"):
-                in_progress = f"SELECT * FROM {table} WHERE {column} = %s AND {condition} LIMIT 2"
+                in_progress = (
+                    f"SELECT * FROM {table} WHERE {column} = %s AND {condition}{in_scope} LIMIT 2"
+                )
                 parts.append(f"SELECT 0, {columns} FROM ({in_progress}) c")
     if last:
         # The latest end on each side: one backward scan of a (number, ended_at) index each.
         for column in (caller, called):
             latest = (
-                f"SELECT * FROM {table} WHERE {column} = %s AND {ended} <= %s "
+                f"SELECT * FROM {table} WHERE {column} = %s AND {ended} <= %s{in_scope} "
                 f"ORDER BY {ended} DESC LIMIT 2"
             )
             parts.append(f"SELECT 1, {columns} FROM ({latest}) c")
-    return " UNION ALL ".join(parts)
+    union = " UNION ALL ".join(parts)
+    if owner is None:
+        return union
+    return (
+        f"{_with_owner(connection, owner)} SELECT o.{qn('owner')}, f.*"
+        f" FROM o LEFT JOIN ({union}) f ON TRUE"
+    )
 
 
 _LOOKUPS = {
@@ -145,16 +305,20 @@ _LOOKUPS = {
     for brief in (False, True)
     if ongoing or last
 }
+_LOOKUPS_OWNED: dict[tuple[Any, ...], VendorSql] = {}
 
 
-def _lookup_params(number: str, now: datetime, *, ongoing: bool, last: bool) -> list[Any]:
+def _lookup_params(
+    number: str, now: datetime, *, ongoing: bool, last: bool, per_arm: Sequence[Any] = ()
+) -> list[Any]:
+    """The lookup's parameters; `per_arm` closes each arm's (the owner's scope)."""
     at = CALL.value("started_at", now, connection)
     params: list[Any] = []
     if ongoing:
         oldest = CALL.value("started_at", now - max_call_length(), connection)
-        params += [number, oldest, at, number, at, at] * 2
+        params += [number, oldest, at, *per_arm, number, at, at, *per_arm] * 2
     if last:
-        params += [number, at] * 2
+        params += [number, at, *per_arm] * 2
     return params
 
 
@@ -164,12 +328,42 @@ Found = tuple[list[Call], list[Call]]
 
 
 def lookup_read(
-    number: str, now: datetime, *, ongoing: bool = True, last: bool = True, brief: bool = False
-) -> Read[Found]:
+    number: str,
+    now: datetime,
+    *,
+    ongoing: bool = True,
+    last: bool = True,
+    brief: bool = False,
+    owner: StatementOwner | None = None,
+) -> Read[Any]:
     """The calls in progress on `number` and its latest finished calls, in one round trip;
-    only the parts asked for. `brief` calls hold only their id and end."""
-    params = _lookup_params(number, now, ongoing=ongoing, last=last)
-    return Read(_LOOKUPS[ongoing, last, brief], tuple(params), partial(_found, _columns(brief)))
+    only the parts asked for. `brief` calls hold only their id and end.
+
+    With an `owner`, only the calls in that user's `own` scope, as a `Checked` (see
+    `_lookup_sql`)."""
+    columns = _columns(brief)
+    if owner is None:
+        params = _lookup_params(number, now, ongoing=ongoing, last=last)
+        return Read(_LOOKUPS[ongoing, last, brief], tuple(params), partial(_found, columns))
+    sql = _owned_sql(
+        _LOOKUPS_OWNED,
+        (ongoing, last, brief),
+        _lookup_sql,
+        _LOOKUPS[ongoing, last, brief].name + "_owned",
+        owner,
+        ongoing=ongoing,
+        last=last,
+        brief=brief,
+    )
+    per_arm = _owner_condition_params(connection)
+    params = _lookup_params(number, now, ongoing=ongoing, last=last, per_arm=per_arm)
+    return Read(sql, (*owner.params, *params), partial(_checked_found, columns))
+
+
+def _checked_found(columns: ModelColumns[Call], rows: list[tuple[Any, ...]]) -> Checked[Found]:
+    # Each row: the owner, then a lookup's row (all NULL in the one row when none matched).
+    found = [row[1:] for row in rows if row[1] is not None]
+    return Checked(rows[0][0], _found(columns, found))
 
 
 def _end(call: Call) -> datetime:
@@ -227,6 +421,7 @@ def calls_by_status(
     reader: Reader | None = None,
     wait_next: NextWait = _no_wait,
     scope: Scope = EVERYTHING,
+    owner: StatementOwner | None = None,
 ) -> list[Call]:
     """Try `statuses` in order; the first that finds any call answers (one, or two = ambiguous).
 
@@ -235,9 +430,11 @@ def calls_by_status(
     calls are `brief` when asked so (see `call_by_id_read`).
 
     Only calls in `scope` count (directory.scopes): outside it a call does not exist, so the
-    last call on a number is the last one in scope. A narrowed scope is asked through the
-    ORM with the scope's condition (`_scoped_lookup`); `wait_next` is to admit only calls in
-    scope too.
+    last call on a number is the last one in scope. With an `owner` (the request's token
+    user, found by the statement itself) the lookup checks that user's `own` scope in the
+    same statement, and answers for `scope` when it is that scope or every call. Any other
+    narrowed scope is asked through the ORM with the scope's condition (`_scoped_lookup`).
+    `wait_next` is to admit only calls in scope too.
     """
     answered: dict[Status, list[Call]] = {}
     waited = False
@@ -249,13 +446,9 @@ def calls_by_status(
             if status not in answered:
                 ahead = _asked_together(statuses[index:])
                 now = timezone.now() if waited else arrived_at
-                if scope.everything:
-                    read = _status_read(number, ahead, now, brief=brief)
-                    found_ongoing, found_last = (reader or _run)(read)
-                else:
-                    found_ongoing, found_last = _scoped_lookup(
-                        number, now, scope, ahead, brief=brief
-                    )
+                found_ongoing, found_last = _in_scope_by_status(
+                    number, now, scope, ahead, brief=brief, reader=reader, owner=owner
+                )
                 if Status.ONGOING in ahead:
                     answered[Status.ONGOING] = found_ongoing
                 if Status.LAST in ahead:
@@ -266,13 +459,42 @@ def calls_by_status(
     return []
 
 
+def _in_scope_by_status(
+    number: str,
+    now: datetime,
+    scope: Scope,
+    statuses: Sequence[Status],
+    *,
+    brief: bool,
+    reader: Reader | None,
+    owner: StatementOwner | None,
+) -> Found:
+    """`lookup_read`'s answer for `statuses` (asked together) among the calls in `scope`."""
+    if owner is not None:
+        checked: Checked[Found] = (reader or _run)(
+            _status_read(number, statuses, now, brief=brief, owner=owner)
+        )
+        # Only for the scope it checked: the owner's own, or every call when it found none.
+        if checked.owner == scope.single_owner and (checked.owner is not None or scope.everything):
+            return checked.answer
+    if scope.everything:
+        read: Read[Found] = _status_read(number, statuses, now, brief=brief)
+        return (reader or _run)(read)
+    return _scoped_lookup(number, now, scope, statuses, brief=brief)
+
+
 def first_status_read(
-    number: str, statuses: Sequence[Status], *, arrived_at: datetime, brief: bool = False
-) -> Read[Found] | None:
+    number: str,
+    statuses: Sequence[Status],
+    *,
+    arrived_at: datetime,
+    brief: bool = False,
+    owner: StatementOwner | None = None,
+) -> Read[Any] | None:
     """The query `calls_by_status` starts with, when it starts with one (not with a wait)."""
     if not statuses or statuses[0] is Status.NEXT:
         return None
-    return _status_read(number, statuses, arrived_at, brief=brief)
+    return _status_read(number, statuses, arrived_at, brief=brief, owner=owner)
 
 
 def _asked_together(statuses: Sequence[Status]) -> list[Status]:
@@ -282,11 +504,16 @@ def _asked_together(statuses: Sequence[Status]) -> list[Status]:
 
 
 def _status_read(
-    number: str, statuses: Sequence[Status], now: datetime, *, brief: bool
-) -> Read[Found]:
+    number: str,
+    statuses: Sequence[Status],
+    now: datetime,
+    *,
+    brief: bool,
+    owner: StatementOwner | None = None,
+) -> Read[Any]:
     ahead = _asked_together(statuses)
     ongoing, last = Status.ONGOING in ahead, Status.LAST in ahead
-    return lookup_read(number, now, ongoing=ongoing, last=last, brief=brief)
+    return lookup_read(number, now, ongoing=ongoing, last=last, brief=brief, owner=owner)
 
 
 def _scoped_lookup(

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.models import ApiKey, ApiSession
-from apikeys.selectors import key_digest_of, key_of, key_read, session_read
+from apikeys.selectors import key_digest_of, key_of, key_read, session_read, token_owner
 from apikeys.services import touch_session
 from audit.models import UNKNOWN_ACTION
 from audit.services import record_api_request
@@ -178,8 +178,11 @@ class VerbaApiView(APIView):
         )
         # The action's parameters, read once: by its first read now, by its handler later.
         form = action.form(params)
+        # The token's user, found again inside the action's first read, whose scope that
+        # read then checks itself: no statement of its own for the scope.
+        owner = token_owner(raw_token) if raw_key and raw_token else None
         stored_key, stored_session, reader, spent = self._look_up(
-            raw_key, raw_token, action.first_read(form, self.arrived_at), address
+            raw_key, raw_token, action.first_read(form, self.arrived_at, owner), address
         )
         self._throttle(stored_key, address, spent)
         api_key = check_key(raw_key, stored_key, address, [p.value for p in action.key_permissions])
@@ -198,6 +201,7 @@ class VerbaApiView(APIView):
             user_id=session.user_id if session else None,
             reader=reader,
             scope=request_scope(api_key, session),
+            owner=owner,
             zone=zone(self.zone_name),
         )
         try:

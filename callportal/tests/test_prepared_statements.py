@@ -6,11 +6,14 @@ A connection whose statements are not what the process believes still answers.""
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apikeys.services import create_api_key
+from apikeys.services import create_api_key, request_token
 from calls.tests.factories import CallFactory
+from directory.models import Access
+from directory.tests.factories import directory_group, directory_user
 from shared import sql
 from verba import views
 
@@ -164,6 +167,64 @@ def test_with_the_shipped_throttle_a_get_call_url_is_still_one_round_trip(
     # Each request with the key spent one from its bucket of 600, RequestToken's included.
     spent = 3 if with_token else 2
     assert 600 - spent <= tokens < 600 - spent + 0.1
+
+
+def statements_before_the_audit_row(client, monkeypatch, asked: dict[str, str]) -> list[str]:
+    """What a request sends before its audit row is handed over (the tests write it at
+    once; in production the rows are written in batches by another thread)."""
+    with CaptureQueriesContext(connection) as queries:
+        handed_over = []
+        recorder = views.record_api_request
+
+        def record(*args, **kwargs):
+            handed_over.append(len(queries.captured_queries))
+            return recorder(*args, **kwargs)
+
+        monkeypatch.setattr(views, "record_api_request", record)
+        response = client.get("/verba/api", asked)
+        monkeypatch.undo()
+    assert response.status_code in (200, 404), response.content
+    return [q["sql"] for q in queries][: handed_over[0]]
+
+
+@pytest.mark.parametrize("named_by", ["callID", "last", "ongoing,last"])
+@pytest.mark.parametrize("viewer", ["agent", "lead", "everyone's"])
+def test_a_token_whose_user_sees_only_some_calls_finds_a_call_in_as_many_statements_as_one_who_sees_all(  # noqa: E501
+    client, settings, monkeypatch, named_by, viewer
+):
+    """A scope costs no statement of its own (access.md §2, speed): the token user's scope
+    is checked inside the one statement that finds the token, the key and the call, with
+    the shipped throttle; a call outside the scope is not found in that statement too."""
+    settings.API_THROTTLE_STORE = "database"
+    agent = directory_user("agent", extensions=["8856"], password="pw-agent-1")
+    lead = directory_user("lead", password="pw-lead-1")
+    directory_group("Team", members=[agent], supervisors=[lead])
+    everyone = directory_user("dpo", access=Access.ALL, password="pw-dpo-1")
+    view = Permission.objects.get(codename="view_call", content_type__app_label="calls")
+    for user in (agent, lead, everyone):
+        user.user_permissions.add(view)
+    user = {"agent": agent, "lead": lead, "everyone's": everyone}[viewer]
+    mine = CallFactory(called_number="8856")
+    stranger = CallFactory(caller_number="8857", called_number="+442071234567")
+    stored, key = create_api_key("Scoped", requires_auth=True)
+    _, token = request_token(stored, user)
+
+    def asked(call, number: str) -> dict[str, str]:
+        named = {"callID": str(call.pk)} if named_by == "callID" else {}
+        if named_by != "callID":
+            named = {"extension": number, "status": named_by}
+        return {"action": "GetCallURL", "apiKey": key, "token": token, **named}
+
+    assert answered(client.get("/verba/api", asked(mine, "8856")))  # prepares the statements
+    client.get("/verba/api", asked(stranger, "8857"))
+    sent = statements_before_the_audit_row(client, monkeypatch, asked(mine, "8856"))
+    assert len(sent) == 1, sent
+    assert sent[0].startswith("EXECUTE apikeys_apisession_by_token_digest__calls_call")
+    assert "directory_extension" in prepared_text(sent[0])
+    sent = statements_before_the_audit_row(client, monkeypatch, asked(stranger, "8857"))
+    assert len(sent) == 1, sent
+    found = client.get("/verba/api", asked(stranger, "8857"))
+    assert (b'code="0"' in found.content) is (viewer == "everyone's"), found.content
 
 
 def prepared_text(execute: str) -> str:

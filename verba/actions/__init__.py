@@ -15,7 +15,7 @@ from django.db import connection
 from rest_framework.request import Request
 
 from apikeys.models import ApiKey, ApiSession
-from directory.scopes import EVERYTHING, Scope
+from directory.scopes import EVERYTHING, Scope, StatementOwner
 from shared.sql import Read, Reader, run
 from verba.answers import Answer
 from verba.forms import ActionForm
@@ -79,6 +79,10 @@ class Context:
     # The calls the key and the token's user may see (directory.scopes); outside it a call
     # does not exist. Every lookup of a call passes it.
     scope: Scope = EVERYTHING
+    # The token's user as a lookup's own statement finds it (None without a token): an
+    # action that passes it to `find_call` has the user's scope checked in the lookup's
+    # statement, not in one of its own. Its `first_read` must have been given the same.
+    owner: StatementOwner | None = None
     # Times in answers and in request parameters: the token user's zone, else UTC (§7.0).
     zone: tzinfo = UTC
 
@@ -111,10 +115,13 @@ class Action:
     def run(self, context: Context) -> Answer:
         raise NotImplementedError
 
-    def first_read(self, form: ActionForm, arrived_at: datetime) -> Read[Any] | None:
+    def first_read(
+        self, form: ActionForm, arrived_at: datetime, owner: StatementOwner | None
+    ) -> Read[Any] | None:
         """The query `run` will send first, when the parameters alone tell it: the transport
         sends it with the key's lookup, in one round trip. None: `run` sends its own. It
-        reads the same form instance `run` gets, so nothing is parsed twice."""
+        reads the same form instance `run` gets, so nothing is parsed twice. `owner`: the
+        token's user, as `Context.owner`."""
         return None
 
 

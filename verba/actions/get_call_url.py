@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from calls.links import call_url
+from directory.scopes import StatementOwner
 from shared.sql import Read
 from verba.actions import Action, Context, register
 from verba.actions.lookup import GET_CALL_URL, find_call, first_read, names_a_call
@@ -27,11 +28,14 @@ class GetCallURL(Action):
             doing="retrieve the call URL",
             reader=context.reader,
             scope=context.scope,
+            owner=context.owner,
         )
         url = call_url(context.request, call.pk)
         return Answer(
             type=self.name, values=(Value("CallURL", "callURL", url, link=True),), call_id=call.pk
         )
 
-    def first_read(self, form: ActionForm, arrived_at: datetime) -> Read[Any] | None:
-        return first_read(form, GetCallURLForm.call, arrived_at=arrived_at)
+    def first_read(
+        self, form: ActionForm, arrived_at: datetime, owner: StatementOwner | None
+    ) -> Read[Any] | None:
+        return first_read(form, GetCallURLForm.call, arrived_at=arrived_at, owner=owner)

@@ -47,15 +47,14 @@ from calls import rules
 from calls.models import Call
 from calls.selectors import (
     Status,
-    call_by_id,
+    call_by_id_in_scope,
     call_by_id_read,
-    call_in_scope,
     calls_by_native_id,
     calls_by_platform_call_id,
     calls_by_status,
     first_status_read,
 )
-from directory.scopes import Scope
+from directory.scopes import Scope, StatementOwner
 from longpoll.watcher import TooManyWaiting, wait_for_next
 from shared.sql import Read, Reader
 from verba.codes import ApiError, Code, Message, ambiguous_calls, call_not_found, invalid
@@ -204,12 +203,15 @@ def find_call(
     doing: str,
     scope: Scope,
     reader: Reader | None = None,
+    owner: StatementOwner | None = None,
 ) -> Call:
     """The one call the request names (read by the action's `names_a_call` field, which
     answers code 1 for nothing that names a call, a malformed value, `next` where not
     allowed, or two of callID/ccdr_id/cid), among the calls in `scope` (the key's and the
     token's, directory.scopes): a call outside it answers exactly as an unknown one (code
-    2), and the last or next call on a number is the last or next one in scope.
+    2), and the last or next call on a number is the last or next one in scope. `owner`:
+    the token's user as the lookup's own statement finds it (`Context.owner`), so that the
+    call-id and number lookups check the user's scope in the same statement.
 
     ApiError code 2 and 3 ("Unable to `doing`, because …"), or 9 when too many `next`
     requests wait already. A `next` status may wait up to NEXT_WINDOW_SECONDS. `reader`
@@ -217,8 +219,10 @@ def find_call(
     """
     naming = named.naming
     if named.call_id is not None:
-        call = call_by_id(named.call_id, brief=naming.id_only, reader=reader)
-        if call is None or not call_in_scope(call.pk, scope):
+        call = call_by_id_in_scope(
+            named.call_id, scope, brief=naming.id_only, reader=reader, owner=owner
+        )
+        if call is None:
             raise call_not_found(doing)
         return call
     if named.exact is not None:
@@ -238,6 +242,7 @@ def find_call(
             reader=reader,
             wait_next=wait_next,
             scope=scope,
+            owner=owner,
         )
     except TooManyWaiting:
         # This server holds as many `next` waiters as it may; another will be free soon.
@@ -249,21 +254,28 @@ def find_call(
 
 
 def first_read(
-    form: ActionForm, field: Field[NamedCall], *, arrived_at: datetime
+    form: ActionForm,
+    field: Field[NamedCall],
+    *,
+    arrived_at: datetime,
+    owner: StatementOwner | None = None,
 ) -> Read[Any] | None:
     """The query `find_call` will send first, when the request names a call by id or by
     number and validly (the form's `field`, read once: `run` finds it read already): the
     transport sends it together with the key's lookup. None otherwise (`find_call` then
-    sends its own queries, or the action answers the field's error)."""
+    sends its own queries, or the action answers the field's error). `owner`: as for
+    `find_call`, which must be given the same."""
     try:
         named = form.value_of(field)
     except ApiError:
         return None
     brief = named.naming.id_only
     if named.call_id is not None:
-        return call_by_id_read(named.call_id, brief=brief)
+        return call_by_id_read(named.call_id, brief=brief, owner=owner)
     if named.number:
-        return first_status_read(named.number, named.statuses, arrived_at=arrived_at, brief=brief)
+        return first_status_read(
+            named.number, named.statuses, arrived_at=arrived_at, brief=brief, owner=owner
+        )
     return None
 
 
