@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py [--calls 10000000] [--rounds 5] [--seconds 5]
                                   [--connections 16] [--audit-rows N] [--app-dir DIR]
                                   [--label NAME] [--no-docs] [--throttle RATE]
-                                  [--search-rows N] [--export-rows N]
+                                  [--search-rows N] [--export-rows N] [--api-only]
 
 1. Makes the PostgreSQL database `bench13_calls_<calls>` (created and migrated when
    missing; the schema is migrated on every run) hold `--calls` generated calls with hot
@@ -21,15 +21,19 @@
    alike; the report gives each variant's median over the rounds. Variants: the bare WSGI
    app, a bare Django view, the Business API's no-database answer (responseType=NOPE),
    and GetCallURL by callID, by extension with status=last and status=ongoing,last, each
-   without and with a user token. Then each API variant once more at half its maximum
-   rate (wrk's delay hook), for p50/p99 under a moderate load.
+   without a token, with the token of a user who sees every call (access `all`: no scope,
+   as every token before the directory) and with the token of an agent who sees only her
+   own calls (access `own`, owning the hot extension: the scoped path, issue 20; its time
+   per request is reported against the `all` token's). Then each API variant once more at
+   half its maximum rate (wrk's delay hook), for p50/p99 under a moderate load.
 4. Runs bench/probe.py with the server's code: queries per request, the database time of
    every lookup (EXPLAIN ANALYZE), and the other read paths at this size.
 5. Measures SearchCalls (bench/search_calls.py: every shape, every `orderby` of a hot
    number's month) on its own database, `--search-rows` calls at 27,400 a day (loaded
    when missing; 2 M, the default for fewer than 2 M calls, has the month of 10 M), and the
    admin's CSV export (bench/admin_export.py: `--export-rows` of this database's newest
-   calls, as shipped and the resource's way, interleaved, the same bytes checked).
+   calls, as shipped and the resource's way, interleaved, the same bytes checked);
+   `--api-only` leaves both out (the Business API's figures alone, in minutes).
 6. Writes bench/results/<time>-<label>.json and, unless --no-docs, the table in
    docs/performance.md (between its bench markers): one table of every goal, met or
    missed, with the ratios of the interleaved run and the settings it ran with.
@@ -66,6 +70,7 @@ RESULTS = BENCH / "results"
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PASSWORD = "bench-pw-5d1e0c7a"  # noqa: S105 - a throw-away user of the benchmark database
+AGENT = "bench-agent"
 
 # The issue's goals, checked against every lookup variant.
 GOAL_VS_NOPE = 0.50
@@ -73,6 +78,9 @@ GOAL_VS_DJANGO = 0.35
 GOAL_P99_MS = 20.0
 GOAL_QUERIES = 2
 GOAL_DB_MS = 1.0
+# A scoped token's GetCallURL against an unscoped token's, in time per request (issue 20).
+GOAL_SCOPED_VS_UNSCOPED = 1.2
+SCOPED = " + token, own scope"
 GOAL_EXPORT_ROWS_PER_S = 1_000_000 / 60
 # As shipped but at a rate no benchmark reaches: each request spends from its bucket.
 THROTTLE = "1000000000/min"
@@ -94,6 +102,7 @@ def main() -> None:
     parser.add_argument("--throttle", default=THROTTLE)
     parser.add_argument("--search-rows", type=int, default=None)
     parser.add_argument("--export-rows", type=int, default=200_000)
+    parser.add_argument("--api-only", action="store_true", help="no SearchCalls, no export")
     args = parser.parse_args()
     global SHIPPED_THROTTLE
     SHIPPED_THROTTLE = args.throttle
@@ -109,6 +118,8 @@ def main() -> None:
     if audit_rows:
         ensure_audit(database, audit_rows, app_dir)
     call_id = newest_call(database)
+    # The scoped token's call is one of the agent's (on the hot extension she owns).
+    agent_call_id = newest_call(database, number=HOT)
 
     env = server_env(database)
     django_port, bare_port = free_port(), free_port()
@@ -120,9 +131,12 @@ def main() -> None:
         django_base = f"http://127.0.0.1:{django_port}"
         wait_for(django_base + "/bench/django")
         wait_for(f"http://127.0.0.1:{bare_port}/")
-        token = request_token(django_base, keys["auth"])
+        tokens = {
+            "all": request_token(django_base, keys["auth"]),
+            "own": request_token(django_base, keys["auth"], user=AGENT),
+        }
         variants = build_variants(
-            django_base, f"http://127.0.0.1:{bare_port}", keys, token, call_id
+            django_base, f"http://127.0.0.1:{bare_port}", keys, tokens, call_id, agent_call_id
         )
         check_answers(variants)
         runs = measure(variants, args)
@@ -137,8 +151,11 @@ def main() -> None:
                 server.kill()
 
     probe = run_probe(app_dir, database, variants, audit_key_id(database))
-    search = run_search(app_dir, args.search_rows or max(args.calls, 2_000_000))
-    export = run_export(database, min(args.export_rows, args.calls))
+    if args.api_only:
+        search, export = {"skipped": True}, {"skipped": True}
+    else:
+        search = run_search(app_dir, args.search_rows or max(args.calls, 2_000_000))
+        export = run_export(database, min(args.export_rows, args.calls))
     result = {
         "label": args.label,
         "app_commit": git_commit(app_dir),
@@ -201,18 +218,28 @@ def manage_shell(database: str, app_dir: Path, code: str) -> str:
 
 
 def make_keys(database: str, app_dir: Path) -> dict[str, str]:
-    """Fresh keys for this run (plaintexts are shown once), a user allowed to view calls."""
-    code = (
-        "from django.contrib.auth import get_user_model; "
-        "from django.contrib.auth.models import Permission; "
-        "from apikeys.services import create_api_key; "
-        "_, plain = create_api_key('Bench'); "
-        "_, auth = create_api_key('Bench with token', requires_auth=True); "
-        "User = get_user_model(); "
-        "u = User.objects.filter(username='bench').first() or User(username='bench'); "
-        f"u.set_password('{PASSWORD}'); u.save(); "
-        "u.user_permissions.add(Permission.objects.get(codename='view_call')); "
-        "print(plain, auth)"
+    """Fresh keys for this run (plaintexts are shown once), and two users allowed to view
+    calls: `bench`, who sees every call (access `all`), and the agent `bench-agent`, who sees
+    her own (access `own`, owning the hot extension for all time)."""
+    code = "\n".join(
+        [
+            "from django.contrib.auth import get_user_model",
+            "from django.contrib.auth.models import Permission",
+            "from apikeys.services import create_api_key",
+            "from directory.models import Extension, Profile",
+            "_, plain = create_api_key('Bench')",
+            "_, auth = create_api_key('Bench with token', requires_auth=True)",
+            "User = get_user_model()",
+            "view = Permission.objects.get(codename='view_call')",
+            f"for name, access in (('bench', 'all'), ('{AGENT}', 'own')):",
+            "    u = User.objects.filter(username=name).first() or User(username=name)",
+            f"    u.set_password('{PASSWORD}'); u.save()",
+            "    u.user_permissions.add(view)",
+            "    Profile.objects.update_or_create(user=u, defaults={'access': access})",
+            f"    if access == 'own' and not Extension.objects.filter(number='{HOT}').exists():",
+            f"        Extension.objects.create(user=u, number='{HOT}')",
+            "print(plain, auth)",
+        ]
     )
     plain, auth = manage_shell(database, app_dir, code).split()
     return {"plain": plain, "auth": auth}
@@ -253,11 +280,19 @@ def audit_key_id(database: str) -> int | None:
     return row[0] if row else None
 
 
-def newest_call(database: str) -> str:
+def newest_call(database: str, number: str | None = None) -> str:
+    """The newest call, or the newest one called from or to `number`."""
     connection = connect(database)
     try:
         with connection.cursor() as cur:
-            cur.execute("SELECT id FROM calls_call ORDER BY started_at DESC LIMIT 1")
+            if number is None:
+                cur.execute("SELECT id FROM calls_call ORDER BY started_at DESC LIMIT 1")
+            else:
+                cur.execute(
+                    "SELECT id FROM calls_call WHERE caller_number = %s OR called_number = %s"
+                    " ORDER BY started_at DESC LIMIT 1",
+                    [number, number],
+                )
             return str(cur.fetchone()[0])
     finally:
         connection.close()
@@ -322,12 +357,12 @@ def wait_for(url: str) -> None:
             time.sleep(0.3)
 
 
-def request_token(base: str, key: str) -> str:
+def request_token(base: str, key: str, user: str = "bench") -> str:
     query = urllib.parse.urlencode(
         {
             "action": "RequestToken",
             "apiKey": key,
-            "userName": "bench",
+            "userName": user,
             "password": PASSWORD,
             "responseType": "TEXT",
         }
@@ -336,7 +371,12 @@ def request_token(base: str, key: str) -> str:
 
 
 def build_variants(
-    base: str, bare: str, keys: dict[str, str], token: str, call_id: str
+    base: str,
+    bare: str,
+    keys: dict[str, str],
+    tokens: dict[str, str],
+    call_id: str,
+    agent_call_id: str,
 ) -> dict[str, str]:
     def api(key: str, **params: str) -> str:
         query = urllib.parse.urlencode({"action": "GetCallURL", "apiKey": key, **params})
@@ -354,8 +394,16 @@ def build_variants(
     }
     for name, params in lookups.items():
         variants[name] = api(keys["plain"], **params)
-        variants[f"{name} + token"] = api(keys["auth"], token=token, **params)
+        variants[f"{name} + token"] = api(keys["auth"], token=tokens["all"], **params)
+        mine = {"callID": agent_call_id} if "callID" in params else params
+        variants[f"{name}{SCOPED}"] = api(keys["auth"], token=tokens["own"], **mine)
     return variants
+
+
+def unscoped_of(name: str) -> str:
+    """The variant a scoped token's variant is compared with: the same lookup with the
+    token of a user who sees every call."""
+    return name.removesuffix(SCOPED) + " + token"
 
 
 def is_lookup(name: str) -> bool:
@@ -557,6 +605,9 @@ def summarize(runs: dict, half: dict, probe: dict) -> dict:
             "half_rate": half.get(name),
             "queries": probe["queries"].get(name),
         }
+        if name.endswith(SCOPED):
+            # Time per request against the unscoped token's: the inverse of the rates.
+            out[name]["vs_unscoped_token"] = round(medians[unscoped_of(name)] / medians[name], 2)
     return out
 
 
@@ -578,6 +629,12 @@ def goals_missed(result: dict) -> list[str]:
             missed.append(f"{name}: p99 {p99} ms at half the maximum rate (goal ≤ {GOAL_P99_MS})")
         if v["queries"] is not None and v["queries"] > GOAL_QUERIES:
             missed.append(f"{name}: {v['queries']} queries per request (goal ≤ {GOAL_QUERIES})")
+        scoped = v.get("vs_unscoped_token")
+        if scoped is not None and scoped > GOAL_SCOPED_VS_UNSCOPED:
+            missed.append(
+                f"{name}: {scoped} × the time of an unscoped token's "
+                f"(goal ≤ {GOAL_SCOPED_VS_UNSCOPED})"
+            )
     for name, info in result["lookup_db_ms"].items():
         for select in info["selects"]:
             if select["table"] == "calls_call" and select["execution_ms"] > GOAL_DB_MS:
@@ -594,7 +651,9 @@ def goals_missed(result: dict) -> list[str]:
     if "failed" in result["search_calls"]:
         missed.append("SearchCalls: the measurement failed")
     shipped = result["export"].get("as shipped")
-    if shipped is None:
+    if result["export"].get("skipped"):
+        pass
+    elif shipped is None:
         missed.append("admin CSV export: the measurement failed")
     else:
         if shipped["rows_per_s"] < GOAL_EXPORT_ROWS_PER_S:
@@ -676,6 +735,16 @@ def goal_rows(result: dict) -> list[tuple[str, str, str, bool]]:
         if v["queries"] is not None:
             rows.append(
                 (f"GetCallURL {name}: statements", f"{v['queries']}", "1", v["queries"] <= 1)
+            )
+        scoped = v.get("vs_unscoped_token")
+        if scoped is not None:
+            rows.append(
+                (
+                    f"GetCallURL {name}: time × an unscoped token's",
+                    f"{scoped}",
+                    f"≤ {GOAL_SCOPED_VS_UNSCOPED}",
+                    scoped <= GOAL_SCOPED_VS_UNSCOPED,
+                )
             )
     for name, info in result["lookup_db_ms"].items():
         worst = max((s["execution_ms"] for s in info["selects"]), default=0.0)
