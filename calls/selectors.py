@@ -15,6 +15,10 @@ UNION ALL of short index scans, and the first status that found a call answers),
 ORM compilation per request, and prepared once per PostgreSQL connection: planning them
 took longer than running them. tests/test_query_plans.py checks their plans (the generic
 one included) on PostgreSQL.
+
+With a token, the call-id and number lookups also check the token user's `own` scope in
+their statement (the `_owned` variants: `StatementOwner`, `Checked`), so that a scope costs
+a condition, not a round trip; tests/test_scope_plans.py checks those plans.
 """
 
 from __future__ import annotations
