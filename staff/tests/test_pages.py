@@ -175,9 +175,20 @@ def test_the_home_page_links_every_staff_page(staff_client):
     assert 'href="/calls/?state=in_progress"' in page
     assert 'href="/admin/"' in page
     assert 'href="/api/v1/docs"' in page
+    assert 'href="/verba/docs"' in page
     assert 'action="/calls/"' in page  # the quick search
     assert "In progress now" in page
     assert listed_ids_in(page)
+
+
+def test_the_business_api_reference_is_served_as_text_to_anyone(client):
+    response = client.get("/verba/docs")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.content.startswith(b"# The Business API (`/verba/api`)")
+    assert client.post("/verba/docs").status_code == 405
 
 
 def listed_ids_in(page: str) -> list[str]:
