@@ -22,6 +22,7 @@ from django.db import models
 
 from calls.models import Call
 from shared.guids import parse_guid
+from shared.numbers import NUMBER_MIN_LENGTH, NUMBER_REQUIREMENT, BadNumber, clean_number
 from shared.text import has_control_character
 
 
@@ -90,9 +91,24 @@ class TextRule:
         return True
 
 
+@dataclass(frozen=True)
+class NumberRule(TextRule):
+    """A number: the rule of shared.numbers, which the directory's extensions follow too."""
+
+    @property
+    def requirement(self) -> str:
+        return NUMBER_REQUIREMENT
+
+    def clean(self, raw: str) -> str:
+        try:
+            return clean_number(raw)
+        except BadNumber:
+            raise Refused(self.requirement) from None
+
+
 # A phone number or extension: the caller's or the called party's, and any lookup or
 # search by number (a part of a number searched for follows it too).
-NUMBER = TextRule(("caller_number", "called_number"), min_length=1)
+NUMBER = NumberRule(("caller_number", "called_number"), min_length=NUMBER_MIN_LENGTH)
 # A party's name; empty when not known.
 NAME = TextRule(("caller_name", "called_name"))
 # The ids other systems give a call (the recorder's native ID, the PBX's platform call ID),

@@ -23,7 +23,6 @@ from django.utils.dateparse import parse_datetime
 
 from directory.models import (
     DEFAULT_TIME_ZONE,
-    NUMBER_MAX_LENGTH,
     Access,
     Extension,
     Group,
@@ -32,7 +31,7 @@ from directory.models import (
     period_text,
     periods_overlap,
 )
-from shared.text import has_control_character
+from shared.numbers import NUMBER_REQUIREMENT, BadNumber, clean_number
 
 USER_KEYS = {"username", "name", "email", "time_zone", "access", "extensions"}
 GROUP_KEYS = {"name", "members", "supervisors"}
@@ -182,19 +181,16 @@ def _read_extension(entry: Any, where: str, errors: list[str]) -> _Period | None
     unknown = set(entry) - EXTENSION_KEYS
     if unknown:
         errors.append(f"{where}: unknown field {', '.join(sorted(unknown))}.")
-    number = entry.get("number")
-    if (
-        not isinstance(number, str)
-        or not 1 <= len(number.strip()) <= NUMBER_MAX_LENGTH
-        or has_control_character(number)
-    ):
-        # As calls.rules.NUMBER: a number no call can carry could never be matched.
-        errors.append(
-            f"{where}: number must be text of 1 to {NUMBER_MAX_LENGTH} characters, "
-            "without control characters."
-        )
+    raw_number = entry.get("number")
+    try:
+        # The number rule of every call entry point: an extension no call could carry
+        # would match nothing.
+        if not isinstance(raw_number, str):
+            raise BadNumber()
+        number = clean_number(raw_number)
+    except BadNumber:
+        errors.append(f"{where}: number must be text of {NUMBER_REQUIREMENT}.")
         return None
-    number = number.strip()
     ends: list[datetime | None] = []
     for key in ("from", "until"):
         value = entry.get(key)

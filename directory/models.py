@@ -12,10 +12,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinLengthValidator
 from django.db import models
 
-from shared.numbers import NUMBER_MAX_LENGTH
+from shared.numbers import NUMBER_MAX_LENGTH, validate_number
 
 DEFAULT_TIME_ZONE = "UTC"
 
@@ -80,7 +79,9 @@ class Extension(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extensions"
     )
-    number = models.CharField(max_length=NUMBER_MAX_LENGTH, validators=[MinLengthValidator(1)])
+    # The number rule of every call entry point (shared.numbers): an extension no call
+    # could carry would match nothing.
+    number = models.CharField(max_length=NUMBER_MAX_LENGTH, validators=[validate_number])
     valid_from = models.DateTimeField("from", null=True, blank=True)
     valid_until = models.DateTimeField("until", null=True, blank=True)
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +31,8 @@ from apikeys.services import create_api_key
 from calls.models import Call
 from calls.tests.sounds import tone_wav
 from calls.tests.test_admin_calls import import_csv, no_inline_forms
+from directory.models import Extension
+from directory.tests.factories import directory_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -345,3 +347,88 @@ def test_searchcalls_refuses_a_period_that_ends_before_it_starts():
     )
 
     assert answer_code == 1
+
+
+# --- The directory's extensions: the same number rule (shared/numbers.py) ----------------
+
+
+def extension_form(agent, number: str) -> dict[str, object]:
+    """The admin's user form for `agent`, giving the agent the extension `number`."""
+    return {
+        "username": agent.username,
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "directory_profile-TOTAL_FORMS": "1",
+        "directory_profile-INITIAL_FORMS": "1",
+        "directory_profile-0-id": agent.directory_profile.pk,
+        "directory_profile-0-user": agent.pk,
+        "directory_profile-0-access": "own",
+        "directory_profile-0-time_zone": "UTC",
+        "extensions-TOTAL_FORMS": "1",
+        "extensions-INITIAL_FORMS": "0",
+        "extensions-0-number": number,
+        "extensions-0-user": agent.pk,
+    }
+
+
+def extension_by_admin_form(number: str, admin_client) -> str | None:
+    """The number stored when the admin's user form gives an agent this extension, or None."""
+    agent = directory_user("agent")
+    url = reverse("admin:auth_user_change", args=[agent.pk])
+    response = admin_client.post(url, extension_form(agent, number))
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert 'class="errorlist' in response.content.decode(), "the form names its error"
+    return Extension.objects.filter(user=agent).values_list("number", flat=True).first()
+
+
+def extension_by_import(number: str, tmp_path) -> str | None:
+    """The number stored when `import_directory` gives an agent this extension, or None."""
+    path = tmp_path / "directory.json"
+    path.write_text(json.dumps({"users": [{"username": "agent", "extensions": [number]}]}))
+    try:
+        call_command("import_directory", str(path), stdout=io.StringIO())
+    except CommandError as error:
+        assert "number must be text of 1 to 64 characters, without control characters" in str(error)
+        return None
+    return Extension.objects.values_list("number", flat=True).first()
+
+
+EXTENSION_DOORS: dict[str, Callable[..., str | None]] = {
+    "directory admin form": lambda number, request: extension_by_admin_form(number, admin(request)),
+    "import_directory": lambda number, request: extension_by_import(
+        number, request.getfixturevalue("tmp_path")
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("door", "value"),
+    [
+        pytest.param(door, value, id=f"{door}-{value.label}")
+        for door in EXTENSION_DOORS
+        for value in NUMBERS + BLANK_NUMBERS
+    ],
+)
+def test_every_door_that_gives_a_user_an_extension_judges_the_number_as_a_call_s(
+    request, door, value
+):
+    # The verdicts of the doors that write a call (above): an extension no call could carry
+    # would match nothing, and every number a call can carry can be owned.
+    stored = EXTENSION_DOORS[door](value.text, request)
+
+    assert stored == value.stored
+
+
+def test_the_directory_admin_says_which_number_rule_an_extension_breaks(admin_client):
+    agent = directory_user("agent")
+    url = reverse("admin:auth_user_change", args=[agent.pk])
+
+    page = admin_client.post(url, extension_form(agent, "88\x1b56"))
+
+    assert page.status_code == 200
+    assert "A number must be 1 to 64 characters, without control characters." in (
+        page.content.decode()
+    )
+    assert not Extension.objects.exists()
