@@ -1,7 +1,8 @@
 """Rules and legal holds in the admin, with what they cover now.
 
-- A rule's list shows, per rule, how many calls a retention run would delete now (the same
-  figures as `manage.py apply_retention --dry-run`), and each rule's page its history.
+- A rule's list shows, per rule and when asked (a link: counting takes seconds on millions
+  of calls), how many calls a retention run would delete now (the same figures as
+  `manage.py apply_retention --dry-run`), and each rule's page its history.
   Every save and delete goes through retention.services, which records who, when, before
   and after.
 - A hold's list shows how many calls it holds; a hold is released from its page, with a
@@ -18,12 +19,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from calls.models import Call
 from purge.run import preview
 from retention import conditions, services
 from retention.models import LegalHold, RetentionRule, RuleChange
+
+# The rule list's query parameter that asks for the "due now" counts.
+COUNT_PARAMETER = "count"
 
 
 @admin.register(RetentionRule)
@@ -34,14 +38,28 @@ class RetentionRuleAdmin(admin.ModelAdmin):
     readonly_fields = ["history"]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        # One preview for the whole page, as apply_retention --dry-run prints it.
+        # The counts are on demand (?count=1, the page's link), not on every load: one count
+        # per rule over the calls ended before its cutoff takes seconds on millions of
+        # calls. One preview for the whole page, as apply_retention --dry-run prints it.
+        query = request.GET.copy()
+        counting = query.pop(COUNT_PARAMETER, None) is not None
+        # Not a filter of the list: the changelist must not see it.
+        request.GET = query  # type: ignore[assignment]
+        if not counting:
+            link = format_html(
+                '<a href="?{}=1">Count the calls a run would delete now</a> (one count per '
+                "rule over every call: seconds on millions of calls).",
+                COUNT_PARAMETER,
+            )
+            return super().changelist_view(request, {"subtitle": link, **(extra_context or {})})
         figures = preview()
         request._retention_preview = {f.reason: f.due for f in figures}  # type: ignore[attr-defined]
         default = figures[-1]
+        counted = f"Counted at {timezone.localtime():%H:%M:%S}."
         note = (
-            "Calls no rule matches: kept for ever (RETENTION_DEFAULT_DAYS is unset)."
+            f"{counted} Calls no rule matches: kept for ever (RETENTION_DEFAULT_DAYS is unset)."
             if default.keep_days is None
-            else f"Calls no rule matches: kept {default.keep_days} days "
+            else f"{counted} Calls no rule matches: kept {default.keep_days} days "
             f"(RETENTION_DEFAULT_DAYS); {default.due} due now."
         )
         return super().changelist_view(request, {"subtitle": note, **(extra_context or {})})
@@ -53,9 +71,10 @@ class RetentionRuleAdmin(admin.ModelAdmin):
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)
-        figures = getattr(request, "_retention_preview", {})
-        for rule in changelist.result_list:
-            rule._due_now = figures.get(conditions.reason_for(rule), 0)
+        figures = getattr(request, "_retention_preview", None)
+        if figures is not None:
+            for rule in changelist.result_list:
+                rule._due_now = figures.get(conditions.reason_for(rule), 0)
         return changelist
 
     @admin.display(description="history")

@@ -19,15 +19,19 @@ def admin_client(admin_user) -> Client:
     return client
 
 
-def test_the_rule_list_shows_per_rule_what_a_run_would_delete_now(admin_client, settings):
+def test_the_rule_list_counts_per_rule_what_a_run_would_delete_now_when_asked(
+    admin_client, settings
+):
     settings.RETENTION_DEFAULT_DAYS = 30
     RetentionRule.objects.create(name="UK", keep_days=10, number_prefix="+44")
     for _ in range(2):
         ended_days_ago(11, caller_number="+4411")
     ended_days_ago(31, caller_number="+3311")
 
-    page = admin_client.get("/admin/retention/retentionrule/")
+    listed = admin_client.get("/admin/retention/retentionrule/").content.decode()
+    page = admin_client.get("/admin/retention/retentionrule/?count=1")
 
+    assert "Count the calls a run would delete now" in listed and "due now." not in listed
     rows = {r.name: r._due_now for r in page.context["cl"].result_list}
     assert rows == {"UK": 2}
     assert "kept 30 days (RETENTION_DEFAULT_DAYS); 1 due now" in page.content.decode()
