@@ -6,7 +6,8 @@ Uses bench/run.py's database (`--database`, default `bench13_calls_<rows>`: run 
 or bench/admin_reads.py first to load it) and exports its newest `--rows` calls, every
 column, through the admin as a superuser, each export in a child process of its own
 (bench/admin_reads.py's export child: peak RSS by ru_maxrss). Interleaved, `--rounds`
-times: the export as shipped (rows written from `values_list`, calls.resources._rows), and
+times: the export as shipped (rows written from `values_list` on the CPU pool,
+calls.resources._chunk_text), and
 the resource's own way (import-export's per-field machinery, as before issue 24) in the
 same child with the fast path switched off. Prints rows a second, seconds, peak RSS and
 the SHA-256 of each export: the two ways must write the same bytes.

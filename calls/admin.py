@@ -51,6 +51,7 @@ from recordings import types as recording_types
 from retention.services import HELD_MESSAGE
 from shared.clients import client_address
 from shared.paginators import BoundedCountPaginator
+from shared.read_ahead import read_ahead
 from shared.times import call_length
 
 
@@ -618,11 +619,13 @@ class CallAdmin(ImportExportModelAdmin):
         resource_class = self.choose_export_resource_class(export_form, request)
         resource = resource_class(**self.get_export_resource_kwargs(request, **options))
         fields = self.get_export_resource_fields_from_form(export_form)
-        chunks = resource.csv_chunks(queryset, fields, **options)
-        if self.to_encoding:
-            chunks = (chunk.encode(self.to_encoding) for chunk in chunks)
+        text = resource.csv_chunks(queryset, fields, **options)
+        chunks = (chunk.encode(self.to_encoding or "utf-8") for chunk in text)
+        # Made ahead of the client (shared/read_ahead.py): a slow download holds no
+        # database connection, transaction or cursor once the rows are all read.
         response = StreamingHttpResponse(
-            _in_one_transaction(chunks, queryset.db), content_type=file_format.get_content_type()
+            read_ahead(_in_one_transaction(chunks, queryset.db), using=queryset.db),
+            content_type=file_format.get_content_type(),
         )
         response["Content-Disposition"] = (
             f'attachment; filename="{self.get_export_filename(request, queryset, file_format)}"'

@@ -6,32 +6,36 @@
 - The export's `metadata` column holds the call's custom metadata as a JSON object ordered
   by identifier (one column, whatever fields exist); imports ignore it.
 - The admin's CSV export is streamed (`csv_chunks`): rows are read a chunk at a time and
-  written out as they come, so ten million calls take as little memory as ten.
+  written out as they come, so ten million calls take as little memory as ten; each chunk
+  is written on the CPU pool, off the gevent loop, and no connection is held while the
+  client reads.
 """
 
 import csv
 import io
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db import connections
+from django.db.models import Prefetch, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from import_export import fields, resources, widgets
 
 from calls import cdr_csv, rules
 from calls.models import Call, MetadataValue
 from calls.services import WRITABLE_FIELDS, upsert_call
-from shared.spreadsheets import escape_cell, unescape_cell
+from shared import cpu_pool
+from shared.spreadsheets import FORMULA_STARTS, escape_cell, unescape_cell
 
-# The streamed export sends its text in pieces of about this size.
-CSV_CHUNK_BYTES = 64 * 1024
-# ... and reads the calls this many at a time (a FETCH from the server-side cursor, and one
-# query for their metadata): import-export's 100 made the round trips most of the time.
+# The streamed export reads the calls this many at a time (a FETCH from the server-side
+# cursor, and one query for their metadata: import-export's 100 made the round trips most
+# of the time), and writes each chunk's text on the CPU pool, as one piece.
 EXPORT_CHUNK_ROWS = 2000
 
 
@@ -161,36 +165,58 @@ class CallResource(resources.ModelResource):
     ) -> Iterator[str]:
         """The CSV export of `queryset`, piece by piece: the same text as `export()` turned
         into CSV by import-export (tablib writes each row with csv.writer, as here), without
-        ever holding more than a chunk of calls and CHUNK_BYTES of text.
+        ever holding more than a chunk of calls.
 
-        The cells are written by `_cells` from the rows' values (`values_list`, read through
-        a server-side cursor on PostgreSQL) with what each column's widget would write:
-        import-export's per-field machinery (a widget, `export_field` and a dehydrate
-        lookup per cell, a model instance per row) managed 2,000–5,000 rows a second. A
-        column `_cells` does not know (a field added to the resource later) sends the whole
-        export the resource's way, which writes the same text, slowly.
+        The calls are read EXPORT_CHUNK_ROWS at a time (on PostgreSQL a FETCH from a
+        server-side cursor, if the caller reads inside a transaction) and each chunk's text
+        is made on the CPU pool (shared/cpu_pool.py), not on the gevent loop, which meanwhile
+        serves every other request of the worker: the reading and writing take turns, one
+        chunk each.
+
+        The cells are written column by column (`_cells`) from the rows' values
+        (`values_list`) with what each column's widget would write: import-export's per-field
+        machinery (a widget, `export_field` and a dehydrate lookup per cell, a model instance
+        per row) managed 2,000–5,000 rows a second. A column `_cells` does not know (a field
+        added to the resource later) sends the whole export the resource's way, which writes
+        the same text, slowly (still a chunk at a time, on the pool).
         """
         self.before_export(queryset, **kwargs)
         exported = self.get_export_fields(export_fields)
+        yield _csv_text([self.get_export_headers(selected_fields=export_fields)])
         cells = _cells(self, exported)
-        rows: Iterator[list[Any]]
         if cells is None:
-            rows = (
-                self.export_resource(call, selected_fields=export_fields, **kwargs)
-                for call in self.iter_queryset(self.filter_export(queryset, **kwargs))
-            )
-        else:
-            rows = _rows(queryset, exported, cells, EXPORT_CHUNK_ROWS)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=",")
-        writer.writerow(self.get_export_headers(selected_fields=export_fields))
-        for row in rows:
-            writer.writerow(row)
-            if buffer.tell() >= CSV_CHUNK_BYTES:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            calls = self.iter_queryset(self.filter_export(queryset, **kwargs))
+            while chunk := list(islice(calls, EXPORT_CHUNK_ROWS)):
+                # Their metadata is prefetched with the chunk: no query from the pool.
+                yield cpu_pool.run(self._resource_text, chunk, export_fields, kwargs)
+            return
+        # PostgreSQL writes a GUID as its text itself: read as a UUID, each one costs an
+        # object on the way in and its text on the way out, most of the reading's time.
+        as_text = connections[queryset.db].vendor == "postgresql"
+
+        def column(name: str, cell: Any) -> Any:
+            return Cast(name, TextField()) if as_text and cell is _guid else name
+
+        columns = [
+            column(field.attribute, cell)
+            for field, cell in zip(exported, cells, strict=True)
+            if cell
+        ]
+        # Without any metadata stored, no chunk needs its query, nor the calls' ids for it.
+        with_metadata = None in cells and MetadataValue.objects.exists()
+        keyed = with_metadata or not columns
+        values = queryset.values_list(*([column("pk", _guid), *columns] if keyed else columns))
+        rows = values.iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        while chunk := list(islice(rows, EXPORT_CHUNK_ROWS)):
+            metadata = _metadata([row[0] for row in chunk]) if with_metadata else {}
+            yield cpu_pool.run(_chunk_text, chunk, keyed, metadata, cells)
+
+    def _resource_text(
+        self, calls: list[Call], export_fields: list[str] | None, kwargs: Any
+    ) -> str:
+        return _csv_text(
+            self.export_resource(call, selected_fields=export_fields, **kwargs) for call in calls
+        )
 
     def dehydrate_metadata(self, call: Call) -> str:
         values = {v.field.identifier: v.value for v in call.metadata_values.all()}
@@ -203,26 +229,36 @@ class CallResource(resources.ModelResource):
 
 # --- the export's rows, written without the resource's per-field machinery -----------------
 
-
-def _text(value: Any) -> str:
-    return "" if value is None else escape_cell(str(value))
-
-
-def _guid(value: Any) -> str:
-    return "" if value is None else str(value)
+# Each column is written from its database values by one list comprehension (what each
+# widget's `render` and then `export_field`'s escape_cell would write, cell by cell): no
+# function call per cell. A GUID, an ISO time and a flag never start like a formula, so only
+# text is escaped.
 
 
-def _moment(value: Any) -> str:
-    return "" if value is None else value.astimezone(UTC).isoformat()
+def _text(values: list[Any]) -> list[str]:
+    return [
+        "" if v is None else (escape_cell(v) if v.startswith(FORMULA_STARTS) else v) for v in values
+    ]
 
 
-def _flag(value: Any) -> str:
-    return "" if type(value) is not bool else ("1" if value else "0")
+def _guid(values: list[Any]) -> list[str]:
+    # A UUID, or already its text (read so from PostgreSQL).
+    return ["" if v is None else str(v) for v in values]
 
 
-# What each widget writes for a value (its `render`, then `export_field`'s escape_cell): a
-# GUID, an ISO time and a flag never start like a formula, so only text is escaped.
-_WRITERS: dict[type[widgets.Widget], Any] = {
+def _moment(values: list[Any]) -> list[str]:
+    # The database hands times back in UTC already (Django's connections are set to it).
+    return [
+        "" if v is None else (v.isoformat() if v.tzinfo is UTC else v.astimezone(UTC).isoformat())
+        for v in values
+    ]
+
+
+def _flag(values: list[Any]) -> list[str]:
+    return ["1" if v is True else "0" if v is False else "" for v in values]
+
+
+_WRITERS: dict[type[widgets.Widget], Callable[[list[Any]], list[str]]] = {
     widgets.CharWidget: _text,
     GuidWidget: _guid,
     IsoDateTimeWidget: _moment,
@@ -231,10 +267,13 @@ _WRITERS: dict[type[widgets.Widget], Any] = {
 METADATA = "metadata"
 
 
-def _cells(resource: "CallResource", exported: list[fields.Field]) -> list[Any] | None:
-    """How to write each exported column from its database value, or None when a column
-    is not one of those (then only the resource knows how to write it)."""
-    writers: list[Any] = []
+def _cells(
+    resource: "CallResource", exported: list[fields.Field]
+) -> list[Callable[[list[Any]], list[str]] | None] | None:
+    """How to write each exported column from its database values (None: the metadata
+    column), or None when a column is not one of those (then only the resource knows how to
+    write it)."""
+    writers: list[Callable[[list[Any]], list[str]] | None] = []
     for field in exported:
         name = resource.get_field_name(field)
         if name == METADATA:
@@ -248,35 +287,46 @@ def _cells(resource: "CallResource", exported: list[fields.Field]) -> list[Any] 
     return writers
 
 
-def _rows(
-    queryset: QuerySet, exported: list[fields.Field], cells: list[Any], chunk_size: int
-) -> Iterator[list[str]]:
-    """The export's rows of `queryset`, in its order, a chunk of calls at a time."""
-    columns = [field.attribute for field, cell in zip(exported, cells, strict=True) if cell]
-    # Without any metadata stored, no chunk needs its query, nor the calls' ids for it (a
-    # GUID column costs a UUID and its text per row).
-    with_metadata = None in cells and MetadataValue.objects.exists()
-    keyed = with_metadata or not columns
-    values = queryset.values_list(*(["pk", *columns] if keyed else columns))
-    rows = values.iterator(chunk_size=chunk_size)
-    while chunk := list(islice(rows, chunk_size)):
-        metadata = _metadata([row[0] for row in chunk]) if with_metadata else {}
-        for row in chunk:
-            column = iter(row)
-            pk = next(column) if keyed else None
-            yield [
-                cell(next(column)) if cell else escape_cell(metadata.get(pk, "")) for cell in cells
-            ]
+def _chunk_text(
+    rows: list[tuple[Any, ...]],
+    keyed: bool,
+    metadata: dict[Any, dict[str, str]],
+    cells: list[Callable[[list[Any]], list[str]] | None],
+) -> str:
+    """The CSV text of a chunk's `rows` (the call's id first when `keyed`, then each written
+    column's value); on the CPU pool."""
+    values = list(zip(*rows, strict=True))
+    ids = values.pop(0) if keyed else ()
+    columns: list[list[str]] = []
+    at = 0
+    for cell in cells:
+        if cell is None:
+            # `dehydrate_metadata`'s text, escaped as `export_field` escapes every text.
+            texts = {pk: json.dumps(found, ensure_ascii=False) for pk, found in metadata.items()}
+            columns.append(_text([texts.get(pk, "") for pk in ids]) if keyed else [""] * len(rows))
+        else:
+            columns.append(cell(list(values[at])))
+            at += 1
+    return _csv_text(zip(*columns, strict=True))
 
 
-def _metadata(call_ids: list[Any]) -> dict[Any, str]:
-    """`dehydrate_metadata`'s text for each of these calls that has metadata."""
+def _csv_text(rows: Iterable[Iterable[Any]]) -> str:
+    """`rows` as tablib writes them (csv.writer, its default dialect)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=",").writerows(rows)
+    return buffer.getvalue()
+
+
+def _metadata(call_ids: list[Any]) -> dict[Any, dict[str, str]]:
+    """The metadata of these calls that have any, by identifier in order."""
     found: dict[Any, dict[str, str]] = {}
     rows = (
         MetadataValue.objects.filter(call_id__in=call_ids)
         .order_by("field__identifier")
         .values_list("call_id", "field__identifier", "value")
     )
+    # Keyed as the chunk's ids are given (a UUID, or its text).
+    as_text = bool(call_ids) and isinstance(call_ids[0], str)
     for call_id, identifier, value in rows:
-        found.setdefault(call_id, {})[identifier] = value
-    return {pk: json.dumps(values, ensure_ascii=False) for pk, values in found.items()}
+        found.setdefault(str(call_id) if as_text else call_id, {})[identifier] = value
+    return found

@@ -1,4 +1,4 @@
-"""The bounded pool for CPU work: transcodes, waveforms, password hashes.
+"""The bounded pool for CPU work: transcodes, waveforms, password hashes, CSV export rows.
 
 Under gunicorn's gevent workers every request is a greenlet on one OS thread, so a request
 that computes for seconds stops every other request of its worker for that long, the `next`
@@ -6,7 +6,9 @@ watcher included (an MP3 encode of a two-hour recording: about 12 s). `run(fn, â
 `fn` on one of CPU_POOL_THREADS real OS threads instead and makes only the calling request
 wait; FFmpeg (PyAV) and hashlib release the GIL while they work, so the loop keeps serving
 (an MP3 encode stalled a 5 ms ticker greenlet ~12 ms at most this way, ~500 ms on the loop).
-Work beyond the pool's size queues there without blocking anyone else.
+Work beyond the pool's size queues there without blocking anyone else. Pure Python work
+(the CSV export's rows) keeps the GIL, but gives it up every switch interval (5 ms): the
+loop then waits that long for its turn at most, not for the whole piece of work.
 
 Without gevent (tests, `runserver`, gthread workers) a `concurrent.futures` pool of the
 same size gives the same bound.

@@ -12,5 +12,6 @@ collect_ignore = (
         "test_prepared_statements.py",
         "test_scope_plans.py",
         "test_db_pool_postgresql.py",
+        "test_export_connections_postgresql.py",
     ]
 )
