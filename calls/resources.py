@@ -16,6 +16,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -118,6 +119,30 @@ class CallResource(resources.ModelResource):
         if dataset.headers:
             dataset.headers = headers
         super().before_import(dataset, **kwargs)
+        # Every row's cells are read and checked now, on the CPU pool a chunk at a time (see
+        # `_prepare_rows`); the rows are then imported one by one with what was prepared.
+        self._prepared = self._prepare(dataset)
+
+    def _prepare(self, dataset: Any) -> dict[int, "_Prepared"]:
+        headers = list(dataset.headers or [])
+        importing = [
+            field
+            for field in self.get_import_fields()
+            if field.attribute
+            and not field.readonly
+            and "__" not in field.attribute
+            and not isinstance(field.widget, widgets.ManyToManyWidget)
+        ]
+        rows = list(dataset)
+        prepared: dict[int, _Prepared] = {}
+        for start in range(0, len(rows), IMPORT_CHUNK_ROWS):
+            chunk = rows[start : start + IMPORT_CHUNK_ROWS]
+            prepared.update(cpu_pool.run(_prepare_rows, headers, chunk, start + 1, importing))
+        return prepared
+
+    def _prepared_for(self, row: Any, kwargs: dict[str, Any]) -> "_Prepared | None":
+        prepared = getattr(self, "_prepared", {}).get(kwargs.get("row_number"))
+        return prepared if prepared is not None and prepared.source == row else None
 
     def import_data(self, *args: Any, **kwargs: Any) -> Any:
         result = super().import_data(*args, **kwargs)
@@ -131,16 +156,38 @@ class CallResource(resources.ModelResource):
         return result
 
     def before_import_row(self, row: Any, **kwargs: Any) -> None:
-        for name in list(row.keys()):
-            if isinstance(row[name], str):
-                row[name] = unescape_cell(row[name])
+        prepared = self._prepared_for(row, kwargs)
+        if prepared is not None:
+            row.update(prepared.row)
+            prepared.source = row  # the row as import_instance will see it
+            return
+        row.update(_unescaped(row))
 
     def import_instance(self, instance: Call, row: Any, **kwargs: Any) -> None:
-        super().import_instance(instance, row, **kwargs)
+        prepared = self._prepared_for(row, kwargs)
+        if prepared is None:
+            super().import_instance(instance, row, **kwargs)
+        else:
+            # What import-export's import_instance does (each field's `save`), with the
+            # values cleaned on the pool.
+            if prepared.raised is not None:
+                raise prepared.raised
+            for name, value in prepared.cleaned.items():
+                setattr(instance, name, value)
+            if prepared.field_errors:
+                raise ValidationError(
+                    {
+                        name: ValidationError(message, code="invalid")
+                        for name, message in prepared.field_errors.items()
+                    }
+                )
         # The input rules every entry point reads a call with (the model's own validation,
         # run after this, knows the lengths but not the rest).
         values = {name: getattr(instance, name) for name in WRITABLE_FIELDS}
-        errors = rules.clean_fields(values)
+        if prepared is not None and prepared.checked is not None and prepared.checked[0] == values:
+            errors, values = prepared.checked[1], dict(prepared.checked[2])
+        else:
+            errors = rules.clean_fields(values)
         if errors:
             raise ValidationError(errors)
         for name, value in values.items():
@@ -330,3 +377,64 @@ def _metadata(call_ids: list[Any]) -> dict[Any, dict[str, str]]:
     for call_id, identifier, value in rows:
         found.setdefault(str(call_id) if as_text else call_id, {})[identifier] = value
     return found
+
+
+# --- the import's rows, read and checked on the CPU pool -----------------------------------
+
+# The import reads and checks its rows this many at a time on the CPU pool.
+IMPORT_CHUNK_ROWS = 500
+
+
+def _unescaped(row: dict[str, Any]) -> dict[str, Any]:
+    """`before_import_row`'s work: each text cell as it was before `escape_cell`."""
+    return {name: unescape_cell(value) for name, value in row.items() if isinstance(value, str)}
+
+
+@dataclass
+class _Prepared:
+    """One import row, read and checked ahead of its import (`_prepare_rows`)."""
+
+    source: dict[str, Any]  # the row as import-export hands it to the hooks
+    row: dict[str, Any]  # its unescaped cells
+    cleaned: dict[str, Any]  # each field's value, as its widget read it
+    field_errors: dict[str, str]  # the fields whose widget refused their cell
+    raised: Exception | None  # what a widget raised besides (the row fails with it)
+    # The rules' verdict on the call's fields, when the row gives them all: the values
+    # checked, the refusals, the cleaned values.
+    checked: tuple[dict[str, Any], dict[str, str], dict[str, Any]] | None
+
+
+def _prepare_rows(
+    headers: list[str], rows: list[Any], first_number: int, importing: list[fields.Field]
+) -> dict[int, _Prepared]:
+    """What the import's hooks would work out for each of `rows` (numbered from
+    `first_number`, as import-export numbers them), without the database: the unescaped
+    cells, each field's widget's reading, and the input rules' verdict. On the CPU pool; the
+    hooks use it only for the very row it was made from."""
+    prepared: dict[int, _Prepared] = {}
+    for number, data in enumerate(rows, first_number):
+        source = dict(zip(headers, data, strict=False))
+        row = {**source, **_unescaped(source)}
+        cleaned: dict[str, Any] = {}
+        field_errors: dict[str, str] = {}
+        raised: Exception | None = None
+        for field in importing:
+            if field.column_name not in row:
+                continue
+            try:
+                value = field.clean(row)
+            except ValueError as error:
+                field_errors[field.attribute] = str(error)
+                continue
+            except Exception as error:  # the row's failure, raised again in its hook
+                raised = error
+                break
+            if value is not None or field.saves_null_values:
+                cleaned[field.attribute] = value
+        checked = None
+        if raised is None and not field_errors and all(n in cleaned for n in WRITABLE_FIELDS):
+            values = {name: cleaned[name] for name in WRITABLE_FIELDS}
+            given = dict(values)
+            checked = (given, rules.clean_fields(values), values)
+        prepared[number] = _Prepared(source, row, cleaned, field_errors, raised, checked)
+    return prepared

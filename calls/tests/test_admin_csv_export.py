@@ -133,3 +133,51 @@ def test_a_column_only_the_resource_can_write_is_written_on_the_cpu_pool_too(
 
     assert b"".join(response.streaming_content).count(b"\r\n") == 4
     assert where_rows_were_written and all(where_rows_were_written)
+
+
+def test_an_imports_rows_are_read_and_checked_on_the_cpu_pool_and_refused_as_before(
+    admin_client, monkeypatch
+):
+    from calls import resources, rules
+    from calls.models import Call
+    from calls.tests.test_admin_calls import import_csv, row
+    from shared import cpu_pool
+
+    seen: list[bool] = []
+    clean_fields = rules.clean_fields
+    unescape_cell = resources.unescape_cell
+
+    def spying_rules(*args, **kwargs):
+        seen.append(cpu_pool.in_pool())
+        return clean_fields(*args, **kwargs)
+
+    def spying_unescape(*args, **kwargs):
+        seen.append(cpu_pool.in_pool())
+        return unescape_cell(*args, **kwargs)
+
+    monkeypatch.setattr(rules, "clean_fields", spying_rules)
+    monkeypatch.setattr(resources, "unescape_cell", spying_unescape)
+    good = row(caller_name="'=1+1")
+
+    html = import_csv(
+        admin_client,
+        [
+            good,
+            row(started_at="yesterday"),
+            row(ended_at="2026-04-01T09:00:00+00:00"),
+            row(caller_number=""),
+        ],
+    )
+
+    assert seen and all(seen)
+    assert Call.objects.count() == 0
+    html = html.replace("<wbr>", "")
+    assert "Line 3, Start: Use ISO 8601, e.g. 2026-11-26T14:05:00+00:00." in html
+    assert "Line 4, End: The end cannot be before the start." in html
+    assert "Line 5, Caller number: This field must be 1 to 64 characters" in html
+
+    seen.clear()
+    import_csv(admin_client, [good])
+
+    assert Call.objects.get().caller_name == "=1+1"
+    assert seen and all(seen)
