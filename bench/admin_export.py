@@ -1,6 +1,7 @@
 """The admin's CSV export of calls: rows a second, peak memory and the bytes, both ways.
 
     .venv/bin/python bench/admin_export.py [--rows 200000] [--rounds 2] [--database NAME]
+                                           [--shipped-only]
 
 Uses bench/run.py's database (`--database`, default `bench13_calls_<rows>`: run `make bench`
 or bench/admin_reads.py first to load it) and exports its newest `--rows` calls, every
@@ -10,7 +11,10 @@ times: the export as shipped (rows written from `values_list` on the CPU pool,
 calls.resources._chunk_text), and
 the resource's own way (import-export's per-field machinery, as before issue 24) in the
 same child with the fast path switched off. Prints rows a second, seconds, peak RSS and
-the SHA-256 of each export: the two ways must write the same bytes.
+the SHA-256 of each export: the two ways must write the same bytes. `--shipped-only` leaves
+out the resource's way (about 1,000 rows a second: minutes at a million rows), to measure
+the goal alone (1 M rows in at most 60 s: `--rows 1000000`). Each figure comes with the
+load average it was measured at.
 """
 
 from __future__ import annotations
@@ -33,18 +37,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--database", default=None)
     parser.add_argument("--child", choices=WAYS, default=None)
+    parser.add_argument("--shipped-only", action="store_true")
     args = parser.parse_args()
     database = args.database or f"bench13_calls_{args.rows}"
     if args.child:
         print(json.dumps(child(database, args.rows, args.child)))
         return
-    print(json.dumps(measure(database, args.rows, args.rounds), indent=1))
+    ways = WAYS[:1] if args.shipped_only else WAYS
+    print(json.dumps(measure(database, args.rows, args.rounds, ways), indent=1))
 
 
-def measure(database: str, rows: int, rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
+def measure(database: str, rows: int, rounds: int, ways: tuple[str, ...]) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in ways}
     for round_no in range(rounds):
-        for way in WAYS:
+        for way in ways:
             done = subprocess.run(
                 [
                     sys.executable,
@@ -72,11 +78,15 @@ def measure(database: str, rows: int, rounds: int) -> dict[str, Any]:
             "seconds": statistics.median(r["seconds"] for r in results),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
             "sha256": sorted({r["sha256"] for r in results}),
-            "load": [r["load_before"] for r in results],
+            "load": [[r["load_before"], r["load_after"]] for r in results],
         }
-    shipped, before = out[WAYS[0]], out[WAYS[1]]
-    out["same bytes"] = shipped["sha256"] == before["sha256"] and len(shipped["sha256"]) == 1
-    out["ratio"] = round(shipped["rows_per_s"] / before["rows_per_s"], 1)
+    shipped = out[WAYS[0]]
+    met = shipped["rows_per_s"] >= 16_667
+    shipped["goal: 16,667 rows/s (1 M in 60 s)"] = "met" if met else "missed"
+    if WAYS[1] in out:
+        before = out[WAYS[1]]
+        out["same bytes"] = shipped["sha256"] == before["sha256"] and len(shipped["sha256"]) == 1
+        out["ratio"] = round(shipped["rows_per_s"] / before["rows_per_s"], 1)
     return out
 
 
