@@ -29,7 +29,11 @@ env = environ.Env()
 
 bind = env.str("BIND", default="127.0.0.1:8000")
 workers = env.int("WEB_CONCURRENCY", default=2)
-worker_class = env.str("GUNICORN_WORKER_CLASS", default="gevent")
+_kind = env.str("GUNICORN_WORKER_CLASS", default="gevent")
+# gevent: gunicorn's gevent worker, accepting waiting connections at once and evenly between
+# the workers (callportal/gevent_worker.py: gunicorn's own took one per turn of a busy loop,
+# and a connection waiting to be accepted waited seconds, outside any first-come queue).
+worker_class = "callportal.gevent_worker.GeventWorker" if _kind == "gevent" else _kind
 threads = env.int("GUNICORN_THREADS", default=64)  # gthread only
 # gevent only: most open client connections per worker, waiting `next` requests included.
 # Above NEXT_MAX_WAITING (1,000 by default), so waiting requests never use up the room
@@ -116,7 +120,7 @@ gunicorn.util.write_error = _write_error_without_echo
 
 def post_fork(server: Arbiter, worker: Worker) -> None:
     """Make psycopg2 wait through gevent, so a query blocks only its own greenlet."""
-    if worker_class == "gevent":
+    if _kind == "gevent":
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()

@@ -12,7 +12,10 @@ backend) on 127.0.0.1 with a throw-away media folder, then measures:
    then nothing. GetCallURL is timed from 8 clients before and while they stall: p50 / p99,
    and whether every answer is the same.
 3. Pool fairness. CLIENTS (300, then 600) keep-alive clients ask GetCallURL as fast as they
-   can for DURATION seconds: p50 / p99 / max and failures (503 / code 9 or errors).
+   can for DURATION seconds: p50 / p99 / max and failures (503 / code 9 or errors), against
+   queue ÷ throughput (the wait of every request if all are served in turn); the same for
+   the first request of each connection (which also waits to be accepted by a worker) and
+   for the later ones apart.
 
 Usage (from the project root; needs PostgreSQL on 127.0.0.1:5432; the database is made if
 missing and its calls and keys are the benchmark's own):
@@ -418,25 +421,30 @@ def fairness(base: str, key: str, clients: int, duration: float) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    took, failures = result["took"], result["failures"]
-    answered = len(took)
+    took, first, failures = result["took"], result["first"], result["failures"]
+    answered = len(took) + len(first)
     print(
-        f"   {answered} answered ({answered / duration:.0f}/s): {percentiles(took)}; "
-        f"mean {statistics.fmean(took) * 1000 if took else 0:.0f} ms; "
+        f"   {answered} answered ({answered / duration:.0f}/s): {percentiles(took + first)}; "
+        f"mean {statistics.fmean(took + first) * 1000 if answered else 0:.0f} ms; "
         f"queue / throughput = {clients / max(answered / duration, 1) * 1000:.0f} ms; failures: "
         + ", ".join(f"{kind} {n}" for kind, n in failures.items())
     )
+    # A connection's first request also waits to be accepted; the later ones only queue.
+    print(f"   first request of each connection: {percentiles(first)}")
+    print(f"   later requests: {percentiles(took)}")
 
 
 def load(base: str, path: str, clients: int, duration: float) -> None:
     """Run by fairness() in a gevent process: the clients; prints the results as JSON."""
     took: list[float] = []
+    first: list[float] = []
     failures = {"503 / code 9": 0, "other status": 0, "connection error": 0}
     stop = threading.Event()
 
     def client() -> None:
         host, port = base.split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        answers = first
         while not stop.is_set():
             asked = time.monotonic()
             try:
@@ -449,8 +457,10 @@ def load(base: str, path: str, clients: int, duration: float) -> None:
             except (OSError, http.client.HTTPException):
                 kind = "connection error"
                 connection.close()
+                answers = first  # the next request opens a new connection
             if kind is None:
-                took.append(time.monotonic() - asked)
+                answers.append(time.monotonic() - asked)
+                answers = took
             else:
                 failures[kind] += 1
         connection.close()
@@ -462,7 +472,7 @@ def load(base: str, path: str, clients: int, duration: float) -> None:
     stop.set()
     for thread in threads:
         thread.join(timeout=90)
-    print(json.dumps({"took": took, "failures": failures}))
+    print(json.dumps({"took": took, "first": first, "failures": failures}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 - The date hierarchy is built from MIN/MAX (two index look-ups), not SELECT DISTINCT.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -13,12 +14,17 @@ from functools import partial
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import connections, transaction
 from django.db.models import Max, Min, QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -40,6 +46,7 @@ from calls.resources import CallResource
 from calls.services import (
     WRITABLE_FIELDS,
     RecordingRejected,
+    StorageRefused,
     check_recording,
     remove_recording,
     store_recording,
@@ -333,6 +340,25 @@ class CallExportForm(SelectableFieldsExportForm):
         return str(field.column_name) if field else field_name
 
 
+_REFUSED_UPLOAD = "_callportal_refused_upload"
+
+
+@dataclasses.dataclass(frozen=True)
+class _RefusedUpload:
+    call_id: Any
+    message: str
+
+
+def _store_upload(request: HttpRequest, call: Call, upload: Any, content_type: str) -> None:
+    """Store the admin's upload; a storage that refuses it (a full or read-only disk) leaves
+    no file and no recording, and the page says so in the storage's words (StorageRefused,
+    as the APIs' 503 does) instead of a server error."""
+    try:
+        store_recording(call, upload, content_type)
+    except StorageRefused as refused:
+        setattr(request, _REFUSED_UPLOAD, _RefusedUpload(call.pk, refused.message))
+
+
 @admin.register(Call)
 class CallAdmin(ImportExportModelAdmin):
     form = CallAdminForm
@@ -495,7 +521,7 @@ class CallAdmin(ImportExportModelAdmin):
         upload = form.cleaned_data.get("new_recording")
         if upload:
             transaction.on_commit(
-                partial(store_recording, result.call, upload, form.recording_type)
+                partial(_store_upload, request, result.call, upload, form.recording_type)
             )
         elif form.cleaned_data.get("remove_recording"):
             transaction.on_commit(partial(remove_recording, result.call))
@@ -505,6 +531,26 @@ class CallAdmin(ImportExportModelAdmin):
         # Whether the service announced a change (calls.signals); save_related announces
         # the inlines' changes otherwise.
         form.call_changed = result.changed
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        # The upload is stored after the admin's transaction (save_model), so after the
+        # page's answer was made: a refused one turns it into a way back to the call's page.
+        refused: _RefusedUpload | None = getattr(request, _REFUSED_UPLOAD, None)
+        if refused is None:
+            return response
+        self.message_user(
+            request,
+            f"The call was saved, but its recording was not stored: {refused.message}",
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(reverse("admin:calls_call_change", args=[refused.call_id]))
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -165,3 +165,61 @@ def test_the_admin_refuses_to_replace_the_recording_of_a_held_call(admin_client,
     assert "The call is under legal hold." in response.content.decode()
     assert Call.objects.get(pk=call.pk).recording.name == kept
     assert stored_files(media_root) == [kept]
+
+
+# --- A full or read-only media disk (issue 19, item 4) --------------------------------------
+
+
+def messages_on(page: str) -> str:
+    return " ".join(re.findall(r'<li class="(?:error|success)">(.*?)</li>', page, re.S))
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"), [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")]
+)
+def test_an_upload_the_storage_refuses_is_explained_on_the_calls_page_and_leaves_no_file(
+    admin_client, media_root, full_disk, error, reason
+):
+    import errno
+
+    full_disk["error"] = getattr(errno, error)
+    call = CallFactory()
+
+    response = upload(admin_client, call, "call.wav", wav_bytes(), "audio/wav")
+
+    # Back on the call's own page, to try again, with the storage's answer.
+    assert response.status_code == 302
+    assert response["Location"] == change_url(call)
+    shown = messages_on(admin_client.get(change_url(call)).content.decode())
+    assert "its recording was not stored" in shown
+    assert f"The recordings storage cannot take the file now ({reason})" in shown
+    assert not Call.objects.get(pk=call.pk).recording
+    assert stored_files(media_root) == []
+
+
+def test_a_new_call_whose_recording_the_storage_refuses_is_added_without_it(
+    admin_client, media_root, full_disk
+):
+    template = CallFactory.build()
+    call_id = "0b4c6f3e-3d2a-4a6b-9a1e-5f7c2d9e8a11"
+
+    response = admin_client.post(
+        reverse("admin:calls_call_add"),
+        form_data(
+            template,
+            id=call_id,
+            new_recording=SimpleUploadedFile("call.wav", wav_bytes(), "audio/wav"),
+        ),
+    )
+
+    row = Call.objects.get(pk=call_id)
+    assert response.status_code == 302
+    assert response["Location"] == change_url(row)
+    shown = messages_on(admin_client.get(change_url(row)).content.decode())
+    assert "The recordings storage cannot take the file now" in shown
+    assert not row.recording
+    assert stored_files(media_root) == []
+
+    full_disk["full"] = False  # space is back: the same upload works
+    assert upload(admin_client, row, "call.wav", wav_bytes(), "audio/wav").status_code == 302
+    assert stored_files(media_root) == [Call.objects.get(pk=call_id).recording.name]
