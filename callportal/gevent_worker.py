@@ -76,6 +76,12 @@ class ConnectionCounts:
                     return slot
         raise RuntimeError(f"more than {len(self._pids)} worker processes")
 
+    def release(self, slot: int) -> None:
+        """This worker accepts no more (it is stopping): the others no longer wait for it."""
+        with self._lock:
+            self._pids[slot] = 0
+            self._open[slot] = 0
+
     def opened(self, slot: int) -> None:
         self._open[slot] += 1
 
@@ -138,6 +144,13 @@ class BalancedStreamServer(StreamServer):
             super().do_close(*args)
         finally:
             self._counts.closed(self._slot)
+
+    def close(self) -> None:
+        # A worker stopping (a restart: SIGHUP, or SIGTERM) finishes its requests for up to
+        # graceful_timeout but accepts nothing more: the others must not leave new
+        # connections to it.
+        self._counts.release(self._slot)
+        super().close()
 
     def _leave_to_others(self) -> None:
         # Look again shortly (the others' counts change as they accept); after the grace

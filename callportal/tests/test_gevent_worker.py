@@ -113,6 +113,27 @@ def test_a_connection_no_other_worker_takes_in_the_grace_period_is_taken_one_at_
     assert counts.held(mine) == 42
 
 
+def test_a_worker_that_stops_accepting_is_not_left_new_connections(listener):
+    """A restart: the old worker finishes its requests but takes no new connection."""
+    counts = ConnectionCounts(slots=4)
+    old = other_worker(counts, holding=0)
+    own_listener = gevent.socket.socket()  # each worker has its own copy of the socket
+    own_listener.bind(("127.0.0.1", 0))
+    own_listener.listen(1)
+    stopping = worker_server((own_listener, []), counts, old)
+    mine = counts.claim()
+    for _ in range(40):
+        counts.opened(mine)
+    server = worker_server(listener, counts, mine)
+    server.grace = 3600
+    connect(listener, 5)
+
+    stopping.close()
+    server._do_read()
+
+    assert counts.held(mine) == 45
+
+
 def test_a_closed_connection_is_no_longer_counted(listener):
     counts = ConnectionCounts(slots=4)
     mine = counts.claim()
