@@ -29,6 +29,7 @@ class GetCallID(Action):
             arrived_at=context.arrived_at,
             doing="retrieve the call identifier",
             scope=context.scope,
+            owner=context.owner,
         )
         record_read(context, Kind.VIEW, self.name, call.pk)
         return Answer(

@@ -31,6 +31,7 @@ class GetCallInformation(Action):
             arrived_at=context.arrived_at,
             doing="retrieve the call information",
             scope=context.scope,
+            owner=context.owner,
         )
         metadata = metadata_by_call([call.pk]).get(call.pk, {}) if with_metadata else None
         record_read(context, Kind.VIEW, self.name, call.pk)

@@ -103,6 +103,7 @@ def call_with_media(context: Context, named: NamedCall) -> Call:
         arrived_at=context.arrived_at,
         doing=RETRIEVING,
         scope=context.scope,
+        owner=context.owner,
     )
     if not call.recording:
         raise ApiError(Code.NOT_FOUND, NO_MEDIA)
