@@ -13,5 +13,6 @@ collect_ignore = (
         "test_scope_plans.py",
         "test_db_pool_postgresql.py",
         "test_export_connections_postgresql.py",
+        "test_hold_lock_postgresql.py",
     ]
 )
