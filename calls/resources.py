@@ -254,9 +254,17 @@ class CallResource(resources.ModelResource):
         keyed = with_metadata or not columns
         values = queryset.values_list(*([column("pk", _guid), *columns] if keyed else columns))
         rows = values.iterator(chunk_size=EXPORT_CHUNK_ROWS)
+        # The next chunk is read while the pool writes the one before: the database and the
+        # pool work at the same time.
+        writing: cpu_pool.Pending[str] | None = None
         while chunk := list(islice(rows, EXPORT_CHUNK_ROWS)):
             metadata = _metadata([row[0] for row in chunk]) if with_metadata else {}
-            yield cpu_pool.run(_chunk_text, chunk, keyed, metadata, cells)
+            written = cpu_pool.submit(_chunk_text, chunk, keyed, metadata, cells)
+            if writing is not None:
+                yield writing.result()
+            writing = written
+        if writing is not None:
+            yield writing.result()
 
     def _resource_text(
         self, calls: list[Call], export_fields: list[str] | None, kwargs: Any

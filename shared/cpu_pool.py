@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import ParamSpec, TypeVar, cast
+from typing import Generic, ParamSpec, TypeVar, cast
 
 from django.conf import settings
 
@@ -73,23 +73,41 @@ class _Pool:
         else:
             self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="cpu-pool")
 
-    def run(self, fn: Callable[..., R], args: tuple, kwargs: dict, timeout: float) -> R:
+    def submit(self, fn: Callable[..., R], args: tuple, kwargs: dict, timeout: float) -> Pending[R]:
         if self._gevent is not None:
             from gevent import Timeout
 
             result = self._gevent.spawn(_marked, fn, args, kwargs)
-            try:
-                # gevent's stubs allow None, which only a non-blocking get() gives.
-                return cast(R, result.get(timeout=timeout))
-            except Timeout:
-                raise PoolTimeout from None
+
+            def wait_gevent() -> R:
+                try:
+                    # gevent's stubs allow None, which only a non-blocking get() gives.
+                    return cast(R, result.get(timeout=timeout))
+                except Timeout:
+                    raise PoolTimeout from None
+
+            return Pending(wait_gevent)
         if self._executor is None:  # never: one of the two is made in __init__
             raise RuntimeError("CPU pool without threads")
         future = self._executor.submit(_marked, fn, args, kwargs)
-        try:
-            return future.result(timeout=timeout)
-        except FutureTimeout:
-            raise PoolTimeout from None
+
+        def wait_thread() -> R:
+            try:
+                return future.result(timeout=timeout)
+            except FutureTimeout:
+                raise PoolTimeout from None
+
+        return Pending(wait_thread)
+
+
+class Pending(Generic[R]):
+    """A piece of work handed to the pool; `result()` waits for it (see `submit`)."""
+
+    def __init__(self, wait: Callable[[], R]) -> None:
+        self._wait = wait
+
+    def result(self) -> R:
+        return self._wait()
 
 
 _pool: _Pool | None = None
@@ -114,10 +132,18 @@ def run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     Raises PoolTimeout after CPU_POOL_TIMEOUT_SECONDS (the work goes on; its result is
     dropped). Already on a pool thread, `fn` runs in place (no pool waits on itself).
     """
+    return submit(fn, *args, **kwargs).result()
+
+
+def submit(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Pending[R]:
+    """`run`, without waiting: the caller goes on (reads the next chunk of rows, say) while
+    the pool works, and takes the result, or what `fn` raised, from `result()`. Its wait
+    is bounded as `run`'s is, from the moment `result()` is called."""
     if in_pool():
-        return fn(*args, **kwargs)
+        value = fn(*args, **kwargs)
+        return Pending(lambda: value)
     size = settings.CPU_POOL_THREADS
-    return _current(size).run(fn, args, kwargs, settings.CPU_POOL_TIMEOUT_SECONDS)
+    return _current(size).submit(fn, args, kwargs, settings.CPU_POOL_TIMEOUT_SECONDS)
 
 
 def in_pool() -> bool:
