@@ -19,6 +19,7 @@ from apikeys.services import create_api_key
 from calls.models import Call, MetadataField
 from calls.tests.factories import CallFactory
 from calls.tests.sounds import tone_wav
+from directory.models import Access, Profile
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -40,6 +41,9 @@ def call():
 @pytest.fixture
 def alice(django_user_model):
     user = django_user_model.objects.create_user("alice", password=PASSWORD)
+    # A compliance officer: the directory lets her see every call (a user without a
+    # profile sees only her own extensions' calls, and alice owns none).
+    Profile.objects.create(user=user, access=Access.ALL)
     for codename in ("view_call", "change_call"):
         user.user_permissions.add(
             Permission.objects.get(codename=codename, content_type__app_label="calls")
