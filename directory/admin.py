@@ -10,12 +10,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from directory.importing import DirectoryFileError, import_directory
-from directory.models import Extension, Group, Profile
+from directory.models import Extension, Group, Profile, is_overlap
+
+CHANGED_MEANWHILE = (
+    "Nothing was saved: an extension on this page was given to another user at the same "
+    "time, while you were saving. Check the extensions and save again."
+)
 
 # A directory file of an organisation of thousands is a few hundred kilobytes.
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
@@ -69,6 +75,29 @@ class DirectoryUserAdmin(UserAdmin):
     # The site's words: "User name", as on the login pages, not the model's "username".
     list_display = ("user_name", *UserAdmin.list_display[1:], "access")  # type: ignore[misc]
     list_select_related = ("directory_profile",)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as error:
+            if not is_overlap(error):
+                raise
+        # Another administrator or an import gave one of these numbers to someone else
+        # between this form's check and its save (the database's constraint, on
+        # PostgreSQL; nothing was saved). Checked again, the form names the clash.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as error:
+            if not is_overlap(error):
+                raise
+        messages.error(request, CHANGED_MEANWHILE)
+        return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="user name", ordering="username")
     def user_name(self, user: Any) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
 from directory.models import (
@@ -28,6 +28,7 @@ from directory.models import (
     Group,
     Profile,
     available_time_zones,
+    is_overlap,
     period_text,
     periods_overlap,
 )
@@ -85,13 +86,28 @@ class ImportResult:
         )
 
 
+CHANGED_MEANWHILE = (
+    "An extension in the file was given to another user while the file was imported; "
+    "nothing was imported. Import the file again to see which."
+)
+
+
 def import_directory(content: bytes | str, *, prune: bool = False) -> ImportResult:
     """Check the whole file, then write it in one transaction; DirectoryFileError (nothing
     changed) when anything is wrong."""
     users, groups = _read(content)
-    with transaction.atomic():
-        _check_against_stored(users, groups)
-        return _write(users, groups, prune=prune)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                _check_against_stored(users, groups)
+                return _write(users, groups, prune=prune)
+        except IntegrityError as error:
+            # Another writer gave one of the file's numbers to someone else between the
+            # check and the write (the database's constraint, on PostgreSQL): checked again,
+            # the clash is named like any other.
+            if not is_overlap(error):
+                raise
+    raise DirectoryFileError([CHANGED_MEANWHILE])
 
 
 def _read(content: bytes | str) -> tuple[list[_User], list[_Group]]:

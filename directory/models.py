@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models
 
 from shared.numbers import NUMBER_MAX_LENGTH, validate_number
 
@@ -155,6 +155,17 @@ def overlapping_extensions(
     if exclude_pk is not None:
         found = found.exclude(pk=exclude_pk)
     return found
+
+
+# On PostgreSQL the database refuses an overlap too (migration 0004), for writers that pass
+# the check above at the same moment; the writers then check again, and name the clash.
+OVERLAP_CONSTRAINT = "extension_no_overlap"
+
+
+def is_overlap(error: IntegrityError) -> bool:
+    """Whether `error` is the database refusing two owners of one number at one instant."""
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == OVERLAP_CONSTRAINT
 
 
 def overlap_message(number: str, clash: Extension) -> str:

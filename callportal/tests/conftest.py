@@ -14,5 +14,6 @@ collect_ignore = (
         "test_db_pool_postgresql.py",
         "test_export_connections_postgresql.py",
         "test_hold_lock_postgresql.py",
+        "test_extension_overlap.py",
     ]
 )
