@@ -1,8 +1,9 @@
 """What a scope costs (issue 20, part 6), on PostgreSQL:
 
-1. SearchCalls over a month for a supervisor of 50 agents: the database time of the query
-   the action sends (EXPLAIN ANALYZE, median of 5 after a warm-up), against the same
-   search unscoped. Goal: ≤ 200 ms at 10 M calls.
+1. SearchCalls over a month for a supervisor of 50 agents, and with a key limited to the
+   supervisor's group, in every `orderby` both ways: the database time of the queries the
+   action sends (EXPLAIN ANALYZE, median of 5 after a warm-up), against the same search
+   unscoped. Goal: ≤ 200 ms at 10 M calls.
 2. GetCallURL by callID and by extension with status=last, with a token, in one process
    through Django's test client (the whole view, no HTTP server): a token of an `own`
    agent (the scoped path: the scope is checked inside the lookup's one statement) against
@@ -101,47 +102,48 @@ def directory() -> None:
             cur.execute(f"ANALYZE {table}")
 
 
-def explain_ms(queryset) -> tuple[float, str]:  # type: ignore[no-untyped-def]
-    from django.db import connection
-
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-        raw = cur.fetchone()[0]
-    plan = raw[0]
-    top = plan["Plan"]
-    return plan["Planning Time"] + plan[
-        "Execution Time"
-    ], f"{top['Node Type']} rows={top['Actual Rows']}"
-
-
 def search_month() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
+    from search_calls import explain_steps
 
-    from directory.scopes import EVERYTHING, user_scope
-    from search.search_calls import PeriodSearch, period_queries
+    from directory.models import Group
+    from directory.scopes import EVERYTHING, groups_scope, user_scope
+    from search.search_calls import OrderBy, PeriodSearch
 
     with connection.cursor() as cur:
         cur.execute("SELECT count(*), max(started_at) FROM calls_call")
         total, newest = cur.fetchone()
     lead = get_user_model().objects.get(username="lead")
+    team = Group.objects.get(name="Team")
     now = timezone.now()
     end = newest - timedelta(days=3)
-    month = PeriodSearch(started_from=end - timedelta(days=31), started_before=end)
-    print(f"\n{total:,} calls; SearchCalls over 31 days, 100 rows, newest first")
-    print(f"{'case':48} {'db ms (median of 5)':>20}  top node")
-    for label, scope in (("supervisor of 50 agents (scoped)", user_scope(lead)),
-                         ("no scope (a key without groups)", EVERYTHING)):  # fmt: skip
-        figures = []
-        for run in range(RUNS + 1):
-            [queryset] = list(period_queries(month, offset=0, limit=100, now=now, scope=scope))
-            ms, top = explain_ms(queryset)
-            if run:
-                figures.append((ms, top))
-        ms, top = sorted(figures)[len(figures) // 2]
-        print(f"{label:48} {ms:20.1f}  {top}")
+    print(f"\n{total:,} calls; SearchCalls over 31 days, 100 rows")
+    print(f"{'case':64} {'db ms (median of 5)':>20}  top nodes")
+    scopes = {
+        "supervisor of 50 agents": user_scope(lead),
+        "key limited to the team": groups_scope([team.pk]),
+        "no scope": EVERYTHING,
+    }
+    for order in OrderBy:
+        for descending in (True, False):
+            month = PeriodSearch(
+                started_from=end - timedelta(days=31),
+                started_before=end,
+                order_by=order,
+                descending=descending,
+            )
+            for name, scope in scopes.items():
+                figures = []
+                for run in range(RUNS + 1):
+                    plans = explain_steps(connection, month, offset=0, now=now, scope=scope)
+                    if run:
+                        ms = sum(p["planning"] + p["execution"] for p in plans)
+                        figures.append((ms, " ; ".join(p["top"][:60] for p in plans)))
+                ms, top = sorted(figures)[len(figures) // 2]
+                label = f"{order.value} {'desc' if descending else 'asc'}, {name}"
+                print(f"{label:64} {ms:20.1f}  {top}")
 
 
 def get_call_url() -> None:

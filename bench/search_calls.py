@@ -12,7 +12,8 @@ day; 50,021 external numbers (+44201000000 … +44201050020, ~200 calls each: "t
 Then it runs each SearchCalls query shape the API runs (search/search_calls.py, the same code)
 and prints PostgreSQL's planning and execution time, the buffers touched and the plan's top
 nodes, for: a one-day and a 31-day anynum search with the hot and with a typical number, a
-partial number, two numbers, the hot number's month in every `orderby` both ways, an
+partial number, two numbers, the hot number's month in every `orderby` both ways (the
+last month, and one in the middle of the table: "31 mid days"), an
 anyname search, a name and a number together, and a deep page. `--json FILE` also writes
 the figures (bench/run.py reads them for its table). A shorter run keeps the month's shape:
 `--rows 2000000 --days 73` has the same calls per day as 10 M over 365 days. The goal
@@ -58,23 +59,27 @@ def migrate(database: str) -> None:
     )
 
 
-def measure(database: str) -> dict:
+def measure(database: str, only: str = "") -> dict:
     """Each case's figures (also printed): rows, planning and execution ms, the plan."""
     setup_django(database)
     from django.db import connection
     from django.utils import timezone
 
-    from search.search_calls import CdrStatus, OrderBy, PeriodSearch, period_queries
+    from search.search_calls import CdrStatus, OrderBy, PeriodSearch
 
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*), max(started_at) FROM calls_call")
-        total, newest = cur.fetchone()
+        cur.execute("SELECT count(*), min(started_at), max(started_at) FROM calls_call")
+        total, oldest, newest = cur.fetchone()
     now = timezone.now()
     # A typical external number: ~200 calls in all.
     typical = "+44201012345"
     day_end = newest - timedelta(days=3)
     day = (day_end - timedelta(days=1), day_end)
     month = (day_end - timedelta(days=31), day_end)
+    # A month far from the newest and the oldest calls: an order by end walked the end
+    # index across every call in between.
+    middle = oldest + (newest - oldest) / 2
+    middle_month = (middle - timedelta(days=15.5), middle + timedelta(days=15.5))
     print(f"{total:,} calls; hot number {HOT}; typical number {typical}")
 
     def search(period, **kwargs):
@@ -97,6 +102,15 @@ def measure(database: str) -> dict:
             (
                 f"31 days, anynum hot, {order.value} {'desc' if descending else 'asc'}",
                 search(month, number_parts=(HOT,), order_by=order, descending=descending),
+                0,
+            )
+            for order in OrderBy
+            for descending in (True, False)
+        ),
+        *(
+            (
+                f"31 mid days, anynum hot, {order.value} {'desc' if descending else 'asc'}",
+                search(middle_month, number_parts=(HOT,), order_by=order, descending=descending),
                 0,
             )
             for order in OrderBy
@@ -129,13 +143,11 @@ def measure(database: str) -> dict:
     print(f"{'case':42} {'rows':>5} {'plan ms':>8} {'exec ms':>8} {'db ms':>8}  buffers")
     results: dict = {"calls": total, "cases": {}}
     for label, query, offset in cases:
+        if only not in label:
+            continue
         figures = []
         for run in range(RUNS + 1):
-            plans = []
-            for queryset in period_queries(query, offset=offset, limit=100, now=now):
-                plans.append(_explain(connection, queryset))
-                if plans[-1]["rows"] >= offset + 100:
-                    break
+            plans = explain_steps(connection, query, offset=offset, now=now)
             if run:
                 figures.append(plans)
         times = [sum(p["planning"] + p["execution"] for p in plans) for plans in figures]
@@ -144,18 +156,36 @@ def measure(database: str) -> dict:
         execution = sum(p["execution"] for p in middle)
         buffers = " + ".join(p["buffers"] for p in middle)
         print(
-            f"{label:42} {middle[-1]['rows']:>5} {planning:8.2f} {execution:8.2f} "
+            f"{label:42} {middle[-1]['found']:>5} {planning:8.2f} {execution:8.2f} "
             f"{planning + execution:8.2f}  {buffers}"
         )
         for plan in middle:
             print(f"    {plan['top']}")
         results["cases"][label] = {
-            "rows": middle[-1]["rows"],
+            "rows": middle[-1]["found"],
             "db_ms": round(planning + execution, 2),
             "goal_ms": 50.0 if label.startswith("1 day") else 200.0,
             "plan": middle[-1]["top"][:160],
         }
     return results
+
+
+def explain_steps(connection, search, *, offset: int, now, scope=None) -> list[dict]:
+    """The figures of each query SearchCalls sends for `search` (search.search_calls's
+    period_steps, the same code); the last one's "found" is the page's length."""
+    from directory.scopes import EVERYTHING
+    from search.search_calls import period_steps
+
+    steps = period_steps(search, offset=offset, limit=100, now=now, scope=scope or EVERYTHING)
+    plans = []
+    try:
+        query = next(steps)
+        while True:
+            plans.append(_explain(connection, query))
+            query = steps.send(list(query))
+    except StopIteration as done:
+        plans[-1]["found"] = max(len(done.value) - offset, 0)
+    return plans
 
 
 def _explain(connection, queryset) -> dict:
@@ -196,6 +226,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="measure the existing database")
     parser.add_argument("--load-only", action="store_true", help="load, do not measure")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--only", default="", help="only the cases whose label holds this")
     return parser.parse_args()
 
 
@@ -206,7 +237,7 @@ if __name__ == "__main__":
     else:
         load(args.database, args.rows, args.days)
     if not args.load_only:
-        figures = measure(args.database)
+        figures = measure(args.database, args.only)
         if args.json:
             with open(args.json, "w") as out:
                 json.dump(figures, out, indent=1)

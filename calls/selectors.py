@@ -264,18 +264,23 @@ def _lookup_sql(
     # the start-time bounds are kept out of the index conditions (IS TRUE), and the future
     # end is a bounded range (no stored end is infinite), which the planner takes to be far
     # more selective than the open-ended start.
-    window = f"({started} > %s AND {started} <= %s)" + (" IS TRUE" if guard else "")
+    out_of_index = " IS TRUE" if guard else ""
+    window = f"({started} > %s AND {started} <= %s){out_of_index}"
     to_come = f"{ended} > %s" + (f" AND {ended} < 'infinity'" if guard else "")
     in_scope = ""
     if owner is not None:
         owned, _ = _owner_condition(connection)
         in_scope = f" AND ((SELECT o.{qn('owner')} FROM o) IS NULL OR {owned})"
+    # The start of a call whose end is to come: checked on the rows found, never an index
+    # condition (a generic plan took `started_at <= now` on the (number, started_at) index
+    # and read every call of a hot number as caller: 2–3 ms at 200 k calls).
+    started_by = f"({started} <= %s){out_of_index}"
     parts = []
     if ongoing:
         # In progress as calls.states defines it (no_end_yet | end_to_come, started), one
         # arm per number column and end state, each cut at two rows.
         for column in (caller, called):
-            for condition in (f"{ended} IS NULL AND {window}", f"{to_come} AND {started} <= %s"):
+            for condition in (f"{ended} IS NULL AND {window}", f"{to_come} AND {started_by}"):
                 in_progress = (
                     f"SELECT * FROM {table} WHERE {column} = %s AND {condition}{in_scope} LIMIT 2"
                 )

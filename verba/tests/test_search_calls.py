@@ -338,6 +338,43 @@ def test_ties_are_ordered_by_ccdr_id(search, order):
     assert _ids(search(order=order, responseType="JSON")) == [str(i) for i in ids]
 
 
+@pytest.mark.parametrize("orderby", ["source_caller_id", "destination_caller_id"])
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_pages_by_a_number_keep_its_ties_in_ccdr_id_order_across_page_edges(search, orderby, order):
+    # Five calls on each of three numbers, the other party alike, created out of id order:
+    # every page edge below falls inside a run of one number.
+    ids = sorted(uuid.uuid4() for _ in range(15))
+    column = "caller_number" if orderby == "source_caller_id" else "called_number"
+    other = "called_number" if column == "caller_number" else "caller_number"
+    numbers = ["2001", "2003", "2002"]
+    calls = [
+        _call(n, id=call_id, **{column: numbers[n % 3], other: "+13125550100"})
+        for n, call_id in enumerate(reversed(ids))
+    ]
+    # The numbers in the order asked for, their ties by ccdr_id ascending either way.
+    expected = [
+        str(call.pk)
+        for number in sorted(numbers, reverse=order == "desc")
+        for call in sorted(calls, key=lambda c: c.pk)
+        if getattr(call, column) == number
+    ]
+    params = {"orderby": orderby, "order": order, "pagelen": "4", "responseType": "JSON"}
+    pages = [_ids(search(**params, pagefirst=str(first))) for first in range(0, 16, 4)]
+    assert [i for page in pages for i in page] == expected
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_by_end_time_a_call_that_ends_long_after_the_period_is_in_its_place(search, order):
+    short = _call(1, length=60)
+    # Started in the period, ended the next day (before now): the longest of the period.
+    long = _call(2, length=20 * 3600)
+    outside = CallFactory(started_at=DAY - timedelta(hours=1), ended_at=DAY + timedelta(hours=5))
+    response = search(orderby="end_time", order=order, responseType="JSON")
+    expected = [str(long.pk), str(short.pk)] if order == "desc" else [str(short.pk), str(long.pk)]
+    assert _ids(response) == expected
+    assert str(outside.pk) not in expected
+
+
 def test_calls_without_an_end_sort_last_by_end_time(search, states):
     response = search(
         start="2026-11-26 00:00",
