@@ -152,7 +152,7 @@ def test_no_secret_reaches_the_log_when_a_request_fails(api, key, monkeypatch, c
     def broken(*args, **kwargs):
         raise ZeroDivisionError
 
-    monkeypatch.setattr("verba.actions.lookup.call_by_id", broken)
+    monkeypatch.setattr("verba.actions.lookup.call_by_id_in_scope", broken)
     with caplog.at_level(logging.DEBUG):
         response = api(
             action="GetCallURL",

@@ -117,7 +117,7 @@ def test_a_database_outage_is_code_9_with_http_503(api, key, monkeypatch, respon
     def down(*args, **kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr("verba.actions.lookup.call_by_id", down)
+    monkeypatch.setattr("verba.actions.lookup.call_by_id_in_scope", down)
     response = api(
         action="GetCallURL", apiKey=key, callID=str(uuid.uuid4()), responseType=response_type
     )
@@ -131,7 +131,7 @@ def test_an_unexpected_exception_is_code_9_in_the_requested_format(
     def broken(*args, **kwargs):
         raise ZeroDivisionError
 
-    monkeypatch.setattr("verba.actions.lookup.call_by_id", broken)
+    monkeypatch.setattr("verba.actions.lookup.call_by_id_in_scope", broken)
     response = api(
         action="GetCallURL", apiKey=key, callID=str(uuid.uuid4()), responseType=response_type
     )
