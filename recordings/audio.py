@@ -186,6 +186,22 @@ def duration(source: IO[bytes], max_seconds: float | None = None) -> float:
     return samples / rate
 
 
+def stated_duration(source: IO[bytes]) -> float | None:
+    """The length the file's header states, in seconds, without decoding (a WAV's data size
+    over its byte rate, say); None when the header states none. Good for drawing, not for
+    limits: a header may be estimated or wrong, which `duration` is not."""
+    container = _open(source)
+    try:
+        if container.duration is not None and container.duration > 0:
+            return container.duration / av.time_base
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+            return float(stream.duration * stream.time_base)
+        return None
+    finally:
+        container.close()
+
+
 # --- Transcoding and cutting ----------------------------------------------------------------
 
 

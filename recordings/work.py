@@ -125,3 +125,14 @@ def _draw(
 ) -> bytes:
     with open(path, "rb") as source:
         return audio.waveform(source, width, height, colours, max_seconds)
+
+
+def stated_seconds(recording: FieldFile) -> float | None:
+    """The recording's length as its header states it (audio.stated_duration), read on the
+    CPU pool; None when the header states none, or the file cannot be read or opened now
+    (the call page then places its markers by the call's length, as before)."""
+    try:
+        with open_recording(recording) as source:
+            return cpu_pool.run(audio.stated_duration, source)
+    except (audio.UndecodableRecording, OSError, cpu_pool.PoolTimeout):
+        return None

@@ -257,9 +257,16 @@ class _TimelineMarker:
 
 
 def _timeline(call: Call) -> list[_TimelineMarker]:
-    total = length_ms(call, timezone.now())
+    # On the recording's scale, as the waveform above the bar, when a recording says how
+    # long it is: a recording shorter than its call would otherwise squeeze the markers
+    # (the player fetches nothing before a play, so the page cannot wait for the browser).
+    markers = markers_of(call)
+    if not markers:
+        return []
+    seconds = work.stated_seconds(call.recording) if call.recording else None
+    total = round(seconds * 1000) if seconds else length_ms(call, timezone.now())
     placed = []
-    for marker in markers_of(call):
+    for marker in markers:
         end = marker.end_ms if marker.end_ms is not None else marker.start_ms
         left = min(marker.start_ms / total, 1.0) * 100 if total else 0.0
         right = min(end / total, 1.0) * 100 if total else 100.0

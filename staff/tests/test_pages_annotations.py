@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from calls.models import Marker, MetadataField, MetadataValue
 from calls.tests.factories import CallFactory
+from calls.tests.sounds import tone_wav
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,20 @@ def test_without_markers_there_is_no_timeline(staff_client, settings, tmp_path):
     call.recording.save("call.wav", ContentFile(b"RIFF----WAVE"))
 
     assert "marker-timeline" not in page(staff_client, call)
+
+
+def test_markers_sit_at_their_share_of_the_recording_when_it_is_shorter_than_the_call(
+    staff_client, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    start = timezone.now() - timedelta(hours=1)
+    # A ten-minute call of which only the first 4 seconds were recorded.
+    call = CallFactory(started_at=start, ended_at=start + timedelta(minutes=10))
+    call.recording.save("call.wav", ContentFile(tone_wav(4.0)))
+    Marker.objects.create(call=call, name="Greeting", start_ms=1_000, end_ms=3_000)
+
+    html = page(staff_client, call)
+
+    # 1 s to 3 s of a 4-second recording, as the waveform above draws it; by the call's
+    # length it would be a sliver at 0.167 %.
+    assert 'data-end-ms="3000" style="left: 25.0%; width: 50.0%"' in html
