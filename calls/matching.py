@@ -22,9 +22,14 @@ NAME_COLUMNS = ("caller_name", "called_name")
 INDEX_TAIL = 6
 
 
-class _Unindexed(Func):
-    """The column's value in an expression no index matches (`col || ''`): a condition on it
-    is checked on the rows found, never used to find them."""
+class AsText(Func):
+    """`col || ''`: the column's value as an expression, not the column itself.
+
+    A condition on it is never answered by an index on the plain column, so it is checked
+    on the rows found (number_contains). And an index built on exactly this expression
+    (0008_search_number_id_indexes) serves only the queries that write it (the searches by
+    number order), never GetCallURL's `number = $1`, whose generic plan would otherwise
+    take it and read every call of a hot number."""
 
     template = "(%(expressions)s || '')"
     output_field = CharField()
@@ -41,7 +46,7 @@ def number_contains(column: str, part: str) -> Q:
     if len(part) <= INDEX_TAIL:
         return Q(**{f"{column}__contains": part})
     tail = part[-INDEX_TAIL:]
-    return Q(**{f"{column}__contains": tail}) & Q(Contains(_Unindexed(F(column)), part))
+    return Q(**{f"{column}__contains": tail}) & Q(Contains(AsText(F(column)), part))
 
 
 def name_contains(column: str, part: str) -> Q:

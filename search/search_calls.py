@@ -18,13 +18,13 @@ from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from django.db.models import CharField, F, Func, Q, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.expressions import OrderBy as OrderByExpression
 from django.db.models.functions import Coalesce, Least
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from calls.matching import any_name_part, any_number_part
+from calls.matching import AsText, any_name_part, any_number_part
 from calls.models import Call
 from calls.states import State, state_q
 from directory.scopes import EVERYTHING, Scope
@@ -139,7 +139,7 @@ def _by_number(
     else:
         if any(part in last for part in search.number_parts):
             calls = unparted
-        tied = yield calls.filter(Exact(_NumberKey(F(column)), last)).order_by("id")[
+        tied = yield calls.filter(Exact(AsText(F(column)), last)).order_by("id")[
             : wanted - len(before)
         ]
     # The numbers before the last keep the database's order (its collation); their ties
@@ -147,16 +147,6 @@ def _by_number(
     runs = groupby(before, key=attrgetter(column))
     ordered = [call for _, same in runs for call in sorted(same, key=_id)]
     return ordered + list(tied)
-
-
-class _NumberKey(Func):
-    """A number as the by-id indexes hold it (`col || ''`, 0008_search_number_id_indexes):
-    an expression no other query writes, so that those indexes serve this search only. On
-    the plain column they also answered GetCallURL's `number = $1`, and its generic plan
-    took them for a hot number's end still to come, reading every call of the number."""
-
-    template = "(%(expressions)s || '')"
-    output_field = CharField()
 
 
 def _id(call: Call) -> UUID:
