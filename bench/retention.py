@@ -70,7 +70,8 @@ COLUMNS = (
     "updated_at",
 )
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 28
-SHA = "0" * 64  # the files are all alike; the ledger only copies the digest
+SHA = "0" * 64
+RATE = 0.0  # --rate  # the files are all alike; the ledger only copies the digest
 
 
 def stamp(moment: datetime) -> str:
@@ -133,8 +134,13 @@ def create_key(env: dict[str, str]) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def clients(port: int, paths: list[str], threads: int, stop, out) -> None:  # type: ignore[no-untyped-def]
-    """Keep-alive clients until `stop` is set; puts (latencies in ms, failures) on `out`."""
+def clients(port: int, paths: list[str], threads: int, rate: float, stop, out) -> None:  # type: ignore[no-untyped-def]
+    """Keep-alive clients until `stop` is set; puts (latencies in ms, failures) on `out`.
+
+    `rate` 0: each client sends its next request when the last is answered (closed loop:
+    together they keep the server as busy as it can be). Else the clients send `rate`
+    requests a second between them on a fixed schedule, each timed from when it was due,
+    so that a request delayed behind a slow one counts its wait (open loop)."""
     import threading
 
     latencies: list[float] = []
@@ -143,9 +149,17 @@ def clients(port: int, paths: list[str], threads: int, stop, out) -> None:  # ty
     def loop(seed: int) -> None:
         rng = random.Random(seed)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        interval = threads / rate if rate else 0.0
+        due = time.perf_counter() + rng.random() * interval
         while not stop.is_set():
             path = rng.choice(paths)
-            begun = time.perf_counter()
+            if rate:
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                begun, due = due, due + interval
+            else:
+                begun = time.perf_counter()
             try:
                 connection.request("GET", path)
                 response = connection.getresponse()
@@ -187,7 +201,7 @@ def under_load(port: int, paths: list[str], threads: int, work) -> tuple[dict, f
     """Run `work()` while the clients ask; returns the clients' figures and work's seconds."""
     stop = multiprocessing.Event()
     out: multiprocessing.Queue = multiprocessing.Queue()
-    process = multiprocessing.Process(target=clients, args=(port, paths, threads, stop, out))
+    process = multiprocessing.Process(target=clients, args=(port, paths, threads, RATE, stop, out))
     process.start()
     started = time.perf_counter()
     try:
@@ -251,9 +265,16 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
     parser.add_argument("--database", default="callportal_retention_bench")
     parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="requests/s the clients send between them on a schedule (default: each sends "
+        "its next as soon as the last is answered)",
+    )  # fmt: skip
+    parser.add_argument(
         "--in-server", action="store_true", help="purge by the servers' own runs, not the command"
     )
     args = parser.parse_args()
+    global RATE
+    RATE = args.rate
 
     media = Path(tempfile.mkdtemp(prefix="retention-bench-media-"))
     recreate(args.database)
@@ -320,6 +341,7 @@ def main() -> None:
         "young": args.young,
         "batch_size": args.batch_size,
         "clients": args.clients,
+        "rate": args.rate or "closed loop",
         "purged_by": "the servers' own runs" if args.in_server else "manage.py apply_retention",
         "purge_seconds": round(seconds, 1),
         "purged_per_second": round(args.calls / seconds, 1),

@@ -122,6 +122,20 @@ class Scope:
             return calls
         return calls.filter(self.condition(prefix))
 
+    def numbers(self) -> QuerySet[Any] | None:
+        """A query of numbers, one of which is a party of every call in the scope: those
+        its first owner set owns or owned (the scope's condition still decides the rest).
+        A search may start from them where its usual walk would pass over every other
+        number's calls. None for every call, or none."""
+        if self.nothing or not self.owner_sets:
+            return None
+        return (
+            Extension.objects.filter(self.owner_sets[0].extension_condition())
+            .order_by("number")
+            .values_list("number", flat=True)
+            .distinct()
+        )
+
     def admits(self, caller_number: str, called_number: str, started_at: datetime) -> bool:
         """Whether a call with these fields is in the scope, asked of the database once per
         scope (see `loaded`), then answered from memory."""

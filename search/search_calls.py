@@ -91,6 +91,18 @@ def period_steps(
     (bench/search_calls.py explains the same ones). One query, but for an order by a number."""
     calls = scope.filter(_matching(search, now))
     wanted = offset + limit
+    owned = scope.numbers()
+    if owned is not None:
+        numbers = yield owned[: SCOPE_NUMBERS_MAX + 1]
+        if not numbers:
+            return []  # nobody in the scope has a number: no call is in it
+        if len(numbers) <= SCOPE_NUMBERS_MAX:
+            calls = calls.filter(Q(caller_number__in=numbers) | Q(called_number__in=numbers))
+            if search.order_by in _NUMBERS:
+                column = F(_NUMBERS[search.order_by])
+                key = column.desc() if search.descending else column.asc()
+                found = yield calls.order_by(key, "id")[:wanted]
+                return found
     if search.order_by in _NUMBERS:
         # The calls of one number holding a part match that part whatever the other number:
         # the search without its number parts (the planner then counts them right).
@@ -105,6 +117,15 @@ def period_steps(
         calls = calls.filter(bound)
     found = yield _ordered(calls, search, now)[:wanted]
     return found
+
+
+# Up to this many numbers, a scoped search names its scope's numbers (Scope.numbers) as a
+# condition the planner can count and look up: the calls of a supervisor's team of 50 are
+# 2.5 % of 10 M; walked in the order of the caller's number with the scope checked on each
+# call, the first page of a month took over 30 s; read by the team's numbers and sorted,
+# the month's 21,000 calls take milliseconds (bench/scopes.py). Beyond it, a scope is a
+# large share of the calls, and the usual walks meet its calls soon enough.
+SCOPE_NUMBERS_MAX = 1000
 
 
 def _by_number(

@@ -10,17 +10,33 @@ below SQLite's variable limit (`delete_by_ids`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
 from django.db.models import QuerySet
-from django.db.models.expressions import Combinable
+from django.db.models.expressions import Combinable, RawSQL
 
 from shared.model_fields import concrete_field
 
 # SQLite's default limit of variables per statement (32,766 since 3.32), with room to spare.
 MAX_VARIABLES = 30_000
+
+
+def uuid_set(ids: Iterable[uuid.UUID]) -> Any:
+    """`ids` as the right side of an `__in` lookup (`filter(pk__in=uuid_set(ids))`), cheap
+    to send again and again: on PostgreSQL one array parameter, written as text at once;
+    elsewhere the list. The ORM prepares a list's values one by one through several layers:
+    a retention batch sends its 500 ids in nine statements, and that alone was a fifth of
+    the purge's CPU, taken from the requests served on the same machine."""
+    if connection.vendor != "postgresql":
+        return list(ids)
+    return RawSQL("SELECT unnest(%s::uuid[])", [_array(ids)])
+
+
+def _array(ids: Iterable[uuid.UUID]) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def delete_by_ids(model: type[models.Model], ids: Sequence[Any], field: str = "pk") -> None:
@@ -29,6 +45,14 @@ def delete_by_ids(model: type[models.Model], ids: Sequence[Any], field: str = "p
     meta = model._meta
     target = concrete_field(model, field)
     quote = connection.ops.quote_name
+    if connection.vendor == "postgresql" and target.db_type(connection) == "uuid":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {quote(meta.db_table)} WHERE {quote(target.column)} "  # noqa: S608
+                "= ANY(%s::uuid[])",
+                [_array(ids)],
+            )
+        return
     for start in range(0, len(ids), MAX_VARIABLES):
         part = [target.get_db_prep_value(v, connection) for v in ids[start : start + MAX_VARIABLES]]
         with connection.cursor() as cursor:
