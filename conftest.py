@@ -142,3 +142,10 @@ def full_disk(monkeypatch):
 
     monkeypatch.setattr(FileSystemStorage, "_save", filling)
     return state
+
+
+@pytest.fixture(autouse=True)
+def _retention_command_keeps_its_priority(settings):
+    """`manage.py apply_retention` run in the test process would lower the priority of the
+    whole test run for good (os.nice cannot be undone): tests run it at niceness 0."""
+    settings.RETENTION_NICENESS = 0

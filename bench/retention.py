@@ -1,7 +1,7 @@
 """How fast retention purges calls with recordings, and what it does to GetCallURL meanwhile.
 
     .venv/bin/python bench/retention.py [--calls 1000000] [--young 20000] [--batch-size 500]
-        [--clients 4] [--baseline-seconds 20] [--database callportal_retention_bench]
+        [--clients 4] [--rate R] [--baseline-seconds 20] [--database callportal_retention_bench]
 
 Recreates the PostgreSQL database given (it is dropped first!) and a throw-away media
 folder, loads `--calls` calls that ended 400 days ago, each with a small recording file
@@ -20,6 +20,12 @@ retention runs off) on a free loopback port, then:
    whose load drifts: the p99 ratio is given against both);
 4. checks that what is left is exactly the young calls, no recording file remains, the
    file queue is empty and the ledger holds one entry per deleted call.
+
+The clients: by default each sends its next request as soon as the last is answered, so
+that the machine is as busy as they can make it, and any work the purge adds slows them
+(on 2 cores shared by server, clients, database and purge, that is a test of CPU shares).
+`--rate R` sends R requests a second on a fixed schedule instead, each timed from when it
+was due: an API under a steady load, below what the server can answer.
 
 Prints the figures and writes them as JSON to bench/results/. Speed figures on a shared
 machine drift: compare the two p99s of one run (the ratio), and give the load average.
@@ -71,7 +77,8 @@ COLUMNS = (
 )
 AUDIO = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 28
 SHA = "0" * 64
-RATE = 0.0  # --rate  # the files are all alike; the ledger only copies the digest
+RATE = 0.0  # --rate
+
 
 
 def stamp(moment: datetime) -> str:

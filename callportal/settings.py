@@ -347,6 +347,11 @@ if RETENTION_DEFAULT_DAYS is not None and RETENTION_DEFAULT_DAYS < 1:
 RETENTION_SWEEP_MINUTES = env.float("RETENTION_SWEEP_MINUTES", default=60.0)
 # Calls deleted per transaction by a retention run.
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+# `manage.py apply_retention` lowers its CPU priority to this niceness (0–19; 0 leaves it):
+# a purge of a backlog then takes the CPU the app's requests leave (docs/retention.md).
+RETENTION_NICENESS = env.int("RETENTION_NICENESS", default=10)
+if not 0 <= RETENTION_NICENESS <= 19:
+    raise ImproperlyConfigured("RETENTION_NICENESS must be a whole number from 0 to 19.")
 # --- Webhooks (docs/webhooks.md) ----------------------------------------------------------
 # Endpoint URLs must be https:// unless this is on (a receiver on a trusted network).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)

@@ -282,3 +282,16 @@ def test_each_call_retention_deletes_leaves_a_system_delete_event_in_the_access_
         "",
     )
     assert event.detail == {"reason": "default"}
+
+
+def test_the_command_lowers_its_cpu_priority_by_the_configured_niceness(settings, monkeypatch):
+    lowered = []
+    monkeypatch.setattr("os.nice", lowered.append)
+    settings.RETENTION_NICENESS = 10
+
+    call_command("apply_retention", stdout=StringIO())
+    call_command("apply_retention", "--dry-run", stdout=StringIO())
+    settings.RETENTION_NICENESS = 0
+    call_command("apply_retention", stdout=StringIO())
+
+    assert lowered == [10]
