@@ -426,17 +426,40 @@ SEARCH_STEPS: dict[tuple[OrderBy, bool], list[set[str]]] = {
         for d in (True, False)
     },
 }
+# A narrowed scope's search names the scope's numbers (search.search_calls.SCOPE_NUMBERS_MAX):
+# instead of a walk, the planner may read the scope's calls of the period, through the
+# number indexes or the period's, filter them by those numbers and sort them; by a number
+# it always does (one query). Such a sort is bounded by the scope's calls of the period,
+# not by the page: here the calls of the hot number and the team in the month (about
+# 1,600), never the month (8,000). Which index is cheaper depends on the table's
+# proportions: on this small table the period's; at 2 M calls, the numbers'
+# (bench/scopes.py, docs/performance.md).
+SCOPED_SEARCH_STEPS: dict[tuple[OrderBy, bool], list[set[str]]] = {
+    **{
+        (order_by, d): [indexes | START_INDEXES | {"call_started"} for indexes in steps]
+        for (order_by, d), steps in SEARCH_STEPS.items()
+        if order_by not in {OrderBy.SOURCE_CALLER_ID, OrderBy.DESTINATION_CALLER_ID}
+    },
+    **{
+        (order_by, d): [START_INDEXES | {"call_started"}]
+        for order_by in (OrderBy.SOURCE_CALLER_ID, OrderBy.DESTINATION_CALLER_ID)
+        for d in (True, False)
+    },
+}
+BIGGEST_SCOPED_SORT = 2000
 # A recent month, and one far from the newest and from the oldest calls.
 MONTHS = {"recent": (35, 4), "far": (200, 169)}
 
 
-def _search_every_order(client, credentials: dict[str, str]) -> list[str]:
+def _search_every_order(client, credentials: dict[str, str], *, scoped: bool) -> list[str]:
     """What breaks the rule, for every order, direction and month of the hot number: each
     query SearchCalls sends reads the calls table only through the indexes of its step,
-    and sorts no more than a few rows."""
+    and sorts no more than a few rows (a narrowed scope's: no more than the scope's)."""
     faults = []
     now = timezone.now()
-    for (order_by, descending), steps in SEARCH_STEPS.items():
+    every_step = SCOPED_SEARCH_STEPS if scoped else SEARCH_STEPS
+    biggest_sort = BIGGEST_SCOPED_SORT if scoped else BIGGEST_SORT
+    for (order_by, descending), steps in every_step.items():
         for month, (first, last) in MONTHS.items():
             params = {
                 "action": "SearchCalls",
@@ -461,11 +484,13 @@ def _search_every_order(client, credentials: dict[str, str]) -> list[str]:
                 faults.append(f"{shape}: {len(plans)} queries, not {len(steps)}")
                 continue
             for (_, plan), indexes in zip(plans, steps, strict=True):
-                faults += [f"{shape}: {fault}" for fault in _walk_faults(plan, indexes)]
+                faults += [
+                    f"{shape}: {fault}" for fault in _walk_faults(plan, indexes, biggest_sort)
+                ]
     return faults
 
 
-def _walk_faults(plan: dict[str, Any], indexes: set[str]) -> list[str]:
+def _walk_faults(plan: dict[str, Any], indexes: set[str], biggest_sort: int) -> list[str]:
     faults = []
     if plan["Node Type"] != "Limit":
         faults.append(f"not bounded by the limit: {plan['Node Type']}")
@@ -481,7 +506,7 @@ def _walk_faults(plan: dict[str, Any], indexes: set[str]) -> list[str]:
                 faults.append(f"reads {sorted(used)}, not {sorted(indexes)}")
         if node["Node Type"] == "Sort":
             rows = max([node["Plan Rows"], *(c["Plan Rows"] for c in node.get("Plans", []))])
-            if rows > BIGGEST_SORT:
+            if rows > biggest_sort:
                 faults.append(f"sorts {rows} rows")
     return faults
 
@@ -489,7 +514,7 @@ def _walk_faults(plan: dict[str, Any], indexes: set[str]) -> list[str]:
 @pytest.mark.django_db(transaction=True)  # VACUUM cannot run inside a transaction
 @pytest.mark.parametrize("scope", ["none", "supervisor", "group key"])
 def test_every_search_calls_order_walks_an_index_bounded_by_the_page(office, client, scope):
-    faults = _search_every_order(client, office[scope])
+    faults = _search_every_order(client, office[scope], scoped=scope != "none")
     assert not faults, "\n".join(faults)
 
 
@@ -501,5 +526,5 @@ def test_without_any_one_of_the_search_indexes_some_order_sorts_or_walks_another
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(f"DROP INDEX {index}")
-            assert _search_every_order(client, office["none"]), index
+            assert _search_every_order(client, office["none"], scoped=False), index
             transaction.set_rollback(True)
