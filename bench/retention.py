@@ -80,7 +80,6 @@ SHA = "0" * 64
 RATE = 0.0  # --rate
 
 
-
 def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S+00")
 
