@@ -105,8 +105,8 @@ def period_steps(
                 # each call, and a team whose numbers sort last was found at the end of the
                 # walk (430 ms at 2 M calls). Coalesce (the column is never NULL) is an order
                 # no index gives, so the planner reads the scope's few calls and sorts them.
-                column = Coalesce(F(_NUMBERS[search.order_by]), Value(""))
-                key = column.desc() if search.descending else column.asc()
+                number = Coalesce(F(_NUMBERS[search.order_by]), Value(""))
+                key = number.desc() if search.descending else number.asc()
                 found = yield calls.order_by(key, "id")[:wanted]
                 return found
     if search.order_by in _NUMBERS:
