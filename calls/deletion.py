@@ -276,17 +276,18 @@ def _delete_rows(ids: Sequence[uuid.UUID], *, reason: str, by: str) -> None:
     signals.changed_many(
         signals.Changed(pk, signals.Change.DELETED, reason=reason, by=by, at=now) for pk in ids
     )
+    batch = uuid_set(ids)  # written once, sent by each statement below
     queued = record_deletions(
-        Call.objects.filter(pk__in=uuid_set(ids)), reason=reason, by=by, deleted_at=now
+        Call.objects.filter(pk__in=batch), reason=reason, by=by, deleted_at=now
     )
     for relation in _cascades():
         relation.related_model._base_manager.filter(
-            **{f"{relation.field.name}__in": uuid_set(ids)}
+            **{f"{relation.field.name}__in": batch}
         ).delete()
     delete_by_ids(Call, ids)
     if queued:
         transaction.on_commit(
-            lambda: remove_files(list(PendingFileDeletion.objects.filter(call__in=uuid_set(ids)))),
+            lambda: remove_files(list(PendingFileDeletion.objects.filter(call__in=batch))),
             robust=True,
         )
 
