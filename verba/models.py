@@ -14,8 +14,9 @@ class ThrottleBucket(models.Model):
     tokens = models.FloatField()
     # Unix seconds (the app servers' clocks) of the last refill.
     stamp = models.FloatField()
-    # Whether the request that last touched the bucket was allowed (the UPSERT returns it).
-    allowed = models.BooleanField(default=True)
+    # How many requests the last spend was granted (0: refused; more than one: a lease,
+    # verba/throttling.py). On the way in, how many it asked for. The UPSERT returns it.
+    granted = models.IntegerField(default=1)
     # No index on stamp: it changes on every request, and an index would make each UPSERT
     # a non-HOT update. The occasional prune scans this small table instead.
 

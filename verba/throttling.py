@@ -37,7 +37,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from redis.exceptions import RedisError
 
 from apikeys.models import ApiKey
-from shared.sql import Read, VendorSql, run
+from shared.sql import Ran, Read, VendorSql, run
 
 logger = logging.getLogger(__name__)
 
@@ -128,15 +128,20 @@ class TokenBuckets:
 # Refill and spend in one statement: every right-hand side sees the row as it was, so
 # concurrent requests for one identity queue on the row lock and each sees the previous
 # one's result. `{least}`/`{greatest}` are LEAST/GREATEST on PostgreSQL, MIN/MAX on SQLite
-# (3.35+ for RETURNING).
+# (3.35+ for RETURNING); `{whole}` rounds a non-negative number down.
 #
 # The identity is the stored key's ("key:<id>") when the digest of a presented key is
 # found, else the fallback (the client address's): the key's row is read here, by its
 # unique digest, so that the spend needs nothing from the statement it travels in.
 #
-# Parameters: key digest (or None), fallback identity, capacity - 1, now, then (capacity,
-# now, rate) for each of the three refill expressions, then now.
-_REFILLED = "{least}(%s, b.tokens + {greatest}(0, %s - b.stamp) * %s)"
+# A spend asks for a lease of several requests when the identity is a stored key (`Leases`)
+# and for one otherwise, and hands back what this process's last lease of it left unused.
+# It is granted what the bucket holds, up to what it asked for (0: refused), and RETURNs
+# how many, with the tokens left.
+#
+# Parameters: capacity, now, fallback identity, lease, key digest (or None), then
+# (capacity, handed back, now, rate) for each of the three refill expressions, then now.
+_REFILLED = "{least}(%s, b.tokens + %s + {greatest}(0, %s - b.stamp) * %s)"
 
 
 def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
@@ -145,18 +150,27 @@ def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
     postgresql = connection.vendor == "postgresql"
     least, greatest = ("LEAST", "GREATEST") if postgresql else ("MIN", "MAX")
     refilled = _REFILLED.format(least=least, greatest=greatest)
+    whole = f"FLOOR({refilled})" if postgresql else f"CAST({refilled} AS INTEGER)"
+    granted = f"{least}(EXCLUDED.granted, {whole})"
     key_table, digest = qn(ApiKey._meta.db_table), qn("key_digest")
-    identity = (
-        f"COALESCE((SELECT 'key:' || k.{qn('id')} FROM {key_table} k WHERE k.{digest} = %s), %s)"
+    # (SELECT 1) LEFT JOIN the key: one row whether the digest is stored or not. The casts
+    # type the prepared statement's parameters; SQLite needs the WHERE on an INSERT …
+    # SELECT … ON CONFLICT, else it reads ON CONFLICT as the join's ON.
+    asked = (
+        "SELECT COALESCE(k.identity, %s) AS identity, COALESCE(k.lease, 1) AS lease"
+        " FROM (SELECT 1 AS one) o LEFT JOIN"
+        f" (SELECT 'key:' || {qn('id')} AS identity, CAST(%s AS INTEGER) AS lease"
+        f" FROM {key_table} WHERE {digest} = %s) k ON 1 = 1"
     )
     return (
-        "INSERT INTO verba_throttlebucket AS b (identity, tokens, stamp, allowed)"
-        f" VALUES ({identity}, %s, %s, TRUE)"
+        "INSERT INTO verba_throttlebucket AS b (identity, tokens, stamp, granted)"
+        " SELECT a.identity, CAST(%s AS DOUBLE PRECISION) - a.lease,"
+        f" CAST(%s AS DOUBLE PRECISION), a.lease FROM ({asked}) a WHERE 1 = 1"
         " ON CONFLICT (identity) DO UPDATE SET"
-        f" tokens = {refilled} - CASE WHEN {refilled} >= 1 THEN 1 ELSE 0 END,"
-        f" allowed = {refilled} >= 1,"
+        f" tokens = {refilled} - {granted},"
+        f" granted = {granted},"
         f" stamp = {greatest}(b.stamp, %s)"
-        " RETURNING tokens, allowed"
+        " RETURNING tokens, granted"
     )
 
 
@@ -167,31 +181,103 @@ _PRUNE = "DELETE FROM verba_throttlebucket WHERE stamp < %s"
 # Forget buckets untouched for longer than this many refill periods (they are full again).
 _PRUNE_EVERY_SECONDS = 300.0
 
+# A lease is this share of the bucket (1 %), rounded down: a bucket under 200 requests
+# leases none, and every spend of its key is one request, exact. The shipped 600/min
+# leases 6.
+LEASE_SHARE = 0.01
+# A lease not used up within this long is handed back with the process's next spend for
+# its key, so that a key the load balancer moved elsewhere gets its requests back soon.
+LEASE_SECONDS = 1.0
+
+
+class Leases:
+    """Requests of a key's bucket that this process has spent in advance, by key digest.
+
+    The shared bucket is only ever spent from, never overdrawn: a lease is a spend of
+    several requests at once, so the store still allows at most the bucket's size plus its
+    refill across every process and server. What a lease costs is the other way round: a
+    client may be refused while requests it did not use sit in other processes' leases, at
+    most `lease - 1` per process, for at most LEASE_SECONDS after that process's last
+    request of the key (docs/decisions.md).
+    """
+
+    def __init__(self) -> None:
+        self._left: dict[str, tuple[int, float]] = {}  # digest → (requests, until)
+        self._lock = threading.Lock()
+
+    def take_one(self, digest: str) -> bool:
+        """Spend one request from this process's lease of the key, if it holds one."""
+        now = time.monotonic()
+        with self._lock:
+            left, until = self._left.get(digest, (0, 0.0))
+            if left < 1 or now >= until:
+                return False
+            self._left[digest] = (left - 1, until)
+            return True
+
+    def hand_back(self, digest: str) -> int:
+        """What the key's lease has left, no longer held (sent back with the next spend)."""
+        with self._lock:
+            left, _ = self._left.pop(digest, (0, 0.0))
+            return left
+
+    def keep(self, digest: str, requests: int) -> None:
+        """Hold `requests` more of the key's bucket for this process's next requests."""
+        if requests < 1:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._left) >= _MAX_BUCKETS:
+                self._left = {d: v for d, v in self._left.items() if v[1] > now}
+                if len(self._left) >= _MAX_BUCKETS:
+                    return
+            # Two greenlets may have spent at once: what both were granted is held.
+            left, _ = self._left.get(digest, (0, 0.0))
+            self._left[digest] = (left + requests, now + LEASE_SECONDS)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._left.clear()
+
+
+def lease_size(rate: Rate) -> int:
+    return max(1, int(rate.requests * LEASE_SHARE))
+
 
 class DatabaseBuckets:
-    """The `database` store: one UPSERT per request in the default database, alone
-    (`take`) or inside another statement (`spend_read`)."""
+    """The `database` store: one UPSERT per spend in the default database, alone (`take`)
+    or inside another statement (`spend_read`); a stored key's requests spend in leases."""
 
     def __init__(self) -> None:
         self._next_prune = 0.0
         self._lock = threading.Lock()
+        self.leases = Leases()
 
     def spend_read(self, key_digest: str | None, fallback: str, rate: Rate) -> Read[float]:
-        """Spending one request from the bucket of the key with this digest (when it is
-        stored) or else of `fallback`, as a read; its answer is `take`'s."""
+        """Spending from the bucket of the key with this digest (when it is stored) or else
+        of `fallback`, as a read; its answer is `take`'s. For a stored key it spends a
+        lease, whose rest serves this process's next requests of that key."""
         now = time.time()
         capacity = float(rate.requests)
-        refill = (capacity, now, rate.per_second)
-        params = (key_digest, fallback, capacity - 1, now, *refill, *refill, *refill, now)
-        return Read(_SPEND, params, partial(self._spent, now, rate))
+        lease = lease_size(rate) if key_digest else 1
+        handed_back = self.leases.hand_back(key_digest) if key_digest else 0
+        refill = (capacity, handed_back, now, rate.per_second)
+        params = (capacity, now, fallback, lease, key_digest, *refill, *refill, *refill, now)
+        return Read(_SPEND, params, partial(self._spent, key_digest, now, rate))
 
     def take(self, identity: str, rate: Rate) -> float:
         return run(connection, self.spend_read(None, identity, rate))
 
-    def _spent(self, now: float, rate: Rate, rows: list[tuple[Any, ...]]) -> float:
-        ((tokens, allowed),) = rows
+    def _spent(
+        self, key_digest: str | None, now: float, rate: Rate, rows: list[tuple[Any, ...]]
+    ) -> float:
+        ((tokens, granted),) = rows
         self._prune_now_and_then(now, rate)
-        return 0.0 if allowed else _wait(tokens, rate)
+        if not granted:
+            return _wait(tokens, rate)
+        if key_digest:
+            self.leases.keep(key_digest, int(granted) - 1)
+        return 0.0
 
     def _prune_now_and_then(self, now: float, rate: Rate) -> None:
         # A bucket untouched for a whole refill period is full: deleting it changes nothing.
@@ -205,6 +291,7 @@ class DatabaseBuckets:
 
     def clear(self) -> None:
         self._next_prune = 0.0
+        self.leases.clear()
 
 
 # KEYS[1]: the bucket; ARGV: capacity, refill per second, now (s), expiry (ms).
@@ -308,16 +395,20 @@ def retry_after(identity: str) -> int | None:
     return _whole_seconds(store().take(identity, rate))
 
 
-def spend_read(key_digest: str | None, address: str | None) -> Read[float] | None:
+def spend_read(key_digest: str | None, address: str | None) -> Read[float] | Ran[float] | None:
     """With the `database` store, the request's spend as a read that travels in the
     statement looking its key up (`shared.sql.run_anchored`): from the bucket of the stored
     key whose digest is `key_digest`, else of the client address (the identities
-    `retry_after` is given). None when throttling is off or the buckets live elsewhere:
-    then `retry_after` spends, after the lookup. Its answer goes to `retry_after_spent`.
+    `retry_after` is given). Its answer goes to `retry_after_spent`. `Ran(0.0)` when the
+    request was spent from this process's lease of the key: allowed, no statement. None
+    when throttling is off or the buckets live elsewhere: then `retry_after` spends, after
+    the lookup.
     """
     rate = parse_rate(settings.API_THROTTLE)
     if rate is None or store() is not database_buckets:
         return None
+    if key_digest and database_buckets.leases.take_one(key_digest):
+        return Ran(0.0)
     return database_buckets.spend_read(key_digest, f"address:{address}", rate)
 
 

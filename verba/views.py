@@ -280,6 +280,8 @@ class VerbaApiView(APIView):
         first: Read[Any] | None = by_token or by_key
         spend = spend_read(key_digest_of(by_key) if by_key else None, address)
         ran = spent = None
+        if isinstance(spend, Ran):  # spent from this process's lease: no write to send
+            spent, spend = spend, None
         if spend is not None:
             wait, found, ran = run_anchored(connection, spend, first, ahead)
             spent = Ran(wait)

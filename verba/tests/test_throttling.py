@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -150,6 +151,136 @@ def test_concurrent_requests_get_exactly_the_allowance(key, settings, store):
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [200] * 20 + [429] * 60
+
+
+# --- leases: a stored key's spends several requests at a time (database store) ----------
+
+
+@pytest.fixture
+def spends(monkeypatch) -> list[str]:
+    """The spends sent to the database: one entry each."""
+    from verba import throttling
+
+    sent: list[str] = []
+    spend_read = throttling.database_buckets.spend_read
+
+    def counted(key_digest, fallback, rate):
+        sent.append(fallback)
+        return spend_read(key_digest, fallback, rate)
+
+    monkeypatch.setattr(throttling.database_buckets, "spend_read", counted)
+    return sent
+
+
+@contextmanager
+def _process(leases):
+    """Requests served by another worker process: its own leases, the same database."""
+    from verba import throttling
+
+    mine = throttling.database_buckets.leases
+    throttling.database_buckets.leases = leases
+    try:
+        yield
+    finally:
+        throttling.database_buckets.leases = mine
+
+
+def test_a_large_allowance_is_spent_a_lease_at_a_time_without_a_write_per_request(
+    api, key, settings, spends
+):
+    settings.API_THROTTLE = "1000/min"  # leases of 10
+    statuses = {api(action="GetCallURL", apiKey=key).status_code for _ in range(25)}
+    assert statuses == {200}
+    assert len(spends) == 3  # with requests 1, 11 and 21
+
+
+def test_small_allowances_are_spent_one_request_at_a_time(api, key, settings, spends):
+    settings.API_THROTTLE = "199/min"  # 1 % is less than two requests: no lease
+    for _ in range(5):
+        api(action="GetCallURL", apiKey=key)
+    assert len(spends) == 5
+
+
+def test_leases_of_several_processes_never_allow_more_than_the_allowance(api, key, settings):
+    from verba.throttling import Leases
+
+    settings.API_THROTTLE = "300/day"  # leases of 3
+    processes = [Leases() for _ in range(3)]
+    statuses = []
+    with time_machine.travel(timezone.now(), tick=False):
+        for n in range(400):
+            with _process(processes[n % 3]):
+                statuses.append(_status(api(action="GetCallURL", apiKey=key))[0])
+    # Once the bucket is empty, a process may still serve what its lease holds.
+    assert statuses.count(200) == 300
+
+
+def test_a_lease_held_by_another_process_is_the_most_a_client_is_refused_early(
+    api, key, settings
+):
+    """The error bound: up to lease - 1 requests per other process, handed back with that
+    process's next spend once LEASE_SECONDS have passed. Never more than the allowance."""
+    from verba.throttling import LEASE_SECONDS, Leases
+
+    settings.API_THROTTLE = "300/day"  # leases of 3; refilling one takes 288 s
+    idle, busy = Leases(), Leases()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        with _process(idle):
+            assert _status(api(action="GetCallURL", apiKey=key))[0] == 200  # holds 2 more
+        with _process(busy):
+            allowed = [_status(api(action="GetCallURL", apiKey=key))[0] for _ in range(300)]
+        assert allowed.count(200) == 297
+        traveller.shift(LEASE_SECONDS)
+        with _process(idle):
+            # Its lease is over: its next spend hands the 2 back to the empty bucket, and
+            # is granted them again (one for this request, one held).
+            assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
+        with _process(busy):
+            assert _status(api(action="GetCallURL", apiKey=key))[0] == 429
+        with _process(idle):
+            assert _status(api(action="GetCallURL", apiKey=key))[0] == 200
+            assert _status(api(action="GetCallURL", apiKey=key))[0] == 429
+
+
+def test_a_refused_spend_leaves_no_lease(api, key, settings):
+    settings.API_THROTTLE = "200/min"  # leases of 2
+    with time_machine.travel(timezone.now(), tick=False):
+        statuses = [_status(api(action="GetCallURL", apiKey=key))[0] for _ in range(203)]
+    assert statuses == [200] * 200 + [429] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_spending_leases_never_exceed_the_allowance(key, settings):
+    from django.db import connection
+    from django.test import Client
+
+    settings.API_THROTTLE = "400/day"  # leases of 4
+    start = threading.Barrier(8)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client_thread():
+        client = Client()
+        try:
+            start.wait()
+            mine = [
+                client.get("/verba/api", {"action": "GetCallURL", "apiKey": key}).status_code
+                for _ in range(60)
+            ]
+            with lock:
+                statuses.extend(mine)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client_thread) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Never more than the allowance; fewer only by what a lease still holds at the end.
+    assert 400 - 8 * 3 <= statuses.count(200) <= 400
+    assert statuses.count(200) + statuses.count(429) == 480
 
 
 def _closed_port() -> int:
