@@ -12,7 +12,8 @@
    runs reuse them) and `--audit-rows` audit rows (default: as many as calls).
 2. Starts the production server as shipped — gunicorn with gunicorn.conf.py, the audit
    trail on (buffered, as by default), throttling on with the default store
-   (API_THROTTLE_STORE=database: every request spends from its key's bucket) at a rate no
+   (API_THROTTLE_STORE=database: a key's requests spend from its bucket, a lease of 1 %
+   of the rate, at most 100, at a time per worker process) at a rate no
    run reaches (`--throttle`, default 1000000000/min; the shipped 600/min would refuse
    nearly every request of a benchmark) — and, beside it, a bare WSGI application under
    the same gunicorn configuration.
@@ -25,7 +26,9 @@
    as every token before the directory) and with the token of an agent who sees only her
    own calls (access `own`, owning the hot extension: the scoped path, issue 20; its time
    per request is reported against the `all` token's). Then each API variant once more at
-   half its maximum rate (wrk's delay hook), for p50/p99 under a moderate load.
+   half its maximum rate (wrk's delay hook), for p50/p99 under a moderate load. Beside
+   each run, the CPU time per request of the servers' processes and of PostgreSQL's
+   (/proc): where a variant's time goes, since wrk and both share the machine's cores.
 4. Runs bench/probe.py with the server's code: queries per request, the database time of
    every lookup (EXPLAIN ANALYZE), and the other read paths at this size.
 5. Measures SearchCalls (bench/search_calls.py: every shape, every `orderby` of a hot
@@ -139,7 +142,7 @@ def main() -> None:
             django_base, f"http://127.0.0.1:{bare_port}", keys, tokens, call_id, agent_call_id
         )
         check_answers(variants)
-        runs = measure(variants, args)
+        runs = measure(variants, args, [server.pid for server in servers])
         half = measure_half_rate(variants, runs, args)
     finally:
         for server in servers:
@@ -454,16 +457,60 @@ def wrk(url: str, seconds: float, connections: int, script: str | None = None) -
     }
 
 
-def measure(variants: dict[str, str], args: argparse.Namespace) -> dict[str, list[dict]]:
+def measure(
+    variants: dict[str, str], args: argparse.Namespace, servers: list[int]
+) -> dict[str, list[dict]]:
+    """wrk's figures for each variant and round, and the CPU time the servers' processes and
+    PostgreSQL's spent per request meanwhile (where a variant's time goes)."""
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for url in variants.values():  # warm every worker and connection once
         wrk(url, 1, args.connections)
     for round_no in range(1, args.rounds + 1):
         for name, url in variants.items():
-            runs[name].append(wrk(url, args.seconds, args.connections))
+            before = cpu_seconds(servers)
+            result = wrk(url, args.seconds, args.connections)
+            after = cpu_seconds(servers)
+            served = max(1.0, result["rps"] * max(1, round(args.seconds)))
+            for part in ("app", "postgresql"):
+                result[f"{part}_cpu_us"] = round((after[part] - before[part]) / served * 1e6)
+            runs[name].append(result)
         line = ", ".join(f"{n}: {r[-1]['rps']:.0f}" for n, r in runs.items())
         print(f"round {round_no}/{args.rounds}: {line}", flush=True)
     return runs
+
+
+def cpu_seconds(servers: list[int]) -> dict[str, float]:
+    """CPU seconds used so far (user + system) by the servers' process trees (`app`) and by
+    every PostgreSQL process (`postgresql`), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    postgres: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name, _, rest = (entry / "stat").read_text().rpartition(")")
+        except OSError:  # gone meanwhile
+            continue
+        fields = rest.split()
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        if name.split("(", 1)[1].startswith("postgres"):
+            postgres.add(pid)
+
+    def in_servers(pid: int) -> bool:
+        while pid > 1:
+            if pid in servers:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    return {
+        "app": sum(t for pid, t in used.items() if in_servers(pid)),
+        "postgresql": sum(used[pid] for pid in postgres),
+    }
 
 
 def measure_half_rate(
@@ -602,6 +649,8 @@ def summarize(runs: dict, half: dict, probe: dict) -> dict:
             "vs_django": round(medians[name] / django, 2),
             "p50_ms_max_load": statistics.median(r["p50_ms"] for r in rs),
             "p99_ms_max_load": statistics.median(r["p99_ms"] for r in rs),
+            "app_cpu_us": statistics.median(r["app_cpu_us"] for r in rs),
+            "postgresql_cpu_us": statistics.median(r["postgresql_cpu_us"] for r in rs),
             "half_rate": half.get(name),
             "queries": probe["queries"].get(name),
         }
@@ -803,7 +852,9 @@ def render(result: dict) -> str:
         "",
         "As shipped: "
         + ", ".join(f"{k} {v}" for k, v in result.get("settings", {}).items())
-        + " (every request spends from its key's bucket, in its one statement).",
+        + " (a key spends from its bucket inside the request's one statement, in leases of"
+        " 1 % of the rate, at most 100 requests, per worker process: here 1 spend in 100"
+        " requests; at the shipped 600/min, 1 in 6).",
         "",
         "Every goal, met or missed (ratios from the interleaved run above):",
         "",
@@ -814,9 +865,13 @@ def render(result: dict) -> str:
             for what, measured, target, met in goal_rows(result)
         ),
         "",
+        "CPU per request is the servers' processes' and PostgreSQL's (user + system, from "
+        "/proc) over a variant's runs, divided by the requests served; wrk's own is not "
+        "counted.",
+        "",
         "| variant | requests/s | × NOPE | × Django | p50 / p99 ms at max | "
-        "p50 / p99 ms at half rate | queries |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "p50 / p99 ms at half rate | queries | CPU µs per request: app / PostgreSQL |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in result["variants"].items():
         half = v["half_rate"]
@@ -824,7 +879,8 @@ def render(result: dict) -> str:
         lines.append(
             f"| {name} | {v['rps_median']} | {v['vs_nope']} | {v['vs_django']} | "
             f"{v['p50_ms_max_load']} / {v['p99_ms_max_load']} | {half_text} | "
-            f"{'–' if v['queries'] is None else v['queries']} |"
+            f"{'–' if v['queries'] is None else v['queries']} | "
+            f"{v.get('app_cpu_us', '–')} / {v.get('postgresql_cpu_us', '–')} |"
         )
     lines += [
         "",

@@ -6,10 +6,12 @@ bucket lives where API_THROTTLE_STORE says, so that one allowance holds across e
 process and every app server (docs/deployment.md):
 
 - `database` (the default): a row per identity in `verba_throttlebucket` (UNLOGGED on
-  PostgreSQL), refilled and spent by one atomic UPSERT per request. Exact across servers.
-  The Business API sends it inside the statement that looks the key up (`spend_read`,
-  `shared.sql.run_anchored`): on PostgreSQL it costs no statement and no round trip of its
-  own, only the UPSERT's work in the database.
+  PostgreSQL), refilled and spent by one atomic UPSERT. Never more than the allowance,
+  across servers. The Business API sends the UPSERT inside the statement that looks the
+  key up (`spend_read`, `shared.sql.run_anchored`): on PostgreSQL it costs no statement and
+  no round trip of its own. A stored key spends in leases (`Leases`): one UPSERT takes 1 %
+  of its allowance for the process's next requests, so most requests write nothing and
+  don't queue on the bucket's row lock.
 - `redis` (the default when REDIS_URL is set): the same bucket as a Redis hash, refilled
   and spent by one Lua script per request, with an expiry so idle identities vanish.
 - `process`: in memory, per process. Costs no round trip, but each worker process allows
@@ -181,10 +183,12 @@ _PRUNE = "DELETE FROM verba_throttlebucket WHERE stamp < %s"
 # Forget buckets untouched for longer than this many refill periods (they are full again).
 _PRUNE_EVERY_SECONDS = 300.0
 
-# A lease is this share of the bucket (1 %), rounded down: a bucket under 200 requests
-# leases none, and every spend of its key is one request, exact. The shipped 600/min
-# leases 6.
+# A lease is this share of the bucket (1 %), rounded down, and at most LEASE_MAX requests:
+# a bucket under 200 requests leases none, and every spend of its key is one request,
+# exact. The shipped 600/min leases 6.
 LEASE_SHARE = 0.01
+# So that even a huge allowance spends in the database every so often (1 in 100 requests).
+LEASE_MAX = 100
 # A lease not used up within this long is handed back with the process's next spend for
 # its key, so that a key the load balancer moved elsewhere gets its requests back soon.
 LEASE_SECONDS = 1.0
@@ -241,7 +245,7 @@ class Leases:
 
 
 def lease_size(rate: Rate) -> int:
-    return max(1, int(rate.requests * LEASE_SHARE))
+    return max(1, min(LEASE_MAX, int(rate.requests * LEASE_SHARE)))
 
 
 class DatabaseBuckets:

@@ -189,7 +189,8 @@ def test_a_large_allowance_is_spent_a_lease_at_a_time_without_a_write_per_reques
     api, key, settings, spends
 ):
     settings.API_THROTTLE = "1000/min"  # leases of 10
-    statuses = {api(action="GetCallURL", apiKey=key).status_code for _ in range(25)}
+    with time_machine.travel(timezone.now(), tick=False):  # no lease runs out meanwhile
+        statuses = {api(action="GetCallURL", apiKey=key).status_code for _ in range(25)}
     assert statuses == {200}
     assert len(spends) == 3  # with requests 1, 11 and 21
 
@@ -215,9 +216,7 @@ def test_leases_of_several_processes_never_allow_more_than_the_allowance(api, ke
     assert statuses.count(200) == 300
 
 
-def test_a_lease_held_by_another_process_is_the_most_a_client_is_refused_early(
-    api, key, settings
-):
+def test_a_lease_held_by_another_process_is_the_most_a_client_is_refused_early(api, key, settings):
     """The error bound: up to lease - 1 requests per other process, handed back with that
     process's next spend once LEASE_SECONDS have passed. Never more than the allowance."""
     from verba.throttling import LEASE_SECONDS, Leases
@@ -248,6 +247,16 @@ def test_a_refused_spend_leaves_no_lease(api, key, settings):
     with time_machine.travel(timezone.now(), tick=False):
         statuses = [_status(api(action="GetCallURL", apiKey=key))[0] for _ in range(203)]
     assert statuses == [200] * 200 + [429] * 3
+
+
+def test_a_huge_allowance_still_spends_in_the_database_every_hundred_requests(
+    api, key, settings, spends
+):
+    settings.API_THROTTLE = "1000000/min"  # 1 % would be 10,000
+    with time_machine.travel(timezone.now(), tick=False):  # no lease runs out meanwhile
+        for _ in range(201):
+            api(action="GetCallURL", apiKey=key)
+    assert len(spends) == 3
 
 
 @pytest.mark.django_db(transaction=True)
