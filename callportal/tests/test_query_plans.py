@@ -265,9 +265,13 @@ def test_the_admin_search_by_number_reads_one_index_per_side(
     ids=["callID", "last", "ongoing,last"],
 )
 @pytest.mark.parametrize("with_token", [False, True], ids=["key", "token"])
+# A request spends from the throttle's bucket in its statement, or from its process's lease
+# (verba.throttling.Leases: a bucket of 1,000 leases 10 at a time) and sends no spend.
+@pytest.mark.parametrize("allowance", ["100/min", "1000/min"], ids=["spends", "leased"])
 def test_a_get_call_url_request_reads_its_key_and_its_call_in_one_indexed_statement(
-    calls, client, staff_user, lookup, with_token
+    calls, client, staff_user, lookup, with_token, allowance, settings
 ):
+    settings.API_THROTTLE = allowance
     key, plaintext = create_api_key("Plans GetCallURL", requires_auth=with_token)
     params = {"action": "GetCallURL", "apiKey": plaintext, **lookup}
     if "callID" in lookup:
@@ -294,11 +298,15 @@ def test_a_get_call_url_request_reads_its_key_and_its_call_in_one_indexed_statem
         _ends_to_come_only(plan, sql)
         # As shipped (the database throttle store), the throttle's spend is the statement's
         # WITH: one row of the bucket, found through its primary key, its key by digest.
-        [spend] = [n for n in _nodes(plan) if n["Node Type"] == "ModifyTable"]
-        assert spend["Relation Name"] == "verba_throttlebucket", sql
-        assert spend["Conflict Arbiter Indexes"] == ["verba_throttlebucket_pkey"], sql
-        key_scans = [n for n in _nodes(spend) if n.get("Relation Name") == "apikeys_apikey"]
-        assert [n["Node Type"] for n in key_scans] == ["Index Scan"], sql
+        spends = [n for n in _nodes(plan) if n["Node Type"] == "ModifyTable"]
+        if allowance == "1000/min":
+            assert spends == [], sql
+        else:
+            [spend] = spends
+            assert spend["Relation Name"] == "verba_throttlebucket", sql
+            assert spend["Conflict Arbiter Indexes"] == ["verba_throttlebucket_pkey"], sql
+            key_scans = [n for n in _nodes(spend) if n.get("Relation Name") == "apikeys_apikey"]
+            assert [n["Node Type"] for n in key_scans] == ["Index Scan"], sql
         scans = [n for n in _nodes(plan) if n.get("Relation Name") == "calls_call"]
         assert scans, sql
         for node in scans:
@@ -312,11 +320,15 @@ def test_a_get_call_url_request_reads_its_key_and_its_call_in_one_indexed_statem
             assert node["Index Name"] in allowed, (node["Index Name"], sql)
         # With a token, the call's part also checks the token user's `own` scope: the
         # directory's tables here are empty, so they may be scanned (their plans on a real
-        # directory: test_scope_plans.py); the user's permission tables alike.
+        # directory: test_scope_plans.py); the user's permission tables and the key's
+        # groups alike.
         for node in _nodes(plan):
             assert node["Node Type"] not in {"Sort", "Seq Scan"} or node.get(
                 "Relation Name", ""
-            ).startswith(("auth_", "directory_")), (node["Node Type"], sql)
+            ).startswith(("auth_", "directory_", "apikeys_apikey_groups")), (
+                node["Node Type"],
+                sql,
+            )
 
 
 # SearchCalls: every order, either direction, a hot number's month, a recent one and one far
