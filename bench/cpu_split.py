@@ -21,16 +21,16 @@ server itself.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import statistics
 import subprocess
-from pathlib import Path
 
 from benchdb import ROOT
 from run import (
+    CPU_GROUPS,
     build_variants,
+    cpu_seconds,
     free_port,
     make_keys,
     newest_call,
@@ -39,9 +39,6 @@ from run import (
     start_server,
     wait_for,
 )
-
-TICKS = os.sysconf("SC_CLK_TCK")
-GROUPS = ("app", "PostgreSQL")
 
 
 def main() -> None:
@@ -103,29 +100,7 @@ def measure(
     after = cpu_seconds(server, database)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = rate * args.seconds
-    return rate, {g: (after[g] - before[g]) / requests * 1000 for g in GROUPS}
-
-
-def cpu_seconds(server: int, database: str) -> dict[str, float]:
-    """CPU seconds so far of the server's processes (its master and workers) and of the
-    PostgreSQL backends on `database` (processes that ended are not counted: the server's
-    live for the whole run, the backends for their pooled connections')."""
-    totals = dict.fromkeys(GROUPS, 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        pid, parent = int(entry.name), int(fields[1])
-        spent = (int(fields[11]) + int(fields[12])) / TICKS
-        if pid == server or parent == server:
-            totals["app"] += spent
-        elif command.startswith("postgres") and f" {database} " in command:
-            totals["PostgreSQL"] += spent
-    return totals
+    return rate, {g: (after[g] - before[g]) / requests * 1000 for g in CPU_GROUPS}
 
 
 if __name__ == "__main__":

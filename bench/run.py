@@ -142,7 +142,7 @@ def main() -> None:
             django_base, f"http://127.0.0.1:{bare_port}", keys, tokens, call_id, agent_call_id
         )
         check_answers(variants)
-        runs = measure(variants, args, [server.pid for server in servers])
+        runs = measure(variants, args, [server.pid for server in servers], database)
         half = measure_half_rate(variants, runs, args)
     finally:
         for server in servers:
@@ -458,59 +458,58 @@ def wrk(url: str, seconds: float, connections: int, script: str | None = None) -
 
 
 def measure(
-    variants: dict[str, str], args: argparse.Namespace, servers: list[int]
+    variants: dict[str, str], args: argparse.Namespace, servers: list[int], database: str
 ) -> dict[str, list[dict]]:
     """wrk's figures for each variant and round, and the CPU time the servers' processes and
-    PostgreSQL's spent per request meanwhile (where a variant's time goes)."""
+    the database's backends spent per request meanwhile (where a variant's time goes)."""
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for url in variants.values():  # warm every worker and connection once
         wrk(url, 1, args.connections)
     for round_no in range(1, args.rounds + 1):
         for name, url in variants.items():
-            before = cpu_seconds(servers)
+            before = servers_cpu_seconds(servers, database)
             result = wrk(url, args.seconds, args.connections)
-            after = cpu_seconds(servers)
+            after = servers_cpu_seconds(servers, database)
             served = max(1.0, result["rps"] * max(1, round(args.seconds)))
-            for part in ("app", "postgresql"):
-                result[f"{part}_cpu_us"] = round((after[part] - before[part]) / served * 1e6)
+            for group in CPU_GROUPS:
+                spent = (after[group] - before[group]) / served
+                result[f"{group.lower()}_cpu_us"] = round(spent * 1e6)
             runs[name].append(result)
         line = ", ".join(f"{n}: {r[-1]['rps']:.0f}" for n, r in runs.items())
         print(f"round {round_no}/{args.rounds}: {line}", flush=True)
     return runs
 
 
-def cpu_seconds(servers: list[int]) -> dict[str, float]:
-    """CPU seconds used so far (user + system) by the servers' process trees (`app`) and by
-    every PostgreSQL process (`postgresql`), from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    used: dict[int, float] = {}
-    postgres: set[int] = set()
+# CPU time per request: where a variant's time goes (bench/cpu_split.py uses it too).
+TICKS = os.sysconf("SC_CLK_TCK")
+CPU_GROUPS = ("app", "PostgreSQL")
+
+
+def cpu_seconds(server: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the server's processes (its master and workers) and of the
+    PostgreSQL backends on `database` (processes that ended are not counted: the server's
+    live for the whole run, the backends for their pooled connections')."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            name, _, rest = (entry / "stat").read_text().rpartition(")")
-        except OSError:  # gone meanwhile
-            continue
-        fields = rest.split()
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / tick
-        if name.split("(", 1)[1].startswith("postgres"):
-            postgres.add(pid)
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid, parent = int(entry.name), int(fields[1])
+        spent = (int(fields[11]) + int(fields[12])) / TICKS
+        if pid == server or parent == server:
+            totals["app"] += spent
+        elif command.startswith("postgres") and f" {database} " in command:
+            totals["PostgreSQL"] += spent
+    return totals
 
-    def in_servers(pid: int) -> bool:
-        while pid > 1:
-            if pid in servers:
-                return True
-            pid = parent.get(pid, 0)
-        return False
 
-    return {
-        "app": sum(t for pid, t in used.items() if in_servers(pid)),
-        "postgresql": sum(used[pid] for pid in postgres),
-    }
+def servers_cpu_seconds(servers: list[int], database: str) -> dict[str, float]:
+    each = [cpu_seconds(server, database) for server in servers]
+    return {group: sum(e[group] for e in each) for group in CPU_GROUPS}
 
 
 def measure_half_rate(
@@ -865,9 +864,9 @@ def render(result: dict) -> str:
             for what, measured, target, met in goal_rows(result)
         ),
         "",
-        "CPU per request is the servers' processes' and PostgreSQL's (user + system, from "
-        "/proc) over a variant's runs, divided by the requests served; wrk's own is not "
-        "counted.",
+        "CPU per request: the servers' processes' and the database's backends' (user + "
+        "system, from /proc) during a variant's run, divided by the requests it served "
+        "(median of the rounds); wrk's own is not counted.",
         "",
         "| variant | requests/s | × NOPE | × Django | p50 / p99 ms at max | "
         "p50 / p99 ms at half rate | queries | CPU µs per request: app / PostgreSQL |",
