@@ -120,15 +120,13 @@ def test_an_allowance_is_not_held_in_the_process(api, key, settings, store):
     assert _status(api(action="GetCallURL", apiKey=key)) == (429, 7)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_get_exactly_the_allowance(key, settings, store):
-    """Requests from many threads at once (each its own database connection) share one
-    bucket: no lost updates, exactly the rate is allowed."""
+def _from_threads(key: str, threads: int, each: int) -> list[int]:
+    """The statuses of `each` requests from each of `threads` threads started at once (each
+    its own database connection)."""
     from django.db import connection
     from django.test import Client
 
-    settings.API_THROTTLE = "20/day"
-    start = threading.Barrier(8)
+    start = threading.Barrier(threads)
     statuses: list[int] = []
     lock = threading.Lock()
 
@@ -138,19 +136,27 @@ def test_concurrent_requests_get_exactly_the_allowance(key, settings, store):
             start.wait()
             mine = [
                 client.get("/verba/api", {"action": "GetCallURL", "apiKey": key}).status_code
-                for _ in range(10)
+                for _ in range(each)
             ]
             with lock:
                 statuses.extend(mine)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=client_thread) for _ in range(8)]
-    for thread in threads:
+    started = [threading.Thread(target=client_thread) for _ in range(threads)]
+    for thread in started:
         thread.start()
-    for thread in threads:
+    for thread in started:
         thread.join()
-    assert sorted(statuses) == [200] * 20 + [429] * 60
+    return statuses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_get_exactly_the_allowance(key, settings, store):
+    """Requests from many threads at once (each its own database connection) share one
+    bucket: no lost updates, exactly the rate is allowed."""
+    settings.API_THROTTLE = "20/day"
+    assert sorted(_from_threads(key, threads=8, each=10)) == [200] * 20 + [429] * 60
 
 
 # --- leases: a stored key's spends several requests at a time (database store) ----------
@@ -261,32 +267,8 @@ def test_a_huge_allowance_still_spends_in_the_database_every_hundred_requests(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_spending_leases_never_exceed_the_allowance(key, settings):
-    from django.db import connection
-    from django.test import Client
-
     settings.API_THROTTLE = "400/day"  # leases of 4
-    start = threading.Barrier(8)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def client_thread():
-        client = Client()
-        try:
-            start.wait()
-            mine = [
-                client.get("/verba/api", {"action": "GetCallURL", "apiKey": key}).status_code
-                for _ in range(60)
-            ]
-            with lock:
-                statuses.extend(mine)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=client_thread) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = _from_threads(key, threads=8, each=60)
     # Never more than the allowance; fewer only by what a lease still holds at the end.
     assert 400 - 8 * 3 <= statuses.count(200) <= 400
     assert statuses.count(200) + statuses.count(429) == 480
