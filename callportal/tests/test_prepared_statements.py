@@ -15,7 +15,7 @@ from calls.tests.factories import CallFactory
 from directory.models import Access
 from directory.tests.factories import directory_group, directory_user
 from shared import sql
-from verba import views
+from verba import throttling, views
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,8 +118,9 @@ def test_with_the_shipped_throttle_a_get_call_url_is_still_one_round_trip(
     client, staff_user, settings, monkeypatch, named_by, with_token
 ):
     """The default throttle store spends from the key's bucket inside the statement that
-    finds the key (or the token) and the call, not in a statement of its own."""
-    settings.API_THROTTLE = "600/day"  # refills too slowly to blur the count below
+    finds the key (or the token) and the call, not in a statement of its own; a request
+    served from its process's lease (verba.throttling.Leases) sends the lookup alone."""
+    settings.API_THROTTLE = "600/day"  # leases of 6; refills too slowly to blur the count
     settings.API_THROTTLE_STORE = "database"
     call = CallFactory(caller_number="8856")
     stored, key = create_api_key("Throttled", requires_auth=with_token)
@@ -139,34 +140,28 @@ def test_with_the_shipped_throttle_a_get_call_url_is_still_one_round_trip(
         asked["callID"] = str(call.pk)
     else:
         asked |= {"extension": "8856", "status": named_by}
+    # As in a process that holds no lease of the key: the request spends one (and
+    # prepares the statement).
+    throttling.database_buckets.leases.clear()
     assert answered(client.get("/verba/api", asked))
-    with CaptureQueriesContext(connection) as queries:
-        # Where the audit row is handed over (the tests write it at once; in production
-        # the rows are written in batches, once a second, by another thread).
-        handed_over = []
-        recorder = views.record_api_request
-
-        def record(*args, **kwargs):
-            handed_over.append(len(queries.captured_queries))
-            return recorder(*args, **kwargs)
-
-        monkeypatch.setattr(views, "record_api_request", record)
-        assert answered(client.get("/verba/api", asked))
-    statements = [q["sql"] for q in queries]
-    assert any(s.startswith('INSERT INTO "audit_apirequest"') for s in statements)
-    sent = statements[: handed_over[0]]
-    assert len(sent) == 1, sent
-    assert sent[0].startswith("EXECUTE ")
-    assert "INSERT INTO verba_throttlebucket" in prepared_text(sent[0])
-    assert "calls_call" in prepared_text(sent[0])
+    throttling.database_buckets.leases.clear()
+    [spending] = statements_before_the_audit_row(client, monkeypatch, asked)
+    assert spending.startswith("EXECUTE ")
+    assert "INSERT INTO verba_throttlebucket" in prepared_text(spending)
+    assert "calls_call" in prepared_text(spending)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tokens FROM verba_throttlebucket WHERE identity = %s", [f"key:{stored.pk}"]
         )
         (tokens,) = cursor.fetchone()
-    # Each request with the key spent one from its bucket of 600, RequestToken's included.
+    # Each spend took a lease of 6 from the bucket of 600 (RequestToken's included); the
+    # leases were forgotten, not handed back.
     spent = 3 if with_token else 2
-    assert 600 - spent <= tokens < 600 - spent + 0.1
+    assert 600 - 6 * spent <= tokens < 600 - 6 * spent + 0.1
+    # The next request is one of the lease's: the lookup alone, still one statement.
+    [leased] = statements_before_the_audit_row(client, monkeypatch, asked)
+    assert "verba_throttlebucket" not in leased
+    assert "calls_call" in leased
 
 
 def statements_before_the_audit_row(client, monkeypatch, asked: dict[str, str]) -> list[str]:
