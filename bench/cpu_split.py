@@ -90,14 +90,14 @@ def main() -> None:
 def measure(
     url: str, args: argparse.Namespace, server: int, database: str
 ) -> tuple[float, dict[str, float]]:
-    before = cpu_seconds(server, database)
+    before = cpu_seconds([server], database)
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.seconds}s", url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    after = cpu_seconds(server, database)
+    after = cpu_seconds([server], database)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = rate * args.seconds
     return rate, {g: (after[g] - before[g]) / requests * 1000 for g in CPU_GROUPS}

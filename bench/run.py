@@ -62,6 +62,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -467,9 +468,9 @@ def measure(
         wrk(url, 1, args.connections)
     for round_no in range(1, args.rounds + 1):
         for name, url in variants.items():
-            before = servers_cpu_seconds(servers, database)
+            before = cpu_seconds(servers, database)
             result = wrk(url, args.seconds, args.connections)
-            after = servers_cpu_seconds(servers, database)
+            after = cpu_seconds(servers, database)
             served = max(1.0, result["rps"] * max(1, round(args.seconds)))
             for group in CPU_GROUPS:
                 spent = (after[group] - before[group]) / served
@@ -485,10 +486,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 CPU_GROUPS = ("app", "PostgreSQL")
 
 
-def cpu_seconds(server: int, database: str) -> dict[str, float]:
-    """CPU seconds so far of the server's processes (its master and workers) and of the
-    PostgreSQL backends on `database` (processes that ended are not counted: the server's
-    live for the whole run, the backends for their pooled connections')."""
+def cpu_seconds(servers: Collection[int], database: str) -> dict[str, float]:
+    """CPU seconds so far of the servers' processes (each master and its workers) and of
+    the PostgreSQL backends on `database`, in one reading of /proc (processes that ended
+    are not counted: the servers' live for the whole run, the backends for their pooled
+    connections')."""
     totals = dict.fromkeys(CPU_GROUPS, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -500,16 +502,11 @@ def cpu_seconds(server: int, database: str) -> dict[str, float]:
             continue  # ended meanwhile
         pid, parent = int(entry.name), int(fields[1])
         spent = (int(fields[11]) + int(fields[12])) / TICKS
-        if pid == server or parent == server:
+        if pid in servers or parent in servers:
             totals["app"] += spent
         elif command.startswith("postgres") and f" {database} " in command:
             totals["PostgreSQL"] += spent
     return totals
-
-
-def servers_cpu_seconds(servers: list[int], database: str) -> dict[str, float]:
-    each = [cpu_seconds(server, database) for server in servers]
-    return {group: sum(e[group] for e in each) for group in CPU_GROUPS}
 
 
 def measure_half_rate(

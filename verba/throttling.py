@@ -263,9 +263,10 @@ class DatabaseBuckets:
         lease, whose rest serves this process's next requests of that key."""
         now = time.time()
         capacity = float(rate.requests)
-        lease = lease_size(rate) if key_digest else 1
+        # The statement grants the lease only when the digest is a stored key's.
         handed_back = self.leases.hand_back(key_digest) if key_digest else 0
         refill = (capacity, handed_back, now, rate.per_second)
+        lease = lease_size(rate)
         params = (capacity, now, fallback, lease, key_digest, *refill, *refill, *refill, now)
         return Read(_SPEND, params, partial(self._spent, key_digest, now, rate))
 
